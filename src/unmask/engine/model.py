@@ -1,0 +1,172 @@
+"""`Model`: a loaded checkpoint (network, tokenizer, special ids) with the token-level API.
+
+Notable features:
+- `generate` mirrors the reference entry points: it returns prompt + canvas per row, the canvas
+  after every pass when asked, and the number of model passes.
+- `stream` yields the sampler's `DenoiseStep`s, which the CLI, server and studio draw from.
+- Rows of different lengths are left-padded with the pad id and masked, as both references do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from ..options import GenerationOptions
+from ..sampling import DenoiseStep, denoise
+
+
+@dataclass
+class GenerationResult:
+    sequences: list[list[int]]  # prompt (as given, with its padding) + canvas, per row
+    nfe: int
+    history: list[list[list[int]]] | None = None  # canvas after every pass, when options.history
+    prompt_length: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class SpecialIds:
+    mask: int
+    eos: list[int]  # every id that ends a generation (eos, end of turn)
+    pad: int
+    bos: int | None = None
+
+
+@dataclass
+class Model:
+    net: nn.Module
+    config: dict
+    family: str  # "dream" | "llada"
+    ids: SpecialIds
+    tokenizer: object | None = None  # unmask.tokenizer.Tokenizer
+    name: str = ""
+    path: Path | None = None
+    generation_config: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    @property
+    def context_length(self) -> int:
+        args = self.net.args
+        return getattr(args, "max_position_embeddings", None) or getattr(args, "max_sequence_length", 4096)
+
+    @torch.no_grad()
+    def logits(self, input_ids, attention_mask=None) -> torch.Tensor:
+        """Raw model output (B, L, V) in float32 (no Dream shift). attention_mask: 1 = real token."""
+        ids = torch.as_tensor(input_ids, device=self.device)
+        if ids.ndim == 1:
+            ids = ids[None]
+        key_mask = None if attention_mask is None else torch.as_tensor(attention_mask, device=self.device).bool()
+        if key_mask is not None and key_mask.ndim == 1:
+            key_mask = key_mask[None]
+        positions = self.net.positions(key_mask, ids.shape[1], self.device).expand(ids.shape)
+        return self.net(ids, positions, key_mask).float()
+
+    def batch(self, prompt_ids, attention_mask=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Prompt rows -> (B, P) ids and key mask, left-padding rows of unequal length."""
+        rows = prompt_ids.tolist() if isinstance(prompt_ids, torch.Tensor) else list(prompt_ids)
+        if rows and not isinstance(rows[0], (list, tuple)):
+            rows = [rows]
+        if not rows:
+            raise ValueError("prompt_ids: at least one row is needed")
+        if attention_mask is not None:
+            mask = torch.as_tensor(attention_mask, device=self.device).bool()
+            mask = mask[None] if mask.ndim == 1 else mask
+            ids = torch.tensor(rows, device=self.device)
+            if mask.shape != ids.shape:
+                raise ValueError(f"attention_mask: shape {tuple(mask.shape)} does not match prompt_ids {tuple(ids.shape)}")
+            return ids, mask
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.ids.pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool, device=self.device)
+        for i, r in enumerate(rows):
+            if r:
+                ids[i, width - len(r) :] = torch.tensor(r, device=self.device)
+                mask[i, width - len(r) :] = True
+        return ids, (None if bool(mask.all()) else mask)
+
+    def prepare(
+        self, prompt_ids, attention_mask, options: GenerationOptions, canvas=None
+    ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+        """(B, P + N) canvas of prompt then region, the prompt width P, and the key mask."""
+        ids, key_mask = self.batch(prompt_ids, attention_mask)
+        B, P = ids.shape
+        region = torch.full((B, options.max_new_tokens), self.ids.mask, dtype=torch.long, device=self.device)
+        if canvas is not None:
+            rows = canvas if canvas and isinstance(canvas[0], (list, tuple)) else [canvas]
+            given = torch.tensor([list(r) for r in rows], dtype=torch.long, device=self.device)
+            if given.shape[0] == 1:
+                given = given.expand(B, -1)
+            if given.shape != region.shape:
+                raise ValueError(f"canvas: expected {B} rows of {options.max_new_tokens} ids, got {tuple(given.shape)}")
+            region = given.clone()
+        x = torch.cat([ids, region], dim=1)
+        if key_mask is not None:
+            key_mask = torch.cat([key_mask, torch.ones_like(region, dtype=torch.bool)], dim=1)
+        return x, P, key_mask
+
+    def stream(
+        self,
+        prompt_ids,
+        attention_mask=None,
+        options: GenerationOptions | None = None,
+        canvas: Sequence[Sequence[int]] | None = None,
+        **kwargs,
+    ) -> Iterator[DenoiseStep]:
+        """Denoise after the prompt, yielding after every model pass.
+
+        canvas: optional region to denoise (one row, or one per prompt row): the mask id marks
+        positions to fill, other ids are kept (infilling). Its length sets max_new_tokens.
+        """
+        options = self.options(options, canvas, kwargs)
+        x, P, key_mask = self.prepare(prompt_ids, attention_mask, options, canvas)
+        yield from self.denoise(x, P, key_mask, options)
+
+    def denoise(self, x: torch.Tensor, P: int, key_mask, options: GenerationOptions) -> Iterator[DenoiseStep]:
+        generator = None
+        if options.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(options.seed)
+        return denoise(self.net, x, P, options, self.ids.mask, self.family, key_mask, self.ids.eos, generator)
+
+    @staticmethod
+    def options(options: GenerationOptions | None, canvas, kwargs: dict) -> GenerationOptions:
+        if options is not None:
+            return GenerationOptions(**(options.model_dump() | kwargs)) if kwargs else options
+        if canvas is not None:
+            rows = canvas if canvas and isinstance(canvas[0], (list, tuple)) else [canvas]
+            kwargs.setdefault("max_new_tokens", len(rows[0]))
+        return GenerationOptions(**kwargs)
+
+    def generate(
+        self,
+        prompt_ids,
+        attention_mask=None,
+        options: GenerationOptions | None = None,
+        canvas: Sequence[Sequence[int]] | None = None,
+        **kwargs,
+    ) -> GenerationResult:
+        """Generate after each prompt row; see `stream` for the arguments."""
+        options = self.options(options, canvas, kwargs)
+        x, P, key_mask = self.prepare(prompt_ids, attention_mask, options, canvas)
+        history = [] if options.history else None
+        nfe, elapsed = 0, 0.0
+        for step in self.denoise(x, P, key_mask, options):
+            nfe, elapsed = step.nfe, step.elapsed
+            if history is not None:
+                history.append(step.canvas.tolist())
+        return GenerationResult(x.tolist(), nfe, history, P, elapsed)

@@ -1,0 +1,47 @@
+"""Model registry: Hugging Face `model_type` -> our model file.
+
+Each architecture is one module with an `Args.from_config(config.json dict)` and a module whose
+parameter names equal the checkpoint's. Matching is case-insensitive because Dream spells its
+type "Dream" and LLaDA "llada".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from .dream import DreamArgs, DreamModel
+from .layers import KVStore
+from .llada import LLaDAArgs, LLaDAModel
+
+
+@dataclass(frozen=True)
+class Architecture:
+    family: str  # "dream" or "llada": which reference recipe and quirks are native to it
+    make_args: Callable[[dict], object]
+    make_model: Callable[[object], nn.Module]
+
+
+REGISTRY: dict[str, Architecture] = {
+    "dream": Architecture("dream", DreamArgs.from_config, DreamModel),
+    "llada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
+}
+
+
+def supported_types() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def architecture_for(model_type: str | None) -> Architecture:
+    """The registered architecture for a config's `model_type`, or a ValueError listing them."""
+    arch = REGISTRY.get(str(model_type).lower())
+    if arch is None:
+        raise ValueError(
+            f"model_type {model_type!r} is not supported; supported model types: {', '.join(supported_types())}"
+        )
+    return arch
+
+
+__all__ = ["Architecture", "KVStore", "REGISTRY", "architecture_for", "supported_types"]

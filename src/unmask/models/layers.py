@@ -1,0 +1,109 @@
+"""Building blocks shared by the model files: RMSNorm, rotary embeddings, attention, KV storage.
+
+Notable features:
+- Attention always goes through `F.scaled_dot_product_attention`, never causal: diffusion models
+  see the whole canvas in both directions.
+- `KVStore` holds post-RoPE keys and values for the full canvas. A forward pass over a window
+  `[start, start + Lq)` writes its keys/values into the store and attends over all of it; the
+  prefix and dual caches of Fast-dLLM (arXiv:2505.22618) are just different windows (see
+  sampling/cache.py). The reference code caches pre-RoPE keys and rotates all of them each pass;
+  rotation is element-wise, so storing rotated keys gives the same numbers with less work.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm computed in float32 and cast back before the weight, as Qwen2 and OLMo both do."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables in float32 for integer positions (B, L) -> (B, 1, L, head_dim).
+
+    Kept in float32 whatever the model dtype (transformers PR #29285: bf16 positions lose
+    precision past a few hundred tokens).
+    """
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim))
+    freqs = positions.float()[..., None] * inv_freq  # (B, L, D/2)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos()[:, None], emb.sin()[:, None]
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, full_precision: bool) -> torch.Tensor:
+    """Rotate (B, H, L, D) by cos/sin. `full_precision` rotates in float32 (LLaDA's
+    `rope_full_precision`); otherwise the tables are cast to the activations' dtype (Qwen2/Dream)."""
+    if full_precision:
+        xf = x.float()
+        return (xf * cos + rotate_half(xf) * sin).to(x.dtype)
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return x * cos + rotate_half(x) * sin
+
+
+class KVStore:
+    """Per-layer key/value buffers for a whole canvas: (B, H_kv, L, D) each, post-RoPE."""
+
+    def __init__(self, n_layers: int):
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def write(self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k/v for positions [start, start + Lq) and return the full buffers to attend over."""
+        if self.keys[layer] is None:
+            if start != 0:
+                raise ValueError("the first pass through a KVStore must cover the canvas from position 0")
+            self.keys[layer], self.values[layer] = k, v
+            return k, v
+        end = start + k.shape[2]
+        self.keys[layer][:, :, start:end] = k
+        self.values[layer][:, :, start:end] = v
+        return self.keys[layer], self.values[layer]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep only the given batch rows (a finished request leaves the batch)."""
+        self.keys = [None if k is None else k[rows] for k in self.keys]
+        self.values = [None if v is None else v[rows] for v in self.values]
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """Bidirectional SDPA. q (B, H, Lq, D); k, v (B, H_kv, Lk, D); mask bool, True = may attend."""
+    groups = q.shape[1] // k.shape[1]
+    if groups > 1:
+        # Grouped-query attention: expand instead of copying (works on every torch >= 2.4).
+        B, Hkv, Lk, D = k.shape
+        k = k[:, :, None].expand(B, Hkv, groups, Lk, D).reshape(B, Hkv * groups, Lk, D)
+        v = v[:, :, None].expand(B, Hkv, groups, Lk, D).reshape(B, Hkv * groups, Lk, D)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=False)
+
+
+def gated_mlp(x: torch.Tensor, gate: nn.Linear, up: nn.Linear, down: nn.Linear) -> torch.Tensor:
+    """SwiGLU feed-forward: down(silu(gate(x)) * up(x))."""
+    return down(F.silu(gate(x)) * up(x))

@@ -1,0 +1,91 @@
+"""GenerationOptions: the one schema for decoding settings, shared by the Python API, CLI, server
+and studio (unknown fields are errors, never silently ignored).
+
+Every numeric field is bounded; the bounds are named constants so the server's limits and the
+CLI's help text quote the same numbers. Cross-field rules (block and step divisibility, which
+algorithms a threshold applies to) raise errors that begin with the field's name.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_NEW_TOKENS = 8192
+MAX_STEPS = 8192
+MAX_TEMPERATURE = 10.0
+MAX_CFG_SCALE = 100.0
+MAX_TOP_K = 1_000_000
+
+Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random"]
+Recipe = Literal["dream", "llada", "fast-dllm"]
+Cache = Literal["none", "prefix", "dual"]
+
+# Thresholds compare a probability-like score in [0, 1]; entropy and random scores are not.
+THRESHOLD_ALGORITHMS = ("maskgit_plus", "low_confidence", "topk_margin")
+
+
+class GenerationOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(128, ge=1, le=MAX_NEW_TOKENS, description="Length of the canvas to denoise.")
+    steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Model passes (denoising steps); default: one per new token."
+    )
+    algorithm: Algorithm | None = Field(
+        None, description="How masked positions are ranked; default: entropy (Dream), low_confidence (LLaDA)."
+    )
+    block_length: int | None = Field(
+        None, ge=1, le=MAX_NEW_TOKENS, description="Semi-autoregressive block size; default: one block."
+    )
+    temperature: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE, description="0 = greedy.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=1, le=MAX_TOP_K)
+    alg_temp: float = Field(0.0, ge=0.0, le=MAX_TEMPERATURE, description="Dream: sample positions by confidence.")
+    eps: float = Field(1e-3, gt=0.0, lt=1.0, description="Dream: final timestep of linspace(1, eps).")
+    cfg_scale: float = Field(0.0, ge=0.0, le=MAX_CFG_SCALE, description="Classifier-free guidance (LLaDA).")
+    threshold: float | None = Field(
+        None, gt=0.0, le=1.0, description="Fast-dLLM: commit every position at least this confident."
+    )
+    factor: float | None = Field(None, gt=0.0, le=100.0, description="Fast-dLLM factor-based parallel decoding.")
+    cache: Cache = Field("none", description="KV cache: none, prefix or dual (Fast-dLLM).")
+    recipe: Recipe | None = Field(None, description="Whose schedule and quirks to follow; default: the model's own.")
+    history: bool = Field(False, description="Keep the canvas after every model pass.")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    stop_at_eos: bool = Field(False, description="Finish a row once an end token follows only committed tokens.")
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> GenerationOptions:
+        blocks = self.num_blocks
+        if self.block_length is not None and self.max_new_tokens % self.block_length:
+            raise ValueError(
+                f"block_length: {self.block_length} must divide max_new_tokens ({self.max_new_tokens})"
+            )
+        if self.total_steps % blocks:
+            raise ValueError(f"steps: {self.total_steps} must be a multiple of the number of blocks ({blocks})")
+        if self.threshold is not None and self.factor is not None:
+            raise ValueError("threshold: set either threshold or factor, not both")
+        if (self.threshold is not None or self.factor is not None) and self.algorithm not in (
+            None,
+            *THRESHOLD_ALGORITHMS,
+        ):
+            raise ValueError(
+                f"algorithm: {self.algorithm!r} cannot be used with threshold or factor; "
+                f"use one of {', '.join(THRESHOLD_ALGORITHMS)}"
+            )
+        if self.cfg_scale > 0 and self.cache != "none":
+            raise ValueError("cache: classifier-free guidance (cfg_scale > 0) needs cache='none'")
+        return self
+
+    @property
+    def num_blocks(self) -> int:
+        return self.max_new_tokens // (self.block_length or self.max_new_tokens) or 1
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps if self.steps is not None else self.max_new_tokens
+
+    @property
+    def steps_per_block(self) -> int:
+        return self.total_steps // self.num_blocks

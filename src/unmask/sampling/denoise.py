@@ -1,0 +1,227 @@
+"""The denoising loop: one model pass per step, yielding a `DenoiseStep` after each.
+
+Notable features:
+- Works on a canvas of token ids: prompt (left-padded for batches) followed by the region to
+  generate, in which every mask id is to be filled and every other id is kept (infilling is a
+  canvas with fixed tokens in it).
+- A recipe is a combination of orthogonal parts: token choice (logits.py), ranking (ranking.py),
+  schedule (schedule.py) and cache window (cache.py). `plan()` picks the combination the Dream hub
+  sampler, the official LLaDA `generate` or Fast-dLLM uses, so their outputs are reproduced token
+  for token (tests/golden).
+- The canvas in each step is the live tensor: a consumer may pin tokens into it between steps
+  (a constraint) or stop iterating (cancel); nothing else is kept alive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ..models.layers import KVStore
+from ..options import GenerationOptions
+from .cache import window_for
+from .logits import dream_choice, guide, llada_choice, shift_right
+from .ranking import margin, max_prob, neg_entropy, uniform
+from .schedule import EvenSplit, Factor, HeadFirst, QuotaThreshold, Schedule, Threshold, Timestep
+
+SCORES = {"maskgit_plus": "prob", "low_confidence": "prob", "topk_margin": "margin", "entropy": "entropy"}
+DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a set of options means for a model family."""
+
+    family: str  # "dream" | "llada"
+    recipe: str  # "dream" | "llada" | "fast-dllm"
+    algorithm: str
+    choice: str  # "dream" (sample_tokens) | "llada" (Gumbel-max)
+    prob_dtype: torch.dtype
+    schedule: str  # "timestep" | "even" | "threshold" | "quota_threshold" | "factor"
+    head_first: bool  # Fast-dLLM Dream block sampler: full pass commits the block's first position
+
+    @property
+    def fast_dllm_dream(self) -> bool:
+        return self.recipe == "fast-dllm" and self.family == "dream"
+
+
+def plan(family: str, options: GenerationOptions) -> Plan:
+    recipe = options.recipe or family
+    algorithm = options.algorithm or DEFAULT_ALGORITHM[family]
+    fast_dream = recipe == "fast-dllm" and family == "dream"
+    choice = "dream" if recipe == "dream" or fast_dream else "llada"
+    # Fast-dLLM's LLaDA sampler takes its softmax in float64; the official LLaDA one in float32.
+    prob_dtype = torch.float64 if recipe == "fast-dllm" and choice == "llada" else torch.float32
+    if options.threshold is not None:
+        schedule = "quota_threshold" if fast_dream and options.cache == "none" else "threshold"
+    elif options.factor is not None:
+        schedule = "factor"
+    elif recipe == "llada" or (recipe == "fast-dllm" and family == "llada"):
+        schedule = "even"
+    else:
+        schedule = "timestep"
+    if algorithm == "origin" and schedule != "timestep":
+        raise ValueError(f"algorithm: 'origin' follows Dream's timestep schedule; it cannot run with recipe {recipe!r}")
+    return Plan(family, recipe, algorithm, choice, prob_dtype, schedule, fast_dream and options.cache != "none")
+
+
+@dataclass
+class DenoiseStep:
+    """The state after one model pass."""
+
+    index: int  # 0-based pass number over the whole generation
+    block: int  # 0-based block index
+    planned_steps: int  # the steps the options asked for (threshold modes may use fewer or more)
+    canvas: torch.Tensor  # (B, L) live canvas after this pass's commits
+    committed: list[list[int]]  # per row, canvas positions committed by this pass
+    tokens: list[list[int]]  # per row, the ids committed at those positions
+    finished: list[bool]  # per row, nothing left to denoise
+    nfe: int  # model forward passes so far
+    elapsed: float  # seconds since denoising started
+    remaining: list[int] = field(default_factory=list)  # per row, masked positions left
+
+
+def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, generator) -> Schedule:
+    steps = options.steps_per_block
+    if p.schedule == "threshold":
+        inner: Schedule = Threshold(options.threshold)
+    elif p.schedule == "quota_threshold":
+        inner = QuotaThreshold(masked, steps, options.threshold)
+    elif p.schedule == "factor":
+        inner = Factor(options.factor)
+    elif p.schedule == "even":
+        inner = EvenSplit(masked, steps, options.alg_temp, generator)
+    else:
+        inner = Timestep(steps, options.eps, p.algorithm == "origin", options.alg_temp, generator)
+    return HeadFirst(inner) if p.head_first else inner
+
+
+def score_masked(
+    p: Plan, options: GenerationOptions, logits: torch.Tensor, generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, V) logits at masked positions -> proposed tokens (M,) and scores (M,), higher = surer."""
+    logits = logits.float()
+    if p.choice == "dream":
+        tokens, probs = dream_choice(logits, options.temperature, options.top_p, options.top_k, generator)
+    else:
+        tokens, probs = llada_choice(
+            logits, options.temperature, options.top_p, options.top_k, p.prob_dtype, generator
+        )
+    kind = SCORES.get(p.algorithm)
+    if kind == "prob":
+        return tokens, max_prob(probs, tokens)
+    if kind == "margin":
+        return tokens, margin(probs)
+    if kind == "entropy":
+        return tokens, neg_entropy(probs)
+    return tokens, uniform(tokens.shape[0], generator, logits.device)  # random / origin
+
+
+def finish_at_eos(x: torch.Tensor, gen_start: int, mask_id: int, eos_ids: torch.Tensor) -> torch.Tensor:
+    """Rows whose first end token is preceded only by committed tokens are final: the text is cut
+    there anyway, so their remaining masks are filled with that end token. Returns the (B,) rows."""
+    gen = x[:, gen_start:]
+    is_end = torch.isin(gen, eos_ids)
+    has_end = is_end.any(-1)
+    first_end = torch.where(has_end, is_end.int().argmax(-1), gen.shape[1])
+    before = torch.arange(gen.shape[1], device=x.device)[None] < first_end[:, None]
+    masked = gen == mask_id
+    done = has_end & ~(masked & before).any(-1) & masked.any(-1)
+    for row in done.nonzero().flatten().tolist():
+        end_id = gen[row, first_end[row]]
+        gen[row][masked[row]] = end_id
+    return done
+
+
+@torch.no_grad()
+def denoise(
+    net: nn.Module,
+    canvas: torch.Tensor,
+    gen_start: int,
+    options: GenerationOptions,
+    mask_id: int,
+    family: str,
+    key_mask: torch.Tensor | None = None,
+    eos_ids: list[int] | tuple[int, ...] = (),
+    generator: torch.Generator | None = None,
+) -> Iterator[DenoiseStep]:
+    """Denoise `canvas` (B, L) in place from `gen_start` on, yielding after every model pass.
+
+    key_mask (B, L) marks real tokens (False = left padding); None means no padding.
+    """
+    p = plan(family, options)
+    x = canvas
+    B, L = x.shape
+    device = x.device
+    if key_mask is not None and bool(key_mask.all()):
+        key_mask = None
+    positions = net.positions(key_mask, L, device).expand(B, L)
+    block_len = options.block_length or (L - gen_start)
+    blocks = [(s, min(s + block_len, L)) for s in range(gen_start, L, block_len)]
+    cache = None
+    # A shifted model reads position s-1 to predict s; a cached window must include it, except
+    # in Fast-dLLM's Dream sampler, which shifts inside the window (its block head is committed).
+    lead = 1 if net.shift_logits and not p.fast_dllm_dream else 0
+    fixed = x != mask_id  # the prompt and any pinned tokens: what CFG hides
+    eos = torch.tensor(list(eos_ids), device=device, dtype=x.dtype)
+    nfe, t0 = 0, time.perf_counter()
+
+    for b, (s, e) in enumerate(blocks):
+        masked = x[:, s:e] == mask_id
+        if not masked.any():
+            continue
+        schedule = make_schedule(p, options, masked, generator)
+        i = 0
+        while masked.any():
+            w = window_for(options.cache, i == 0, (s, e), L, lead)
+            if w.cached and i == 0:
+                cache = KVStore(net.n_layers)
+            a = max(s - 1, w.start) if net.shift_logits else s
+            logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), options, fixed, mask_id)
+            if net.shift_logits:
+                logits = shift_right(logits)[:, s - a :]
+            tokens, scores = score_masked(p, options, logits[masked], generator)
+            table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
+            table[masked] = scores
+            proposal = torch.full_like(masked, mask_id, dtype=x.dtype)
+            proposal[masked] = tokens
+            chosen = schedule.select(i, table, masked) & masked
+            block = x[:, s:e]
+            block[chosen] = proposal[chosen]
+            nfe += 1
+            i += 1
+            if options.stop_at_eos and len(eos_ids):
+                finish_at_eos(x, gen_start, mask_id, eos)
+            masked = x[:, s:e] == mask_id
+            committed = [(row.nonzero().flatten() + s).tolist() for row in chosen]
+            remaining = (x[:, gen_start:] == mask_id).sum(-1)
+            yield DenoiseStep(
+                index=nfe - 1,
+                block=b,
+                planned_steps=options.total_steps,
+                canvas=x,
+                committed=committed,
+                tokens=[x[row, pos].tolist() for row, pos in enumerate(committed)],
+                finished=(remaining == 0).tolist(),
+                nfe=nfe,
+                elapsed=time.perf_counter() - t0,
+                remaining=remaining.tolist(),
+            )
+
+
+def forward(net, x, w, positions, key_mask, cache, keep, options: GenerationOptions, fixed, mask_id) -> torch.Tensor:
+    """One model pass over window w, returning logits for window rows keep[0]..keep[1]-1."""
+    ids = x[:, w.start : w.end]
+    pos = positions[:, w.start : w.end]
+    if options.cfg_scale <= 0:
+        return net(ids, pos, key_mask, cache if w.cached else None, w.start, keep)
+    # Unconditional copy: everything fixed at the start (the prompt) is masked (LLaDA App. B.3).
+    uncond = ids.masked_fill(fixed[:, w.start : w.end], mask_id)
+    km = None if key_mask is None else torch.cat([key_mask, key_mask])
+    both = net(torch.cat([ids, uncond]), torch.cat([pos, pos]), km, None, w.start, keep)
+    cond, unc = both.chunk(2)
+    return guide(cond, unc, options.cfg_scale)

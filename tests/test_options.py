@@ -1,0 +1,48 @@
+"""GenerationOptions: one schema, bounded fields, errors that name the field."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from unmask import GenerationOptions
+
+
+def error_text(**kwargs) -> str:
+    with pytest.raises(ValidationError) as info:
+        GenerationOptions(**kwargs)
+    return str(info.value)
+
+
+def test_defaults():
+    o = GenerationOptions()
+    assert o.max_new_tokens == 128 and o.total_steps == 128 and o.num_blocks == 1 and o.cache == "none"
+
+
+def test_unknown_field_is_an_error():
+    assert "stepz" in error_text(stepz=3)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("max_new_tokens", 0), ("max_new_tokens", 10**6), ("steps", 0), ("temperature", -1), ("top_p", 0), ("top_p", 1.5),
+     ("top_k", 0), ("threshold", 1.5), ("eps", 1.0), ("algorithm", "greedy"), ("cache", "full"), ("recipe", "mdlm")],
+)
+def test_bounds_name_the_field(field, value):
+    assert field in error_text(**{field: value})
+
+
+def test_block_length_must_divide():
+    text = error_text(max_new_tokens=32, block_length=12)
+    assert "block_length: 12 must divide max_new_tokens (32)" in text
+
+
+def test_steps_multiple_of_blocks():
+    assert "steps: 10 must be a multiple of the number of blocks (4)" in error_text(max_new_tokens=32, block_length=8, steps=10)
+
+
+def test_threshold_rules():
+    assert "threshold" in error_text(threshold=0.9, factor=1.0)
+    assert "algorithm" in error_text(threshold=0.9, algorithm="entropy")
+    assert "cache" in error_text(cfg_scale=1.0, cache="prefix")
+    GenerationOptions(threshold=0.9, algorithm="topk_margin", cache="dual", block_length=32)

@@ -1,0 +1,126 @@
+"""Sampler behaviour beyond the golden records: infilling, randomness, every algorithm and mode."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from unmask.sampling.denoise import finish_at_eos, plan
+from unmask.sampling.ranking import factor_count
+from unmask.options import GenerationOptions
+
+from .test_golden import options_for, records
+
+PROMPT = [[17, 3, 99, 41, 8, 120, 77, 5]]
+
+
+def models(dream_tiny, llada_tiny):
+    return {"dream": dream_tiny, "llada": llada_tiny}
+
+
+@pytest.mark.parametrize("family", ["dream", "llada"])
+def test_infill_keeps_fixed_tokens(family, dream_tiny, llada_tiny):
+    model = models(dream_tiny, llada_tiny)[family]
+    mask = model.ids.mask
+    canvas = [11, 12, 13] + [mask] * 10 + [14, 15] + [mask] * 3
+    out = model.generate(PROMPT, canvas=canvas, steps=13)
+    region = out.sequences[0][len(PROMPT[0]) :]
+    assert region[:3] == [11, 12, 13] and region[13:15] == [14, 15]
+    assert mask not in region
+    assert out.sequences[0][: len(PROMPT[0])] == PROMPT[0]
+
+
+def test_stream_commits_every_position_once(llada_tiny):
+    seen = []
+    for step in llada_tiny.stream(PROMPT, max_new_tokens=16, steps=8, block_length=8):
+        seen.extend(step.committed[0])
+        assert step.tokens[0] == [int(step.canvas[0, p]) for p in step.committed[0]]
+    assert sorted(seen) == list(range(8, 24))
+    assert step.finished == [True] and step.remaining == [0]
+
+
+@pytest.mark.parametrize("family", ["dream", "llada"])
+def test_sampling_is_seeded(family, dream_tiny, llada_tiny):
+    model = models(dream_tiny, llada_tiny)[family]
+    kw = dict(max_new_tokens=16, steps=8, temperature=1.5)
+    a = model.generate(PROMPT, seed=1, **kw).sequences
+    assert a == model.generate(PROMPT, seed=1, **kw).sequences
+    assert any(model.generate(PROMPT, seed=s, **kw).sequences != a for s in (2, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "family,opts",
+    [
+        ("dream", dict(algorithm="origin", seed=0)),
+        ("dream", dict(algorithm="maskgit_plus", alg_temp=0.5, seed=0)),
+        ("dream", dict(algorithm="topk_margin", top_p=0.9, top_k=20, temperature=0.7, seed=0)),
+        ("dream", dict(algorithm="entropy", block_length=8, cache="prefix")),
+        ("dream", dict(algorithm="entropy", block_length=8, cache="dual")),
+        ("dream", dict(recipe="llada", algorithm="low_confidence", block_length=8)),
+        ("dream", dict(threshold=0.3, block_length=8, cache="dual")),
+        ("llada", dict(algorithm="random", seed=0)),
+        ("llada", dict(cfg_scale=1.5)),
+        ("llada", dict(recipe="dream", algorithm="entropy")),
+        ("llada", dict(factor=1.0, block_length=8)),
+        ("llada", dict(factor=1.0, block_length=8, cache="dual", recipe="fast-dllm")),
+        ("llada", dict(threshold=0.5, block_length=8, cache="prefix", temperature=0.5, seed=3)),
+    ],
+)
+def test_every_mode_fills_the_canvas(family, opts, dream_tiny, llada_tiny):
+    model = models(dream_tiny, llada_tiny)[family]
+    out = model.generate(PROMPT, max_new_tokens=16, steps=8, **opts)
+    assert model.ids.mask not in out.sequences[0]
+    assert out.nfe >= 1
+
+
+def test_cfg_changes_the_result(llada_tiny):
+    plain = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=16).sequences
+    guided = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=16, cfg_scale=3.0).sequences
+    assert plain != guided
+
+
+def test_threshold_uses_fewer_passes(llada_tiny):
+    full = llada_tiny.generate(PROMPT, max_new_tokens=32, steps=32, block_length=8)
+    fast = llada_tiny.generate(PROMPT, max_new_tokens=32, steps=32, block_length=8, threshold=0.3)
+    assert fast.nfe < full.nfe == 32
+
+
+def test_origin_needs_timestep_schedule():
+    with pytest.raises(ValueError, match="origin"):
+        plan("llada", GenerationOptions(algorithm="origin"))
+
+
+def test_factor_rule_matches_reference_edges():
+    # best always passes; a failure at index i commits i; none, or a failure at the last, commits all
+    assert factor_count(torch.tensor([0.1]), 1.0) == 1
+    assert factor_count(torch.tensor([0.99, 0.98, 0.97]), 1.0) == 3
+    assert factor_count(torch.tensor([0.9, 0.1, 0.05, 0.01]), 1.0) == 1
+    assert factor_count(torch.tensor([0.9, 0.7, 0.1, 0.01]), 1.0) == 2
+    assert factor_count(torch.tensor([0.9, 0.9, 0.1]), 1.0) == 3
+
+
+def test_finish_at_eos_fills_after_first_end():
+    M, E = 9, 2
+    x = torch.tensor([[5, 6, 7, M, E, M, M], [5, 6, M, 7, E, M, M], [5, 6, 7, 7, 7, M, M]])
+    done = finish_at_eos(x, 2, M, torch.tensor([E]))
+    assert done.tolist() == [False, False, False]
+    x[0, 3] = 8
+    done = finish_at_eos(x, 2, M, torch.tensor([E]))
+    assert done.tolist() == [True, False, False]
+    assert x[0].tolist() == [5, 6, 7, 8, E, E, E]
+    assert x[1].tolist() == [5, 6, M, 7, E, M, M]
+
+
+def test_stop_at_eos_keeps_text_and_saves_passes(dream_tiny):
+    opts = dict(max_new_tokens=32, steps=32, block_length=8, algorithm="entropy")
+    full = dream_tiny.generate(PROMPT, **opts).sequences[0][8:]
+    # Treat a token the model writes mid-canvas as the end token (stop ids are plain config).
+    end = full[13]
+    cut = full.index(end)
+    model = dataclasses.replace(dream_tiny, ids=dataclasses.replace(dream_tiny.ids, eos=[end]))
+    early = model.generate(PROMPT, stop_at_eos=True, **opts)
+    assert early.sequences[0][8:][: cut + 1] == full[: cut + 1]
+    assert dream_tiny.ids.mask not in early.sequences[0]
+    assert early.nfe < 32
