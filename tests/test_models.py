@@ -11,9 +11,9 @@ from unmask.models import KVStore
 from .conftest import TINY_DREAM, TINY_LLADA, write_checkpoint
 
 
-@pytest.fixture(scope="module", params=["dream", "llada"])
+@pytest.fixture(scope="module", params=["dream", "llada", "grid"])
 def tiny(request, tmp_path_factory):
-    config = TINY_DREAM if request.param == "dream" else TINY_LLADA
+    config = {"dream": TINY_DREAM, "llada": TINY_LLADA, "grid": TINY_LLADA | {"model_type": "grid", "grid_size": 4, "box_size": 2}}[request.param]
     folder = write_checkpoint(tmp_path_factory.mktemp(request.param), config, seed=3)
     return unmask.load(folder, dtype="float32", device="cpu")
 
@@ -45,6 +45,8 @@ def test_batched_equals_single(tiny):
 
 
 def test_left_padding_matches_unpadded(tiny):
+    if tiny.config["model_type"] == "grid":
+        pytest.skip("grid positions are absolute board cells; there is no padding")
     x = ids(1, 8)
     padded = torch.cat([torch.full((1, 3), 1), x], dim=1)
     mask = torch.tensor([[0] * 3 + [1] * 8])
@@ -93,7 +95,16 @@ def test_generation_batched_equals_single(tiny):
 
 
 def test_left_padded_generation_matches_single(tiny):
+    if tiny.config["model_type"] == "grid":
+        pytest.skip("grid positions are absolute board cells; there is no padding")
     prompts = [[5, 6, 7, 8, 9], [9, 10]]
     both = tiny.generate(prompts, max_new_tokens=8, steps=8)
     alone = tiny.generate([prompts[1]], max_new_tokens=8, steps=8)
     assert both.sequences[1][3:] == alone.sequences[0]
+
+
+def test_grid_rejects_a_canvas_larger_than_the_board(tiny):
+    if tiny.config["model_type"] != "grid":
+        pytest.skip("grid only")
+    with pytest.raises(ValueError, match="board"):
+        tiny.logits(ids(1, 17))

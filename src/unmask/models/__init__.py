@@ -13,6 +13,7 @@ from typing import Callable
 from torch import nn
 
 from .dream import DreamArgs, DreamModel
+from .grid import GridArgs, GridModel
 from .layers import KVStore
 from .llada import LLaDAArgs, LLaDAModel
 
@@ -27,6 +28,7 @@ class Architecture:
 REGISTRY: dict[str, Architecture] = {
     "dream": Architecture("dream", DreamArgs.from_config, DreamModel),
     "llada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
+    "grid": Architecture("llada", GridArgs.from_config, GridModel),
 }
 
 

@@ -139,6 +139,9 @@ class LLaDAModel(nn.Module):
         """Position ids (1, L): LLaDA never renumbers around pads."""
         return torch.arange(length, device=device)[None]
 
+    def embed(self, input_ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return self.model.transformer.wte(input_ids)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -161,7 +164,7 @@ class LLaDAModel(nn.Module):
             mask = key_mask[:, None, None, :]  # (B, 1, 1, Lk): pad keys only
         cos, sin = rope_cos_sin(positions, self.args.head_dim, self.args.rope_theta)
         t = self.model.transformer
-        x = t.wte(input_ids)
+        x = self.embed(input_ids, positions)
         for block in t.blocks:
             x = block(x, cos, sin, mask, cache, start)
         if keep is not None:

@@ -1,0 +1,300 @@
+"""`Engine`: runs generation requests on one worker thread, batching those that can share passes.
+
+Notable features:
+- Requests for the same model whose decoding is deterministic and whose options agree (all but
+  the seed) are denoised together as one left-padded batch: one model pass serves them all, and
+  each gets exactly the tokens it would get alone (tests/test_engine.py). Sampled requests run
+  alone, so a seed always reproduces its text.
+- A bounded queue: `submit` raises `EngineBusy` when full, for the server to answer 429/503
+  with Retry-After, instead of letting work pile up.
+- Cancellation takes effect at the next step boundary: a cancelled row gets no more commits or
+  events, its slot is freed at once, and a batch whose rows are all cancelled stops.
+- Models load on first use and unload after `keep_alive` seconds idle.
+- Events reach a caller through a thread-safe queue, or an asyncio queue fed with
+  `call_soon_threadsafe` when the request was submitted from an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+
+from ..options import GenerationOptions
+from .model import Model
+
+DEFAULT_MAX_QUEUE = 64  # requests waiting or running, beyond which submit() refuses
+DEFAULT_MAX_BATCH = 16  # rows denoised together in one pass
+DEFAULT_KEEP_ALIVE = 300.0  # seconds a model stays loaded without requests (Ollama's default)
+
+
+class EngineBusy(Exception):
+    """The queue is full; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int = 1):
+        super().__init__("the server is busy: too many requests are queued; retry shortly")
+        self.retry_after = retry_after
+
+
+class EngineClosed(Exception):
+    """The engine is shutting down and takes no new requests."""
+
+
+@dataclass
+class Request:
+    model: str
+    prompt_ids: list[int]
+    options: GenerationOptions
+    region: list[int] | None = None  # the canvas after the prompt; None = all masks
+
+
+@dataclass
+class StepEvent:
+    index: int  # 0-based model pass
+    planned_steps: int
+    block: int
+    positions: list[int]  # region offsets committed by this pass
+    tokens: list[int]
+    remaining: int  # masked positions left in the region
+    nfe: int
+    elapsed: float
+
+
+@dataclass
+class DoneEvent:
+    region: list[int]  # the finished canvas after the prompt
+    nfe: int
+    elapsed: float
+    prompt_tokens: int
+    batch_size: int  # rows that shared the passes
+    cancelled: bool = False
+
+
+@dataclass
+class ErrorEvent:
+    error: BaseException
+
+
+Event = StepEvent | DoneEvent | ErrorEvent
+_ids = itertools.count(1)
+
+
+@dataclass
+class Handle:
+    request: Request
+    id: int = field(default_factory=lambda: next(_ids))
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _sync: queue.Queue = field(default_factory=queue.Queue)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _async: asyncio.Queue | None = None
+    finished: bool = False
+
+    def push(self, event: Event) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._async.put_nowait, event)
+        else:
+            self._sync.put(event)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Blocking iterator over events, ending after the DoneEvent or ErrorEvent."""
+        while True:
+            event = self._sync.get(timeout=timeout)
+            yield event
+            if not isinstance(event, StepEvent):
+                return
+
+    async def aevents(self):
+        while True:
+            event = await self._async.get()
+            yield event
+            if not isinstance(event, StepEvent):
+                return
+
+
+def batch_key(request: Request) -> tuple | None:
+    """Requests with equal keys may share passes; None = must run alone (sampled decoding)."""
+    o = request.options
+    sampled = o.temperature > 0 or o.alg_temp > 0 or o.algorithm in ("random", "origin")
+    if sampled:
+        return None
+    # Infill rows may differ in where their masks are: every schedule counts masks per row.
+    return (request.model, tuple(sorted(o.model_dump(exclude={"seed", "history"}).items())))
+
+
+class Engine:
+    def __init__(
+        self,
+        loader: Callable[[str], Model],
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        keep_alive: float = DEFAULT_KEEP_ALIVE,
+    ):
+        self.loader, self.max_queue, self.max_batch, self.keep_alive = loader, max_queue, max_batch, keep_alive
+        self.models: dict[str, Model] = {}
+        self.last_used: dict[str, float] = {}
+        self.pending: list[Handle] = []
+        self.active: list[Handle] = []
+        self.lock = threading.Condition()
+        self.load_lock = threading.Lock()  # model loads can take minutes: never under self.lock
+        self.closing = False
+        self.batches_run = 0
+        self.worker = threading.Thread(target=self._work, name="unmask-engine", daemon=True)
+        self.worker.start()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def submit(self, request: Request, loop: asyncio.AbstractEventLoop | None = None) -> Handle:
+        handle = Handle(request)
+        if loop is not None:
+            handle._loop, handle._async = loop, asyncio.Queue()
+        with self.lock:
+            if self.closing:
+                raise EngineClosed("the server is shutting down")
+            if self._in_flight() >= self.max_queue:
+                raise EngineBusy(retry_after=1)
+            self.pending.append(handle)
+            self.lock.notify_all()
+        return handle
+
+    def model(self, name: str) -> Model:
+        """The loaded model (loading it if needed); callable from any thread."""
+        with self.load_lock:
+            found = self.models.get(name)
+            if found is None:
+                found = self.models[name] = self.loader(name)
+            self.last_used[name] = time.monotonic()
+            return found
+
+    def _in_flight(self) -> int:
+        """Queued requests plus running ones not yet finished or cancelled (caller holds the lock)."""
+        waiting = sum(1 for h in self.pending if not h.cancelled.is_set())
+        return waiting + sum(1 for h in self.active if not h.finished and not h.cancelled.is_set())
+
+    @property
+    def in_flight(self) -> int:
+        with self.lock:
+            return self._in_flight()
+
+    def close(self, drain: bool = True, timeout: float = 30.0) -> None:
+        """Stop taking requests; finish (drain) or cancel what is queued and running."""
+        with self.lock:
+            self.closing = True
+            if not drain:
+                for h in self.pending + self.active:
+                    h.cancel()
+            self.lock.notify_all()
+        self.worker.join(timeout)
+
+    # -- worker -------------------------------------------------------------------------------
+
+    def _take_batch(self) -> list[Handle] | None:
+        with self.lock:
+            while not self.pending:
+                if self.closing:
+                    return None
+                self.lock.wait(timeout=1.0)
+                self._unload_idle()
+            first = self.pending.pop(0)
+            batch = [first]
+            key = batch_key(first.request)
+            if key is not None:
+                for h in list(self.pending):
+                    if len(batch) >= self.max_batch:
+                        break
+                    if batch_key(h.request) == key:
+                        self.pending.remove(h)
+                        batch.append(h)
+            self.active = batch
+            return batch
+
+    def _unload_idle(self) -> None:
+        if not self.load_lock.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            for name in [n for n, t in self.last_used.items() if now - t > self.keep_alive]:
+                if not any(h.request.model == name for h in self.pending + self.active):
+                    self.models.pop(name, None)
+                    self.last_used.pop(name, None)
+        finally:
+            self.load_lock.release()
+
+    def _work(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            live = []
+            for h in batch:
+                if h.cancelled.is_set():
+                    h.finished = True
+                    h.push(DoneEvent([], 0, 0.0, len(h.request.prompt_ids), 0, cancelled=True))
+                else:
+                    live.append(h)
+            try:
+                if live:
+                    self._run(live)
+            except BaseException as err:  # report to every caller, keep serving
+                for h in live:
+                    if not h.finished:
+                        h.finished = True
+                        h.push(ErrorEvent(err))
+            finally:
+                with self.lock:
+                    self.active = []
+                    self.batches_run += 1
+
+    def _run(self, batch: list[Handle]) -> None:
+        model = self.model(batch[0].request.model)
+        first = batch[0].request
+        regions = None
+        if any(h.request.region is not None for h in batch):
+            regions = [h.request.region or [model.ids.mask] * first.options.max_new_tokens for h in batch]
+        prompts = [h.request.prompt_ids for h in batch]
+        options = first.options
+        x, P, key_mask = model.prepare(prompts, None, options, regions)
+        prompt_lens = [len(p) for p in prompts]
+        steps = model.denoise(x, P, key_mask, options)
+        last = None
+        for step in steps:
+            last = step
+            for row, h in enumerate(batch):
+                if h.finished:
+                    continue
+                if h.cancelled.is_set():
+                    h.finished = True
+                    self._retire(x, row, P, model)
+                    h.push(DoneEvent(x[row, P:].tolist(), step.nfe, step.elapsed, prompt_lens[row], len(batch), cancelled=True))
+                    continue
+                positions = [p - P for p in step.committed[row]]
+                if positions:
+                    h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
+                                     step.remaining[row], step.nfe, step.elapsed))
+                if step.remaining[row] == 0:
+                    h.finished = True
+                    h.push(DoneEvent(x[row, P:].tolist(), step.nfe, step.elapsed, prompt_lens[row], len(batch)))
+            if all(h.finished for h in batch):
+                steps.close()
+                break
+        for row, h in enumerate(batch):  # nothing was masked, or the loop ended without a final step
+            if not h.finished:
+                h.finished = True
+                h.push(DoneEvent(x[row, P:].tolist(), last.nfe if last else 0, last.elapsed if last else 0.0,
+                                 prompt_lens[row], len(batch)))
+        with self.lock:
+            self.last_used[first.model] = time.monotonic()
+
+    @staticmethod
+    def _retire(x: torch.Tensor, row: int, P: int, model: Model) -> None:
+        """A cancelled row: fill its masks so the sampler commits nothing more to it."""
+        region = x[row, P:]
+        region[region == model.ids.mask] = model.ids.pad

@@ -1,0 +1,94 @@
+"""Batch sources for training. Each is a pure function of the step number, so a resumed run sees
+exactly the batches an uninterrupted one would have.
+
+Notable features:
+- `DocumentBatches` puts one document at the start of every row and fills the rest with the end
+  token, as LLaDA's SFT does: the model learns to end a text before the canvas ends, and to fill
+  the tail with end tokens, at every canvas length it is shown. Documents longer than the row
+  lose sentences from the middle, so beginnings and endings both stay in the data (what infilling
+  between a fixed first and last sentence needs).
+- `StreamBatches` cuts random windows out of a token stream (user text files).
+- `GridBatches` draws Sudoku solutions from a pool and relabels/permutes them on the fly, so no
+  two batches repeat.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]  # (B, L) tokens, optional (B, L) maskable
+
+
+def step_rng(seed: int, step: int) -> random.Random:
+    return random.Random(seed * 1_000_003 + step)
+
+
+def fit_document(sentences: Sequence[Sequence[int]], budget: int, rng: random.Random) -> list[int]:
+    """Concatenate sentences into at most `budget` tokens, dropping middle sentences first."""
+    keep = list(range(len(sentences)))
+    total = sum(len(s) for s in sentences)
+    while total > budget and len(keep) > 2:
+        drop = keep.pop(rng.randrange(1, len(keep) - 1))
+        total -= len(sentences[drop])
+    if total > budget:  # even the first and last do not fit: keep a prefix that does
+        out: list[int] = []
+        for s in sentences:
+            if len(out) + len(s) > budget:
+                break
+            out.extend(s)
+        return out or list(sentences[0][:budget])
+    return [t for i in keep for t in sentences[i]]
+
+
+@dataclass
+class DocumentBatches:
+    documents: Sequence[Sequence[Sequence[int]]]  # document -> sentences -> token ids
+    end_id: int
+    batch_size: int
+    lengths: Sequence[int]  # row lengths to draw from, one per batch
+    seed: int = 0
+
+    def __call__(self, step: int) -> Batch:
+        rng = step_rng(self.seed, step)
+        length = rng.choice(self.lengths)
+        rows = torch.full((self.batch_size, length), self.end_id, dtype=torch.long)
+        for r in range(self.batch_size):
+            doc = self.documents[rng.randrange(len(self.documents))]
+            ids = fit_document(doc, length - 1, rng)  # at least one end token closes every text
+            rows[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return rows, None
+
+
+@dataclass
+class StreamBatches:
+    tokens: torch.Tensor  # (N,) the concatenated corpus, documents separated by the end token
+    batch_size: int
+    length: int
+    seed: int = 0
+
+    def __call__(self, step: int) -> Batch:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        span = max(1, self.tokens.numel() - self.length)
+        starts = torch.randint(0, span, (self.batch_size,), generator=g)
+        return torch.stack([self.tokens[s : s + self.length] for s in starts.tolist()]), None
+
+
+@dataclass
+class GridBatches:
+    solutions: Sequence[str]  # complete grids, 81 characters '1'-'9'
+    augment: Callable[[str, random.Random], str]
+    digit_ids: dict[str, int]
+    batch_size: int
+    seed: int = 0
+
+    def __call__(self, step: int) -> Batch:
+        rng = step_rng(self.seed, step)
+        rows = []
+        for _ in range(self.batch_size):
+            grid = self.augment(self.solutions[rng.randrange(len(self.solutions))], rng)
+            rows.append([self.digit_ids[c] for c in grid])
+        return torch.tensor(rows, dtype=torch.long), None

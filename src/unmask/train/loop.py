@@ -1,0 +1,234 @@
+"""The training loop: AdamW, warm-up and cosine decay, bf16 autocast, resumable checkpoints.
+
+Notable features:
+- Everything on disk is safetensors + JSON (model, optimizer moments, step), never pickle, so a
+  resumed run continues bit-for-bit where it stopped: batches and masks are functions of the step.
+- Checkpoints are written to a new folder and swapped in by rename, so an interrupted save never
+  leaves a broken state behind.
+- Every save also exports a standard checkpoint folder (config.json, model.safetensors, tokenizer)
+  that `unmask.load()` opens, so a half-trained model can already be tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..models import architecture_for
+from .data import Batch
+from .objective import diffusion_loss
+
+Source = Callable[[int], Batch]
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 10_000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decays to this fraction of lr
+    warmup: int = 200
+    weight_decay: float = 0.1
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    save_every: int = 250
+    eval_batches: int = 4
+    seed: int = 0
+    bf16: bool = True  # autocast matmuls to bfloat16 (CPU AMX / CUDA tensor cores)
+    max_minutes: float | None = None  # stop (and export) after this much wall time
+    export_dtype: str = "bfloat16"
+
+
+def attention_kernel(device: torch.device):
+    """On CPU, SDPA's plain math kernel: its backward pass measured ~2x faster than the fused
+    flash kernel's for these short sequences under bf16 autocast (2-core Xeon, torch 2.13)."""
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio * lr."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class Trainer:
+    def __init__(
+        self,
+        model_config: dict,
+        train: Source,
+        val: Source,
+        out: Path,
+        cfg: TrainConfig,
+        export_files: Callable[[Path], None] | None = None,
+        device: str = "cpu",
+    ):
+        self.model_config, self.train_source, self.val_source = model_config, train, val
+        self.out, self.cfg, self.export_files = Path(out), cfg, export_files
+        self.device = torch.device(device)
+        arch = architecture_for(model_config["model_type"])
+        torch.manual_seed(cfg.seed)
+        self.net = arch.make_model(arch.make_args(model_config)).to(self.device)
+        self.init_weights()
+        self.mask_id = int(model_config["mask_token_id"])
+        decay = [p for n, p in self.net.named_parameters() if p.ndim >= 2]
+        other = [p for n, p in self.net.named_parameters() if p.ndim < 2]
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(0.9, cfg.beta2),
+        )
+        self.step = 0
+        self.best_val: float | None = None
+
+    def init_weights(self) -> None:
+        """Small normal init (std 0.02), output projections scaled by depth (GPT-2's rule)."""
+        layers = getattr(self.net, "n_layers", 1)
+        for name, p in self.net.named_parameters():
+            if p.ndim < 2:
+                continue
+            std = 0.02 / math.sqrt(2 * layers) if name.endswith(("attn_out.weight", "ff_out.weight", "o_proj.weight", "down_proj.weight")) else 0.02
+            torch.nn.init.normal_(p, 0.0, std)
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    @property
+    def state_dir(self) -> Path:
+        return self.out / "state"
+
+    def save(self) -> None:
+        new, old = self.out / "state.new", self.out / "state.old"
+        shutil.rmtree(new, ignore_errors=True)
+        new.mkdir(parents=True)
+        names = {p: n for n, p in self.net.named_parameters()}
+        moments = {}
+        for p, st in self.opt.state.items():
+            for key, value in st.items():
+                moments[f"{names[p]}::{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu()
+        save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(new / "model.safetensors"))
+        save_file({k: v.contiguous() for k, v in moments.items()}, str(new / "optimizer.safetensors"))
+        meta = {"step": self.step, "best_val": self.best_val, "config": asdict(self.cfg), "model_config": self.model_config}
+        (new / "trainer.json").write_text(json.dumps(meta, indent=2))
+        if self.state_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.state_dir, old)
+        os.replace(new, self.state_dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def resume(self) -> bool:
+        folder = self.state_dir if self.state_dir.exists() else self.out / "state.old"
+        if not (folder / "trainer.json").exists():
+            return False
+        meta = json.loads((folder / "trainer.json").read_text())
+        if meta["model_config"] != self.model_config:
+            raise ValueError(f"{folder}: the saved run has a different model config; use a new --out folder")
+        self.net.load_state_dict(load_file(str(folder / "model.safetensors")))
+        moments = load_file(str(folder / "optimizer.safetensors"))
+        params = dict(self.net.named_parameters())
+        for key, value in moments.items():
+            name, slot = key.split("::")
+            st = self.opt.state[params[name]]
+            st[slot] = value.reshape(()) if slot == "step" else value.to(self.device)
+        self.step, self.best_val = meta["step"], meta.get("best_val")
+        return True
+
+    def export(self) -> Path:
+        folder = self.out / "model"
+        folder.mkdir(parents=True, exist_ok=True)
+        dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[self.cfg.export_dtype]
+        state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        config = dict(self.model_config, torch_dtype=self.cfg.export_dtype)
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        if self.export_files:
+            self.export_files(folder)
+        return folder
+
+    # -- training ----------------------------------------------------------------------------
+
+    def loss_on(self, batch: Batch, generator: torch.Generator | None):
+        tokens, maskable = batch
+        tokens = tokens.to(self.device)
+        maskable = None if maskable is None else maskable.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16), attention_kernel(self.device):
+            return diffusion_loss(self.net, tokens, self.mask_id, generator, maskable)
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        self.net.eval()
+        total, ce = 0.0, 0.0
+        for i in range(self.cfg.eval_batches):
+            g = torch.Generator(device=self.device).manual_seed(10_000 + i)
+            parts = self.loss_on(self.val_source(i), g)
+            total, ce = total + float(parts.loss), ce + float(parts.masked_ce)
+        self.net.train()
+        return total / self.cfg.eval_batches, ce / self.cfg.eval_batches
+
+    def run(self, log: Callable[[dict], None] | None = None) -> Path:
+        """Train until cfg.steps (or cfg.max_minutes); returns the exported model folder."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        started, tokens_seen, t_last = time.time(), 0, time.time()
+        self.net.train()
+        log_file = (self.out / "log.jsonl").open("a")
+        try:
+            while self.step < self.cfg.steps:
+                for group in self.opt.param_groups:
+                    group["lr"] = lr_at(self.step, self.cfg)
+                g = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
+                batch = self.train_source(self.step)
+                parts = self.loss_on(batch, g)
+                self.opt.zero_grad(set_to_none=True)
+                parts.loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+                self.opt.step()
+                self.step += 1
+                tokens_seen += batch[0].numel()
+                record = {"step": self.step, "loss": float(parts.loss.detach()), "masked_ce": float(parts.masked_ce.detach()),
+                          "lr": self.opt.param_groups[0]["lr"]}
+                if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps:
+                    record["val_loss"], record["val_masked_ce"] = self.evaluate()
+                    if self.best_val is None or record["val_loss"] < self.best_val:
+                        self.best_val = record["val_loss"]
+                now = time.time()
+                record["tokens_per_s"] = tokens_seen / max(1e-9, now - started)
+                record["elapsed_s"] = now - started
+                log_file.write(json.dumps(record) + "\n")
+                if log:
+                    log(record)
+                out_of_time = self.cfg.max_minutes is not None and now - started > 60 * self.cfg.max_minutes
+                if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps or out_of_time:
+                    log_file.flush()
+                    self.save()
+                    self.export()
+                if out_of_time:
+                    break
+        finally:
+            log_file.close()
+        return self.export()
+
+
+def print_log(record: dict, total: int, every: int = 25) -> None:
+    """A plain progress line (used when stdout is not a terminal, e.g. a background run)."""
+    if record["step"] % every and "val_loss" not in record:
+        return
+    val = f" val {record['val_loss']:.4f}" if "val_loss" in record else ""
+    print(
+        f"step {record['step']}/{total} loss {record['loss']:.4f} ce {record['masked_ce']:.3f}{val} "
+        f"lr {record['lr']:.2e} {record['tokens_per_s']:.0f} tok/s {record['elapsed_s'] / 60:.1f} min",
+        file=sys.stdout, flush=True,
+    )

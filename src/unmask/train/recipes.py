@@ -1,0 +1,246 @@
+"""Training recipes: everything needed to reproduce a model from the repository alone.
+
+- `story`: a LLaDA-format model (~7M parameters) on stories from the seeded story grammar
+  (train/stories.py), so the official LLaDA and Fast-dLLM code could run it too.
+- `sudoku`: a `grid` model (LLaDA blocks + row/column/box embeddings) on Sudoku solutions from
+  the seeded generator (train/sudoku.py); solving is infilling the blanks.
+- `text`: a LLaDA-format model on the user's own text files.
+
+Each recipe returns a `Recipe`: the config.json of the model, its batch sources, its training
+settings, and the files (tokenizer, decoding defaults) that go into the exported folder.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+from .bpe import END_TOKEN, MASK_TOKEN, save_tokenizer, train_bpe
+from .data import DocumentBatches, GridBatches, StreamBatches
+from .loop import TrainConfig
+
+END_ID, MASK_ID = 0, 1  # train_bpe puts the special tokens first
+
+STORY_CORPUS = 100_000  # training stories (seed 0); novelty is measured against exactly these
+STORY_VAL = 2_000  # held-out stories (seed 1)
+STORY_VOCAB = 4096
+STORY_LENGTHS = list(range(48, 257, 16))  # canvas lengths the model is shown
+
+
+@dataclass
+class Recipe:
+    name: str
+    model_config: dict
+    train: Callable[[int], tuple]
+    val: Callable[[int], tuple]
+    config: TrainConfig
+    export_files: Callable[[Path], None]
+    notes: dict = field(default_factory=dict)
+
+
+def llada_config(vocab: int, d_model: int, n_layers: int, n_heads: int, mlp: int, max_len: int) -> dict:
+    """A config.json with the real LLaDA key names (see tests/golden/llada-tiny/config.json)."""
+    return {
+        "architectures": ["LLaDAModelLM"],
+        "model_type": "llada",
+        "block_type": "llama",
+        "d_model": d_model,
+        "n_heads": n_heads,
+        "n_kv_heads": n_heads,
+        "n_layers": n_layers,
+        "mlp_hidden_size": mlp,
+        "mlp_ratio": max(1, mlp // d_model),
+        "vocab_size": vocab,
+        "embedding_size": vocab,
+        "max_sequence_length": max_len,
+        "rope": True,
+        "rope_theta": 10000.0,
+        "rope_full_precision": True,
+        "rms_norm_eps": 1e-5,
+        "layer_norm_type": "rms",
+        "activation_type": "silu",
+        "include_bias": False,
+        "include_qkv_bias": False,
+        "weight_tying": False,
+        "alibi": False,
+        "scale_logits": False,
+        "input_emb_norm": False,
+        "mask_token_id": MASK_ID,
+        "eos_token_id": END_ID,
+        "pad_token_id": END_ID,
+    }
+
+
+def write_generation_config(folder: Path, defaults: dict) -> None:
+    """Decoding defaults: LLaDA-style ids plus the settings the CLI and server start from."""
+    config = {"eos_token_id": END_ID, "pad_token_id": END_ID, "mask_token_id": MASK_ID, "unmask": defaults}
+    (folder / "generation_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+# -- story ---------------------------------------------------------------------------------------
+
+
+def story_data(work: Path) -> tuple[Tokenizer, list[list[list[int]]], list[list[list[int]]]]:
+    """Tokenizer and sentence-split token ids of the story corpus, cached under work/."""
+    from .stories import generate_corpus, split_sentences
+
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "stories.safetensors"
+    if (work / "tokenizer.json").exists() and cache.exists():
+        tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
+        tensors = load_file(str(cache))
+        return tokenizer, unflatten(tensors, "train"), unflatten(tensors, "val")
+    corpus = generate_corpus(STORY_CORPUS, seed=0)
+    tokenizer = train_bpe(corpus[:20_000], STORY_VOCAB)
+    tokenizer.save(str(work / "tokenizer.json"))
+    train = encode_documents(tokenizer, corpus, split_sentences)
+    val = encode_documents(tokenizer, generate_corpus(STORY_VAL, seed=1), split_sentences)
+    save_file(flatten(train, "train") | flatten(val, "val"), str(cache))
+    return tokenizer, train, val
+
+
+def encode_documents(tokenizer: Tokenizer, texts: list[str], split) -> list[list[list[int]]]:
+    """Each text -> its sentences' token ids; every sentence after the first keeps its leading
+    space, so the pieces concatenate to the encoding of the whole text."""
+    docs = []
+    for text in texts:
+        sentences = split(text)
+        pieces = [sentences[0]] + [" " + s for s in sentences[1:]]
+        docs.append([e.ids for e in tokenizer.encode_batch(pieces, add_special_tokens=False)])
+    return docs
+
+
+def flatten(docs: list[list[list[int]]], prefix: str) -> dict[str, torch.Tensor]:
+    tokens = [t for d in docs for s in d for t in s]
+    sentence_lens = [len(s) for d in docs for s in d]
+    doc_lens = [len(d) for d in docs]
+    return {
+        f"{prefix}.tokens": torch.tensor(tokens, dtype=torch.int32),
+        f"{prefix}.sentence_lens": torch.tensor(sentence_lens, dtype=torch.int32),
+        f"{prefix}.doc_lens": torch.tensor(doc_lens, dtype=torch.int32),
+    }
+
+
+def unflatten(tensors: dict[str, torch.Tensor], prefix: str) -> list[list[list[int]]]:
+    tokens = tensors[f"{prefix}.tokens"].tolist()
+    sentence_lens = tensors[f"{prefix}.sentence_lens"].tolist()
+    docs, pos, sent = [], 0, 0
+    for n in tensors[f"{prefix}.doc_lens"].tolist():
+        doc = []
+        for length in sentence_lens[sent : sent + n]:
+            doc.append(tokens[pos : pos + length])
+            pos += length
+        sent += n
+        docs.append(doc)
+    return docs
+
+
+def story_recipe(work: Path, steps: int = 12_000, batch_size: int = 64, seed: int = 0) -> Recipe:
+    tokenizer, train_docs, val_docs = story_data(work / "data")
+    vocab = tokenizer.get_vocab_size()
+    model_config = llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=1024)
+    train = DocumentBatches(train_docs, END_ID, batch_size, STORY_LENGTHS, seed)
+    val_lengths = [96, 160, 256, 128]
+    val_sources = [DocumentBatches(val_docs, END_ID, batch_size, [n], seed=100 + i) for i, n in enumerate(val_lengths)]
+
+    def export(folder: Path) -> None:
+        save_tokenizer(tokenizer, folder)
+        write_generation_config(
+            folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "low_confidence", "block_length": 32}
+        )
+
+    cfg = TrainConfig(steps=steps, lr=2e-3, warmup=300, eval_every=250, save_every=250, seed=seed)
+    return Recipe("story", model_config, train, lambda i: val_sources[i % 4](i), cfg, export)
+
+
+# -- sudoku --------------------------------------------------------------------------------------
+
+SUDOKU_POOL = 20_000  # base solutions; symmetry augmentation multiplies them without end
+
+
+def sudoku_tokenizer() -> Tokenizer:
+    """One token per cell: the end and mask tokens, then the digits 1-9 (ids 2..10)."""
+    vocab = {END_TOKEN: END_ID, MASK_TOKEN: MASK_ID} | {str(d): d + 1 for d in range(1, 10)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=MASK_TOKEN))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.add_special_tokens([END_TOKEN, MASK_TOKEN])
+    return tokenizer
+
+
+def sudoku_solutions(work: Path, n: int, seed: int) -> list[str]:
+    from .sudoku import random_solution
+
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / f"solutions-{seed}-{n}.txt"
+    if cache.exists():
+        return cache.read_text().split()
+    rng = random.Random(seed)
+    solutions = [random_solution(rng) for _ in range(n)]
+    cache.write_text("\n".join(solutions) + "\n")
+    return solutions
+
+
+def sudoku_recipe(work: Path, steps: int = 6_000, batch_size: int = 128, seed: int = 0) -> Recipe:
+    from .sudoku import augment
+
+    tokenizer = sudoku_tokenizer()
+    digit_ids = {str(d): d + 1 for d in range(1, 10)}
+    model_config = llada_config(11, d_model=192, n_layers=8, n_heads=6, mlp=512, max_len=81)
+    model_config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
+    train = GridBatches(sudoku_solutions(work / "data", SUDOKU_POOL, seed), augment, digit_ids, batch_size, seed)
+    val = GridBatches(sudoku_solutions(work / "data", 500, seed + 1), augment, digit_ids, batch_size, seed + 1)
+
+    def export(folder: Path) -> None:
+        save_tokenizer(tokenizer, folder)
+        write_generation_config(folder, {"algorithm": "low_confidence", "steps": None})
+
+    cfg = TrainConfig(steps=steps, lr=1e-3, warmup=300, eval_every=250, save_every=250, seed=seed)
+    return Recipe("sudoku", model_config, train, val, cfg, export)
+
+
+# -- the user's own text -------------------------------------------------------------------------
+
+
+def text_recipe(
+    work: Path, files: list[Path], steps: int = 2_000, batch_size: int = 32, length: int = 256,
+    vocab: int = 8192, d_model: int = 256, n_layers: int = 6, seed: int = 0,
+) -> Recipe:
+    """A LLaDA-format model on text files: documents are separated by the end token and cut into
+    random windows of `length` tokens; the last 2% of the tokens are held out for validation."""
+    texts = []
+    for path in files:
+        try:
+            texts.append(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"--data: cannot read {path} as UTF-8 text ({err})") from None
+    if not any(t.strip() for t in texts):
+        raise ValueError("--data: the files contain no text")
+    tokenizer = train_bpe(texts, vocab)
+    stream: list[int] = []
+    for text in texts:
+        stream.extend(tokenizer.encode(text, add_special_tokens=False).ids + [END_ID])
+    ids = torch.tensor(stream, dtype=torch.long)
+    if ids.numel() < 2 * length:
+        raise ValueError(f"--data: {ids.numel()} tokens is too little text for windows of {length}")
+    split = max(length + 1, int(ids.numel() * 0.98))
+    train_ids, val_ids = ids[:split], ids[max(0, split - length) :]
+    model_config = llada_config(tokenizer.get_vocab_size(), d_model, n_layers, max(1, d_model // 64), 3 * d_model, 4096)
+
+    def export(folder: Path) -> None:
+        save_tokenizer(tokenizer, folder)
+        write_generation_config(folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "low_confidence"})
+
+    cfg = TrainConfig(steps=steps, warmup=min(200, steps // 10 + 1), eval_every=max(1, min(250, steps)),
+                      save_every=max(1, min(250, steps)), seed=seed, eval_batches=2)
+    return Recipe(
+        "text", model_config, StreamBatches(train_ids, batch_size, length, seed),
+        StreamBatches(val_ids, batch_size, length, seed + 1), cfg, export,
+    )

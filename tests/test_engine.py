@@ -1,0 +1,92 @@
+"""The Engine scheduler: batching that changes nothing, a bounded queue, cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import unmask
+from unmask.engine.scheduler import DoneEvent, Engine, EngineBusy, Request, StepEvent
+from unmask.options import GenerationOptions
+
+from .conftest import GOLDEN
+
+
+@pytest.fixture(scope="module")
+def engine():
+    e = Engine(lambda name: unmask.load(GOLDEN / name), max_queue=8, max_batch=4)
+    yield e
+    e.close()
+
+
+def run_alone(engine, request):
+    events = list(engine.submit(request).events(timeout=30))
+    assert isinstance(events[-1], DoneEvent)
+    return events
+
+
+PROMPTS = [[17, 3, 99, 41, 8, 120, 77, 5], [9, 10, 11], [200, 201, 7, 7, 7, 3]]
+
+
+@pytest.mark.parametrize("name", ["llada-tiny", "dream-tiny"])
+def test_batched_equals_single(engine, name):
+    opts = GenerationOptions(max_new_tokens=16, steps=8, block_length=8 if name == "llada-tiny" else None)
+    alone = [run_alone(engine, Request(name, p, opts))[-1].region for p in PROMPTS]
+    gate = threading.Event()
+    engine.model(name)
+    # Hold the worker on a first request so the others queue up and run as one batch.
+    blocker = engine.submit(Request(name, [1, 2, 3], opts.model_copy(update={"steps": 16, "max_new_tokens": 16})))
+    handles = [engine.submit(Request(name, p, opts)) for p in PROMPTS]
+    list(blocker.events(timeout=30))
+    done = [list(h.events(timeout=30))[-1] for h in handles]
+    assert [d.region for d in done] == alone
+    assert max(d.batch_size for d in done) > 1, "queued compatible requests must share passes"
+
+
+def test_step_events_cover_the_region(engine):
+    events = run_alone(engine, Request("llada-tiny", PROMPTS[0], GenerationOptions(max_new_tokens=16, steps=8)))
+    positions = sorted(p for e in events if isinstance(e, StepEvent) for p in e.positions)
+    assert positions == list(range(16))
+    assert events[-1].nfe == 8
+
+
+def test_full_queue_refuses(engine):
+    opts = GenerationOptions(max_new_tokens=64, steps=64, temperature=1.0, seed=1)  # sampled: runs alone
+    handles = []
+    with pytest.raises(EngineBusy):
+        for _ in range(20):
+            handles.append(engine.submit(Request("llada-tiny", PROMPTS[0], opts)))
+    assert len(handles) == engine.max_queue
+    for h in handles:
+        h.cancel()
+    for h in handles:
+        list(h.events(timeout=30))
+
+
+def test_cancel_stops_within_a_step(engine):
+    opts = GenerationOptions(max_new_tokens=128, steps=128)
+    handle = engine.submit(Request("llada-tiny", PROMPTS[0], opts))
+    events = handle.events(timeout=30)
+    first = next(events)
+    assert isinstance(first, StepEvent)
+    handle.cancel()
+    rest = list(events)
+    assert len(rest) <= 2 and isinstance(rest[-1], DoneEvent)
+    deadline = time.time() + 5
+    while engine.in_flight and time.time() < deadline:
+        time.sleep(0.01)
+    assert engine.in_flight == 0
+
+
+def test_sampled_requests_reproduce_their_seed(engine):
+    opts = GenerationOptions(max_new_tokens=16, steps=8, temperature=1.0, seed=7)
+    a = run_alone(engine, Request("dream-tiny", PROMPTS[0], opts))[-1].region
+    b = run_alone(engine, Request("dream-tiny", PROMPTS[0], opts))[-1].region
+    assert a == b
+
+
+def test_errors_reach_the_caller(engine):
+    events = list(engine.submit(Request("no-such-model", [1], GenerationOptions(max_new_tokens=4))).events(timeout=30))
+    assert type(events[-1]).__name__ == "ErrorEvent"
