@@ -69,3 +69,34 @@ TINY_LLADA = {
     "pad_token_id": 1,
     "block_type": "llama",
 }
+
+
+TINY_TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
+
+
+@pytest.fixture(scope="session")
+def tiny_text_model_dir(tmp_path_factory):
+    """A real checkpoint folder with a tokenizer: a tiny LLaDA trained for a few steps."""
+    from unmask.train import recipes
+    from unmask.train.loop import Trainer
+
+    work = tmp_path_factory.mktemp("tiny-text")
+    data = work / "corpus.txt"
+    data.write_text(TINY_TEXT)
+    r = recipes.text_recipe(work / "run", [data], steps=4, batch_size=4, length=32, vocab=300, d_model=32, n_layers=2)
+    return Trainer(r.model_config, r.train, r.val, work / "run", r.config, r.export_files).run()
+
+
+@pytest.fixture(scope="session")
+def tiny_grid_model_dir(tmp_path_factory):
+    """A random-weight Sudoku (grid) checkpoint with the real Sudoku tokenizer."""
+    from unmask.train import recipes
+    from unmask.train.bpe import save_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-grid")
+    config = recipes.llada_config(11, d_model=32, n_layers=2, n_heads=4, mlp=64, max_len=81)
+    config |= {"model_type": "grid", "grid_size": 9, "box_size": 3}
+    write_checkpoint(folder, config)
+    save_tokenizer(recipes.sudoku_tokenizer(), folder)
+    recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
+    return folder

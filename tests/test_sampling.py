@@ -124,3 +124,14 @@ def test_stop_at_eos_keeps_text_and_saves_passes(dream_tiny):
     assert early.sequences[0][8:][: cut + 1] == full[: cut + 1]
     assert dream_tiny.ids.mask not in early.sequences[0]
     assert early.nfe < 32
+
+
+def test_a_head_that_predicts_the_mask_still_terminates(llada_tiny):
+    """An untrained head whose argmax is the mask id must not loop forever (golden README §2)."""
+    import copy
+
+    model = dataclasses.replace(llada_tiny, net=copy.deepcopy(llada_tiny.net))
+    with torch.no_grad():
+        model.net.model.transformer.ff_out.weight[model.ids.mask] = 50.0  # mask id always wins
+    out = model.generate(PROMPT, max_new_tokens=8, steps=4)
+    assert model.ids.mask not in out.sequences[0]

@@ -16,13 +16,28 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"unmask {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def root() -> None:
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
     """unmask: diffusion language models on your own machine."""
+    from .common import DEBUG
+
+    DEBUG["on"] = debug
 
 
 def main() -> None:
     app()
 
 
-from . import train  # noqa: E402,F401  (registers the verb)
+from . import bench, chat, run, train  # noqa: E402,F401  (register the verbs)
+from . import hub  # noqa: E402,F401

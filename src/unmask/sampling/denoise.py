@@ -101,7 +101,7 @@ def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, gen
 
 
 def score_masked(
-    p: Plan, options: GenerationOptions, logits: torch.Tensor, generator
+    p: Plan, options: GenerationOptions, logits: torch.Tensor, generator, mask_id: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, V) logits at masked positions -> proposed tokens (M,) and scores (M,), higher = surer."""
     logits = logits.float()
@@ -111,6 +111,7 @@ def score_masked(
         tokens, probs = llada_choice(
             logits, options.temperature, options.top_p, options.top_k, p.prob_dtype, generator
         )
+    tokens = never_mask(tokens, logits, mask_id)
     kind = SCORES.get(p.algorithm)
     if kind == "prob":
         return tokens, max_prob(probs, tokens)
@@ -119,6 +120,17 @@ def score_masked(
     if kind == "entropy":
         return tokens, neg_entropy(probs)
     return tokens, uniform(tokens.shape[0], generator, logits.device)  # random / origin
+
+
+def never_mask(tokens: torch.Tensor, logits: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """Replace a proposed mask id by the best other token. Trained models never propose it (and
+    then nothing changes, so reference outputs are kept), but an untrained or damaged head can,
+    and committing a mask would leave the position masked forever."""
+    bad = tokens == mask_id
+    if bool(bad.any()):
+        tokens = tokens.clone()
+        tokens[bad] = logits[bad].index_fill(-1, torch.tensor([mask_id], device=logits.device), -torch.inf).argmax(-1)
+    return tokens
 
 
 def finish_at_eos(x: torch.Tensor, gen_start: int, mask_id: int, eos_ids: torch.Tensor) -> torch.Tensor:
@@ -184,7 +196,7 @@ def denoise(
             logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), options, fixed, mask_id)
             if net.shift_logits:
                 logits = shift_right(logits)[:, s - a :]
-            tokens, scores = score_masked(p, options, logits[masked], generator)
+            tokens, scores = score_masked(p, options, logits[masked], generator, mask_id)
             table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
             table[masked] = scores
             proposal = torch.full_like(masked, mask_id, dtype=x.dtype)

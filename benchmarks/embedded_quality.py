@@ -1,0 +1,139 @@
+"""Quality against steps for the embedded models: the speed/quality dial, measured.
+
+story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sentences the story
+        grammar accepts, the share of accepted sentences not in the training corpus (novelty),
+        distinct sentences, and tokens/s.
+sudoku: solve rate at 36/30/26 givens, confidence-first vs random order (same weights).
+
+    python benchmarks/embedded_quality.py                      # both, default sizes
+    python benchmarks/embedded_quality.py --story runs/story/model --samples 64
+    python benchmarks/embedded_quality.py --only sudoku --puzzles 200
+    python benchmarks/embedded_quality.py --json results.json   # also write the figures
+
+All figures in one table come from one run on one machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import torch
+
+import unmask
+from unmask.train import stories, sudoku
+
+STORY_PROMPTS = [
+    "Once upon a time,",
+    "One sunny morning,",
+    "There was once",
+    "Once upon a time, a fox lived in a den.",
+    "One rainy afternoon,",
+    "Long ago,",
+    "One snowy winter morning,",
+    "Once upon a time, a little girl called Mia",
+]
+
+
+def training_sentences(n_stories: int) -> set[str]:
+    """Every sentence of the story model's training corpus (recipes.STORY_CORPUS, seed 0)."""
+    out: set[str] = set()
+    for text in stories.generate_corpus(n_stories, seed=0):
+        out.update(stories.split_sentences(text))
+    return out
+
+
+def story_quality(model, steps_list, samples, temperature, corpus, block_length, seed=0) -> list[dict]:
+    tok = model.tokenizer
+    rows = []
+    for steps in steps_list:
+        texts, generated, seconds = [], 0, 0.0
+        for i in range(samples):
+            prompt = STORY_PROMPTS[i % len(STORY_PROMPTS)]
+            ids = tok.encode(prompt, add_special_tokens=False)
+            start = time.perf_counter()
+            out = model.generate(
+                [ids], max_new_tokens=128, steps=steps, block_length=block_length, temperature=temperature,
+                algorithm="low_confidence", seed=seed + i, stop_at_eos=True,
+            )
+            seconds += time.perf_counter() - start
+            region = out.sequences[0][len(ids):]
+            end = next((j for j, t in enumerate(region) if t in model.ids.eos), len(region))
+            generated += 128
+            texts.append(prompt + tok.decode(region[:end]))
+        f = stories.fluency(texts, corpus)
+        rows.append({"steps": steps, "accepted": f["accepted"], "novel": f["novel"], "distinct": f["distinct"],
+                     "sentences": f["sentences"], "tokens_per_second": generated / seconds, "example": texts[0]})
+    return rows
+
+
+def sudoku_quality(model, givens_list, n, seed=0) -> list[dict]:
+    tok = model.tokenizer
+    digit = {str(d): tok.token_id(str(d)) for d in range(1, 10)}
+    back = {v: k for k, v in digit.items()}
+    rows = []
+    for givens in givens_list:
+        puzzles = sudoku.generate_puzzles(n, givens, seed=seed + givens)
+        canvases = [[digit[c] if c != "0" else model.ids.mask for c in p] for p, _ in puzzles]
+        row = {"givens": givens, "puzzles": n}
+        for algorithm in ("low_confidence", "random"):
+            start = time.perf_counter()
+            out = model.generate([[] for _ in canvases], canvas=canvases, max_new_tokens=81,
+                                 steps=81 - givens, algorithm=algorithm, seed=seed)
+            seconds = time.perf_counter() - start
+            solved = sum(
+                sudoku.is_solution(p, "".join(back.get(t, "0") for t in seq)) for (p, _), seq in zip(puzzles, out.sequences)
+            )
+            row[algorithm] = solved / n
+            row[f"{algorithm}_seconds"] = seconds
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--story", default="story", help="story model reference")
+    parser.add_argument("--sudoku", default="sudoku", help="sudoku model reference")
+    parser.add_argument("--only", choices=["story", "sudoku"])
+    parser.add_argument("--samples", type=int, default=48, help="stories per step count")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--block-length", type=int, default=32)
+    parser.add_argument("--steps", default="16,32,64,128")
+    parser.add_argument("--puzzles", type=int, default=200, help="puzzles per givens count")
+    parser.add_argument("--corpus", type=int, default=100_000, help="training stories to check novelty against")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", dest="json_path", help="write the figures here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = {}
+    if args.only in (None, "story"):
+        model = unmask.load(args.story)
+        corpus = training_sentences(args.corpus)
+        steps_list = [int(s) for s in args.steps.split(",")]
+        rows = story_quality(model, steps_list, args.samples, args.temperature, corpus, args.block_length)
+        results["story"] = {"temperature": args.temperature, "block_length": args.block_length,
+                            "samples": args.samples, "rows": rows}
+        print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {args.temperature}, "
+              f"block {args.block_length}, low_confidence")
+        print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'tokens/s':>9}")
+        for r in rows:
+            print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['tokens_per_second']:>9.0f}")
+        print(f"example at {rows[-1]['steps']} steps: {rows[-1]['example']}")
+    if args.only in (None, "sudoku"):
+        model = unmask.load(args.sudoku)
+        rows = sudoku_quality(model, [36, 30, 26], args.puzzles)
+        results["sudoku"] = {"rows": rows}
+        print(f"\nsudoku ({args.sudoku}): {args.puzzles} puzzles per row, one cell per step")
+        print(f"{'givens':>7} {'confidence-first':>17} {'random order':>13}")
+        for r in rows:
+            print(f"{r['givens']:>7} {r['low_confidence']:>17.1%} {r['random']:>13.1%}")
+    if args.json_path:
+        with open(args.json_path, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""`unmask run` and `unmask infill`: generate once (or interactively), the canvas drawn live."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+
+from . import app
+from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, stdin_text
+from .live import CanvasView, GridView
+
+LIVE_FPS = 20
+
+
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (model passes).")]
+MaxNew = Annotated[Optional[int], typer.Option("--max-new-tokens", "-n", help="Tokens to generate.")]
+BlockLength = Annotated[Optional[int], typer.Option("--block-length", help="Semi-autoregressive block size.")]
+Algorithm = Annotated[
+    Optional[str],
+    typer.Option("--algorithm", help="origin, maskgit_plus, topk_margin, entropy, low_confidence or random."),
+]
+Temperature = Annotated[Optional[float], typer.Option("--temperature", help="0 = greedy.")]
+TopP = Annotated[Optional[float], typer.Option("--top-p", help="Nucleus sampling mass (0, 1].")]
+TopK = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k likeliest tokens.")]
+Threshold = Annotated[
+    Optional[float], typer.Option("--threshold", help="Fast-dLLM: commit every position at least this sure (0, 1].")
+]
+Cache = Annotated[Optional[str], typer.Option("--cache", help="KV cache: none, prefix or dual (needs --block-length).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling.")]
+Fast = Annotated[bool, typer.Option("--fast", help="Preset: a quarter of the steps, threshold decoding.")]
+Balanced = Annotated[bool, typer.Option("--balanced", help="Preset: half the steps.")]
+Best = Annotated[bool, typer.Option("--best", help="Preset: one step per token.")]
+NoLive = Annotated[bool, typer.Option("--no-live", help="Print only the result.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object (a line per puzzle for Sudoku).")]
+Dtype = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+
+
+def pick_preset(fast: bool, balanced: bool, best: bool) -> str | None:
+    chosen = [name for name, on in (("fast", fast), ("balanced", balanced), ("best", best)) if on]
+    if len(chosen) > 1:
+        raise CliError("choose at most one of --fast, --balanced and --best")
+    return chosen[0] if chosen else None
+
+
+def stream_region(model, prompt_ids, region, options, view, live: bool, console: Console):
+    """Denoise one row, feeding the view; returns (final region ids, nfe, elapsed)."""
+    nfe, elapsed = 0, 0.0
+    steps = model.stream([prompt_ids], None, options, canvas=[region] if region is not None else None)
+    P = len(prompt_ids)
+
+    def feed(step) -> None:
+        nonlocal nfe, elapsed
+        nfe, elapsed = step.nfe, step.elapsed
+        if view is not None:
+            positions = [p - P for p in step.committed[0]]
+            if isinstance(view, GridView):
+                view.apply(step.index, positions, step.tokens[0], step.nfe, step.elapsed)
+            else:
+                view.apply(step.index, step.planned_steps, positions, step.tokens[0], step.nfe, step.elapsed)
+
+    final = None
+    if live:
+        with Live(view, console=console, refresh_per_second=LIVE_FPS, transient=False) as screen:
+            for step in steps:
+                feed(step)
+                final = step.canvas[0, P:].tolist()
+                screen.refresh()
+            view.done = True
+            screen.refresh()
+    else:
+        for step in steps:
+            feed(step)
+            final = step.canvas[0, P:].tolist()
+    if final is None:  # nothing to denoise
+        final = list(region) if region is not None else []
+    return final, nfe, elapsed
+
+
+def generate_text(model, text_prompt, options, live: bool, console: Console, chat: bool) -> dict:
+    from ..canvas import Canvas, chat_or_prompt_ids, region_text
+
+    if chat:
+        prompt_ids = chat_or_prompt_ids(model, messages=[{"role": "user", "content": text_prompt}])
+    else:
+        prompt_ids = chat_or_prompt_ids(model, prompt=text_prompt)
+    return finish(model, Canvas(prompt_ids), options, live, console, "" if chat else text_prompt)
+
+
+def finish(model, canvas, options, live: bool, console: Console, shown_prompt: str) -> dict:
+    from ..canvas import region_text
+
+    region = canvas.region
+    view = CanvasView(model, region or [model.ids.mask] * options.max_new_tokens, shown_prompt) if live else None
+    final, nfe, elapsed = stream_region(model, canvas.prompt_ids, region, options, view, live, console)
+    text, reason = region_text(model, canvas, final)
+    completion_tokens = sum(1 for t in final if t != model.ids.mask)
+    return {
+        "text": text,
+        "finish_reason": reason,
+        "nfe": nfe,
+        "steps": options.total_steps,
+        "prompt_tokens": len(canvas.prompt_ids),
+        "completion_tokens": completion_tokens,
+        "elapsed": round(elapsed, 4),
+        "tokens_per_second": round(completion_tokens / elapsed, 1) if elapsed > 0 else None,
+        "options": options.model_dump(exclude_defaults=True),
+    }
+
+
+def emit(result: dict, model_name: str, prompt: str, as_json: bool, live: bool, console: Console, completion: bool) -> None:
+    if as_json:
+        print(json.dumps({"model": model_name, "prompt": prompt} | result))
+    elif not live:
+        print((prompt if completion else "") + result["text"])
+
+
+def is_grid(model) -> bool:
+    return model.config.get("model_type") == "grid"
+
+
+def live_wanted(no_live: bool, as_json: bool, console: Console) -> bool:
+    # A pipe gets only the result, as with --no-live.
+    return not (no_live or as_json) and console.is_terminal
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Argument(help="Embedded name (story, sudoku), checkpoint folder, or hub id/alias.")] = DEFAULT_MODEL,
+    prompt: Annotated[Optional[str], typer.Argument(help="The prompt; for Sudoku a puzzle, or '-' for one per stdin line.")] = None,
+    steps: Steps = None,
+    max_new_tokens: MaxNew = None,
+    block_length: BlockLength = None,
+    algorithm: Algorithm = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k: TopK = None,
+    threshold: Threshold = None,
+    cache: Cache = None,
+    seed: Seed = None,
+    fast: Fast = False,
+    balanced: Balanced = False,
+    best: Best = False,
+    no_live: NoLive = False,
+    as_json: AsJson = False,
+    givens: Annotated[int, typer.Option("--givens", min=17, max=80, help="Sudoku: givens in a generated puzzle.")] = 36,
+    dtype: Dtype = "auto",
+    device: Device = "auto",
+) -> None:
+    """Generate from a prompt, or chat interactively when none is given (like `ollama run`).
+
+    The canvas is drawn live: dots are masked positions, highlighted tokens were committed by the
+    latest step. Completion models (story) continue the prompt; chat models answer it.
+    """
+    flags = dict(steps=steps, max_new_tokens=max_new_tokens, block_length=block_length, algorithm=algorithm,
+                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, cache=cache, seed=seed)
+
+    def body() -> None:
+        console = Console()
+        preset = pick_preset(fast, balanced, best)
+        m = load_model(model, dtype, device)
+        if is_grid(m):
+            return run_sudoku(m, model, prompt, flags, givens, seed, no_live, as_json, console)
+        text = prompt if prompt is not None else stdin_text()
+        if text is None:
+            from .chat import chat_loop
+
+            return chat_loop(m, model, flags, preset, console)
+        chat = bool(m.tokenizer and m.tokenizer.chat_template)
+        options = build_options(m, flags, preset, stop_at_eos=True)
+        live = live_wanted(no_live, as_json, console)
+        result = generate_text(m, text, options, live, console, chat)
+        emit(result, model, text, as_json, live, console, completion=not chat)
+
+    guard(body)
+
+
+@app.command()
+def infill(
+    model: Annotated[str, typer.Argument(help="Model name, folder or hub id.")],
+    template: Annotated[Optional[str], typer.Argument(help="Text with gaps written {{N}} (N tokens); '-' or none reads stdin.")] = None,
+    steps: Steps = None,
+    algorithm: Algorithm = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k: TopK = None,
+    seed: Seed = None,
+    no_live: NoLive = False,
+    as_json: AsJson = False,
+    dtype: Dtype = "auto",
+    device: Device = "auto",
+) -> None:
+    """Fill the gaps of a template, keeping every character outside them.
+
+    Example: unmask infill story "Once upon a time, a fox lived in a den. {{40}} And the fox was never lonely again."
+    """
+
+    def body() -> None:
+        from ..canvas import infill_canvas
+
+        console = Console()
+        text = template if template not in (None, "-") else stdin_text()
+        if not text:
+            raise CliError("give a template with gaps, e.g. 'Once upon a time {{40}} The end.'")
+        m = load_model(model, dtype, device)
+        canvas = infill_canvas(m, text)
+        flags = dict(steps=steps, algorithm=algorithm, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+        gap_tokens = len(canvas.gap_positions())
+        options = build_options(m, flags, None, max_new_tokens=len(canvas.region), block_length=None)
+        if steps is None:
+            options = options.model_copy(update={"steps": min(options.total_steps, gap_tokens)})
+        live = live_wanted(no_live, as_json, console)
+        result = finish(m, canvas, options, live, console, canvas.prefix_text)
+        result["text"] = canvas.prefix_text + result["text"]
+        if as_json:
+            print(json.dumps({"model": model, "template": text} | result))
+        elif not live:
+            print(result["text"])
+
+    guard(body)
+
+
+def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) -> None:
+    """Solve puzzles by confidence-ordered unmasking (or --algorithm random, to see why order matters)."""
+    import random
+
+    from ..train.sudoku import is_solution, make_puzzle, parse_puzzle, random_solution
+
+    if prompt == "-":
+        puzzles = [parse_puzzle(line) for line in sys.stdin.read().splitlines() if line.strip()]
+        if not puzzles:
+            raise CliError("no puzzles on standard input (one per line, 81 cells, 0 or . for blanks)")
+    elif prompt is not None:
+        puzzles = [parse_puzzle(prompt)]
+    else:
+        rng = random.Random(seed if seed is not None else time.time_ns())
+        puzzles = [make_puzzle(random_solution(rng), givens, rng)]
+    tok = m.tokenizer
+    digit_id = {str(d): tok.token_id(str(d)) for d in range(1, 10)}
+    digit_of = {v: k for k, v in digit_id.items()}
+    rows = [[digit_id[c] if c != "0" else m.ids.mask for c in p] for p in puzzles]
+    blanks = max(p.count("0") for p in puzzles)
+    settings = {k: v for k, v in flags.items() if v is not None and k not in ("max_new_tokens", "block_length")}
+    settings.setdefault("steps", max(1, blanks))
+    options = build_options(m, {}, None, max_new_tokens=81, **settings)
+    live = live_wanted(no_live, as_json, console) and len(puzzles) == 1
+    started = time.perf_counter()
+    if live:
+        view = GridView(lambda t: digit_of.get(t, "?"), rows[0], m.ids.mask)
+        finals = [stream_region(m, [], rows[0], options, view, True, console)[0]]
+        nfe = view.nfe
+    else:
+        result = m.generate([[] for _ in rows], canvas=rows, options=options)
+        finals, nfe = result.sequences, result.nfe
+    elapsed = time.perf_counter() - started
+    for puzzle, final in zip(puzzles, finals):
+        solution = "".join(digit_of.get(t, "0") for t in final)
+        solved = is_solution(puzzle, solution)
+        if as_json:
+            print(json.dumps({"model": name, "puzzle": puzzle, "solution": solution, "solved": solved,
+                              "algorithm": options.algorithm or "low_confidence", "steps": options.total_steps,
+                              "nfe": nfe, "elapsed": round(elapsed, 4)}))
+        elif not live:
+            print(solution + ("" if solved else "  (not a valid solution)"))
+        elif not solved:
+            console.print("[yellow]the grid is not a valid solution[/] (try the default --algorithm low_confidence)")
