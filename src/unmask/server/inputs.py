@@ -1,0 +1,38 @@
+"""Request text to prompt ids, with every failure a 400 naming the field it came from."""
+
+from __future__ import annotations
+
+from ..canvas import RequestError, chat_or_prompt_ids
+from ..tokenizer import TemplateError
+from .errors import invalid
+
+
+def require_tokenizer(model, name: str) -> None:
+    if model.tokenizer is None:
+        raise invalid("model", f"{name!r} has no tokenizer.json, so it cannot take or return text")
+
+
+def chat_prompt(model, messages: list[dict]) -> list[int]:
+    try:
+        return chat_or_prompt_ids(model, messages=messages)
+    except RequestError as err:
+        raise invalid(err.field, str(err).split(": ", 1)[-1]) from None
+    except TemplateError as err:
+        raise invalid("messages", str(err)) from None
+
+
+def text_prompt(model, text: str) -> list[int]:
+    return chat_or_prompt_ids(model, prompt=text)
+
+
+def vocabulary_size(model) -> int:
+    config = model.config
+    return int(config.get("embedding_size") or config.get("vocab_size") or model.tokenizer.vocab_size)
+
+
+def token_prompt(model, ids: list[int], field: str) -> list[int]:
+    size = vocabulary_size(model)
+    for t in ids:
+        if not 0 <= t < size:
+            raise invalid(field, f"token id {t} is outside the vocabulary (0 to {size - 1})")
+    return list(ids)

@@ -1,0 +1,266 @@
+"""OpenAI-compatible routes: /v1/models, /v1/chat/completions, /v1/completions.
+
+Notable features:
+- Shapes follow OpenAI exactly (ids, `object`, `created`, choices, usage, `data: [DONE]`,
+  `stream_options.include_usage`), so the official SDKs and tools built on them work unchanged.
+- Streams are append-only: a chunk carries text only once it is final (`FinalText`); the
+  per-step canvas is on the native endpoint instead.
+- `/v1/completions` takes `suffix`, which diffusion fills naturally: the canvas is the prompt, a
+  gap of `max_tokens` masks, then the suffix as fixed tokens.
+- `n` choices (and several prompts) are separate engine requests with seeds seed + i;
+  deterministic ones are batched by the engine into shared model passes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..engine.scheduler import DoneEvent
+from ..engine.scheduler import Request as EngineRequest
+from ..options import GenerationOptions
+from .catalog import CREATED
+from .compat import CHAT_RULES, COMPLETION_RULES, check_best_of, message_text, refuse_unsupported
+from .decoding import check_context, default_length, resolve_options
+from .errors import APIError, invalid
+from .generation import events, guarded, merge, sse, sse_response, submit_all
+from .inputs import chat_prompt, require_tokenizer, text_prompt, token_prompt
+from .schemas import DIFFUSION_FIELDS, ChatCompletionRequest, CompletionRequest, OpenAICommon
+from .state import ServerState, server
+from .textstream import FinalText
+
+router = APIRouter(tags=["OpenAI"])
+ERROR_RESPONSES = {
+    400: {"description": "Invalid request (the error names the field)"},
+    401: {"description": "API key missing or wrong"},
+    404: {"description": "Unknown model"},
+    429: {"description": "Queue full (Retry-After)"},
+    503: {"description": "Shutting down (Retry-After)"},
+}
+
+
+@dataclass
+class Job:
+    """One choice: an engine request plus what turns its region into OpenAI text."""
+
+    prompt_index: int
+    prompt_ids: list[int]
+    region: list[int] | None
+    gap: int  # region positions the text comes from (the rest is a fixed suffix)
+    options: GenerationOptions
+    echo: str = ""
+
+
+def model_card(name: str) -> dict:
+    return {"id": name, "object": "model", "created": CREATED, "owned_by": "unmask"}
+
+
+@router.get("/v1/models", responses=ERROR_RESPONSES)
+async def list_models(request: Request) -> dict:
+    return {"object": "list", "data": [model_card(n) for n in server(request).catalog.names()]}
+
+
+@router.get("/v1/models/{model_id:path}", responses=ERROR_RESPONSES)
+async def get_model(model_id: str, request: Request) -> dict:
+    return model_card(server(request).catalog.check(model_id))
+
+
+def length_field(body: OpenAICommon) -> tuple[str, int | None]:
+    newer = getattr(body, "max_completion_tokens", None)
+    return ("max_completion_tokens", newer) if newer is not None else ("max_tokens", body.max_tokens)
+
+
+def requested_options(body: OpenAICommon, length: int | None) -> dict:
+    fields = {name: getattr(body, name) for name in DIFFUSION_FIELDS}
+    fields |= {"temperature": body.temperature, "top_p": body.top_p, "seed": body.seed, "max_new_tokens": length}
+    return fields | {"stop_at_eos": True}  # lossless: the text ends at the first end token anyway
+
+
+def choice_seeds(body: OpenAICommon, n: int) -> list[int | None]:
+    return [None if body.seed is None else (body.seed + i) % 2**63 for i in range(n)]
+
+
+def check_choices(srv: ServerState, count: int, field: str) -> None:
+    if count > srv.limits.choices:
+        raise invalid(field, f"at most {srv.limits.choices} choices per request on this server, got {count}")
+
+
+def stops_of(body: OpenAICommon) -> list[str]:
+    return [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+
+
+@router.post("/v1/chat/completions", responses=ERROR_RESPONSES)
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    srv = server(request)
+    refuse_unsupported(body, CHAT_RULES)
+    n = body.n or 1
+    check_choices(srv, n, "n")
+    messages = message_text(body.messages)
+    name, model = await srv.catalog.load(body.model)
+    require_tokenizer(model, name)
+    prompt_ids = chat_prompt(model, messages)
+    field, length = length_field(body)
+    options = resolve_options(model, requested_options(body, length), srv.limits, {"max_new_tokens": field})
+    check_context(model, len(prompt_ids), options.max_new_tokens, srv.limits, "messages", field)
+    jobs = [
+        Job(0, prompt_ids, None, options.max_new_tokens, options.model_copy(update={"seed": s}))
+        for s in choice_seeds(body, n)
+    ]
+    return await respond(request, srv, model, name, jobs, body, chat=True)
+
+
+@router.post("/v1/completions", responses=ERROR_RESPONSES)
+async def completions(body: CompletionRequest, request: Request):
+    srv = server(request)
+    refuse_unsupported(body, COMPLETION_RULES)
+    n = body.n or 1
+    check_best_of(body.best_of, n)
+    prompts = prompt_list(body.prompt)
+    check_choices(srv, n * len(prompts), "n")
+    name, model = await srv.catalog.load(body.model)
+    require_tokenizer(model, name)
+    tok = model.tokenizer
+    suffix_ids = text_prompt(model, body.suffix) if body.suffix else []
+    field, length = length_field(body)
+    gap = length if length is not None else default_length(model, srv.limits)
+    if gap > srv.limits.max_tokens:
+        raise invalid(field, f"at most {srv.limits.max_tokens} tokens on this server, got {gap}")
+    region = [model.ids.mask] * gap + suffix_ids if suffix_ids else None
+    options = resolve_options(
+        model,
+        requested_options(body, gap),
+        srv.limits,
+        {"max_new_tokens": field},
+        region_length=gap + len(suffix_ids) if suffix_ids else None,
+    )
+    jobs = []
+    for p, prompt in enumerate(prompts):
+        field_name = "prompt" if len(prompts) == 1 else f"prompt[{p}]"
+        if isinstance(prompt, str):
+            ids, echo = text_prompt(model, prompt), prompt
+        else:
+            ids = token_prompt(model, prompt, field_name)
+            echo = tok.decode(ids)
+        check_context(model, len(ids), options.max_new_tokens, srv.limits, field_name, field)
+        for s in choice_seeds(body, n):
+            jobs.append(Job(p, ids, region, gap, options.model_copy(update={"seed": s}), echo if body.echo else ""))
+    return await respond(request, srv, model, name, jobs, body, chat=False)
+
+
+def prompt_list(prompt) -> list:
+    """OpenAI's four prompt forms -> a list of prompts, each text or token ids (the schema
+    already refused empty lists and more than MAX_PROMPTS prompts)."""
+    if isinstance(prompt, str) or isinstance(prompt[0], int):
+        return [prompt]
+    return list(prompt)
+
+
+async def choice_deltas(index: int, handle, final: FinalText, http: Request):
+    """(index, newly final text, finish_reason once known) for one choice."""
+    async with aclosing(events(handle, http)) as stream:
+        async for event in stream:
+            if isinstance(event, DoneEvent):
+                if event.cancelled and not final.done:
+                    raise APIError(503, "the request was cancelled: the server is shutting down", code="shutting_down")
+                delta = final.finish(event.region)
+            else:
+                delta = final.push(event.positions, event.tokens)
+            if delta or final.done:
+                yield index, delta, final.finish_reason
+            if final.done:
+                return
+
+
+async def respond(http: Request, srv: ServerState, model, name: str, jobs: list[Job], body, chat: bool):
+    engine = srv.running_engine
+    handles = submit_all(engine, [EngineRequest(name, j.prompt_ids, j.options, j.region) for j in jobs])
+    finals = [FinalText(model.tokenizer, j.gap, model.ids.mask, model.ids.eos, stops_of(body)) for j in jobs]
+    streams = [choice_deltas(i, h, f, http) for i, (h, f) in enumerate(zip(handles, finals))]
+    prompt_lengths: dict[int, int] = {}
+    for j in jobs:  # a prompt counts once, however many choices it has (as OpenAI counts)
+        prompt_lengths.setdefault(j.prompt_index, len(j.prompt_ids))
+    prompt_tokens = sum(prompt_lengths.values())
+    ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+
+    def usage() -> dict:
+        completion = sum(f.completion_tokens for f in finals)
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": prompt_tokens + completion,
+        }
+
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        frames = stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage)
+        return sse_response(guarded(frames, lambda err: sse(err.body())), handles)
+    texts = [j.echo for j in jobs]
+    reasons: list[str | None] = [None] * len(jobs)
+    try:
+        async with aclosing(merge(streams)) as merged:
+            async for index, delta, reason in merged:
+                texts[index] += delta
+                reasons[index] = reason or reasons[index]
+    finally:
+        for h in handles:
+            h.cancel()
+    if chat:
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": t, "refusal": None},
+                "logprobs": None,
+                "finish_reason": r,
+            }
+            for i, (t, r) in enumerate(zip(texts, reasons))
+        ]
+    else:
+        choices = [
+            {"text": t, "index": i, "logprobs": None, "finish_reason": r}
+            for i, (t, r) in enumerate(zip(texts, reasons))
+        ]
+    return JSONResponse(
+        {
+            "id": ident,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": created,
+            "model": name,
+            "choices": choices,
+            "usage": usage(),
+        }
+    )
+
+
+async def stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage):
+    kind = "chat.completion.chunk" if chat else "text_completion"
+
+    def chunk(choices: list[dict]) -> str:
+        data = {"id": ident, "object": kind, "created": created, "model": name, "choices": choices}
+        if include_usage:
+            data["usage"] = None
+        return sse(data)
+
+    def choice(i: int, text: str | None, reason: str | None = None, role: bool = False) -> dict:
+        if not chat:
+            return {"text": text or "", "index": i, "logprobs": None, "finish_reason": reason}
+        delta = {"role": "assistant", "content": text or ""} if role else ({"content": text} if text else {})
+        return {"index": i, "delta": delta, "logprobs": None, "finish_reason": reason}
+
+    for i, job in enumerate(jobs):
+        if chat or job.echo:
+            yield chunk([choice(i, job.echo, role=chat)])
+    async with aclosing(merge(streams)) as merged:
+        async for i, delta, reason in merged:
+            if delta:
+                yield chunk([choice(i, delta)])
+            if reason:
+                yield chunk([choice(i, None, reason)])
+    if include_usage:
+        yield sse({"id": ident, "object": kind, "created": created, "model": name, "choices": [], "usage": usage()})
+    yield sse("[DONE]")

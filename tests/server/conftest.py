@@ -1,0 +1,179 @@
+"""Real servers on loopback for the server tests, and the tiny checkpoints they serve.
+
+- `server_models`: a tiny completion model (trained for a few steps, so it has a real
+  tokenizer), the same weights with a Qwen2-style chat template, a tiny Sudoku grid model and
+  the golden llada-tiny (no tokenizer: token-level only). Built once per session.
+- `live`: one uvicorn server in a background thread, shared by the tests that do not need
+  special settings; `start_server(...)` starts others (API key, small queue, slow model) and
+  stops them at the end of the test. Limits are small so every generation takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+import unmask
+from unmask.server import Limits, Settings, create_app
+
+from ..conftest import GOLDEN
+from ..test_tokenizer import QWEN2_TEMPLATE
+
+TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
+TEST_LIMITS = Limits(body_bytes=64 * 1024, max_tokens=16, steps=16, context=256, choices=4)
+
+
+@pytest.fixture(scope="session")
+def server_models(tmp_path_factory) -> dict[str, str]:
+    from unmask.train import recipes
+    from unmask.train.loop import Trainer
+
+    work = tmp_path_factory.mktemp("server-models")
+    data = work / "corpus.txt"
+    data.write_text(TEXT)
+    r = recipes.text_recipe(work / "run", [data], steps=4, batch_size=4, length=32, vocab=300, d_model=32, n_layers=2)
+    tiny = Trainer(r.model_config, r.train, r.val, work / "run", r.config, r.export_files).run()
+
+    chat = work / "chat"
+    shutil.copytree(tiny, chat)
+    config = json.loads((chat / "tokenizer_config.json").read_text())
+    (chat / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": QWEN2_TEMPLATE}))
+
+    return {
+        "tiny": str(tiny),
+        "chat": str(chat),
+        "grid": str(train_grid_model(work / "grid")),
+        "llada-tiny": str(GOLDEN / "llada-tiny"),
+    }
+
+
+def train_grid_model(work):
+    """A tiny Sudoku model, trained just enough (10 steps) that it never proposes the mask token."""
+    from unmask.train import recipes
+    from unmask.train.data import GridBatches
+    from unmask.train.loop import TrainConfig, Trainer
+    from unmask.train.sudoku import augment, random_solution
+
+    rng = random.Random(0)
+    solutions = [random_solution(rng) for _ in range(8)]
+    config = recipes.llada_config(11, d_model=32, n_layers=2, n_heads=4, mlp=64, max_len=81)
+    config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
+    batches = GridBatches(solutions, augment, {str(d): d + 1 for d in range(1, 10)}, 8, 0)
+
+    def export(folder):
+        recipes.save_tokenizer(recipes.sudoku_tokenizer(), folder)
+        recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
+
+    train = TrainConfig(steps=10, lr=1e-2, warmup=1, eval_every=1000, save_every=1000, eval_batches=1)
+    return Trainer(config, batches, batches, work, train, export).run()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving create_app(settings) in a background thread on a free loopback port."""
+
+    def __init__(self, settings: Settings):
+        settings.host, settings.port = "127.0.0.1", free_port()
+        self.settings = settings
+        self.app = create_app(settings)
+        self.url = f"http://127.0.0.1:{settings.port}"
+        config = uvicorn.Config(
+            self.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    @property
+    def engine(self):
+        return self.app.state.server.engine
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def served(models: dict[str, str], default: str = "tiny") -> tuple[str, list[str]]:
+    return f"{default}={models[default]}", [f"{k}={v}" for k, v in models.items() if k != default]
+
+
+@pytest.fixture(scope="session")
+def live(server_models):
+    default, others = served(server_models)
+    server = LiveServer(Settings(model=default, models=others, limits=TEST_LIMITS, max_queue=32, max_batch=8))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_server(server_models):
+    """start_server(**settings) -> LiveServer serving the tiny models; stopped after the test."""
+    started = []
+
+    def start(**overrides) -> LiveServer:
+        default, others = served(server_models)
+        values = {"model": default, "models": others, "limits": TEST_LIMITS} | overrides
+        server = LiveServer(Settings(**values))
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class PassCounter:
+    """A loader whose models sleep `delay` seconds per model pass and count their passes."""
+
+    def __init__(self, delay: float):
+        self.delay, self.passes = delay, 0
+
+    def __call__(self, ref: str):
+        model = unmask.load(ref)
+        forward = model.net.forward
+
+        def slow_forward(*args, **kwargs):
+            time.sleep(self.delay)
+            self.passes += 1
+            return forward(*args, **kwargs)
+
+        model.net.forward = slow_forward
+        return model
+
+
+def read_sse(lines) -> list[tuple[str | None, str]]:
+    """(event, data) pairs of an SSE body given as lines."""
+    frames, event, data = [], None, []
+    for line in lines:
+        if line == "":
+            if data:
+                frames.append((event, "\n".join(data)))
+            event, data = None, []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    if data:
+        frames.append((event, "\n".join(data)))
+    return frames

@@ -1,0 +1,173 @@
+"""The shared engine under HTTP: disconnects stop work, a full queue refuses fast, batching changes
+nothing, and shutdown drains. Models here sleep a little per model pass (`PassCounter`), so a
+request lasts long enough to interrupt, and every pass is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from .conftest import PassCounter, read_sse
+
+WARM_UP = {"prompt": "x", "max_new_tokens": 1, "steps": 1, "stream": False}
+STREAMS = {
+    "native": ("/api/generate", {"prompt": "The fox", "max_new_tokens": 16, "steps": 16}, "event: step"),
+    # Small blocks: OpenAI chunks carry final text only, which a block at a time makes early.
+    "openai": (
+        "/v1/completions",
+        {
+            "prompt": "The fox",
+            "max_tokens": 16,
+            "steps": 16,
+            "block_length": 2,
+            "stream": True,
+            "stop": ["never in this text"],
+        },
+        "data: {",
+    ),
+}
+
+
+def wait_idle(engine, timeout: float = 5.0) -> float:
+    started = time.monotonic()
+    while engine.in_flight and time.monotonic() - started < timeout:
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("route", STREAMS)
+def test_disconnect_stops_the_work_within_a_step(start_server, route):
+    counter = PassCounter(delay=0.05)
+    server = start_server(loader=counter)
+    path, body, frame = STREAMS[route]
+    with server.client() as http:
+        http.post("/api/generate", json=WARM_UP)  # load the model before counting
+        counter.passes = 0
+        with http.stream("POST", path, json=body) as response:
+            seen = 0
+            for line in response.iter_lines():
+                seen += line.startswith(frame)
+                if seen >= 2:
+                    break
+            at_disconnect = counter.passes
+        # Leaving the block closes the connection mid-stream.
+        wait_idle(server.engine)
+        assert server.engine.in_flight == 0
+        assert http.get("/health").json()["in_flight"] == 0
+    time.sleep(0.3)  # six passes' worth: none may happen
+    assert counter.passes <= at_disconnect + 2, (at_disconnect, counter.passes)
+    assert at_disconnect < 12 and counter.passes < 16
+
+
+async def stream_once(url: str, body: dict) -> dict:
+    started = time.monotonic()
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+        http.stream("POST", "/v1/completions", json=body) as response,
+    ):
+        headers_after = time.monotonic() - started
+        text = (await response.aread()).decode()
+    return {
+        "status": response.status_code,
+        "after": headers_after,
+        "retry": response.headers.get("retry-after"),
+        "text": text,
+    }
+
+
+def test_overload_refuses_quickly_and_finishes_the_admitted(start_server):
+    counter = PassCounter(delay=0.03)
+    server = start_server(loader=counter, max_queue=2)
+    body = {"prompt": "The fox", "max_tokens": 16, "steps": 16, "temperature": 1.0, "stream": True}
+    with server.client() as http:
+        http.post("/api/generate", json=WARM_UP)
+
+    async def burst():
+        return await asyncio.gather(*(stream_once(server.url, body | {"seed": i}) for i in range(6)))
+
+    results = asyncio.run(burst())
+    admitted = [r for r in results if r["status"] == 200]
+    refused = [r for r in results if r["status"] != 200]
+    assert len(admitted) >= 2 and len(refused) >= 1, [r["status"] for r in results]
+    for r in admitted:
+        frames = [data for _, data in read_sse(r["text"].splitlines())]
+        assert frames[-1] == "[DONE]" and json.loads(frames[-2])["choices"][0]["finish_reason"] in ("stop", "length")
+    for r in refused:
+        assert r["status"] == 429 and r["retry"] == "1" and r["after"] < 1.0
+        assert json.loads(r["text"])["error"]["code"] == "queue_full"
+    wait_idle(server.engine)
+    assert server.engine.in_flight == 0
+
+
+def test_batched_output_equals_single_output(start_server):
+    server = start_server(loader=PassCounter(delay=0.01), max_batch=8)
+    prompts = ["The fox", "The bear slept in", "A bird", "The river ran to the cave and"]
+
+    def native(prompt):
+        return {"prompt": prompt, "max_new_tokens": 16, "steps": 8, "stream": False}
+
+    def openai(prompt):
+        return {"prompt": prompt, "max_tokens": 16, "steps": 8, "seed": 1}
+
+    with server.client() as http:
+        alone_native = [http.post("/api/generate", json=native(p)).json() for p in prompts]
+        alone_openai = [http.post("/v1/completions", json=openai(p)).json() for p in prompts]
+    assert all(r["timings"]["batch_size"] == 1 for r in alone_native)
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            # A longer request holds the engine so the others queue up and share passes.
+            blocker = asyncio.create_task(http.post("/api/generate", json=native("x") | {"steps": 16}))
+            await asyncio.sleep(0.05)
+            calls = [http.post("/api/generate", json=native(p)) for p in prompts]
+            calls += [http.post("/v1/completions", json=openai(p)) for p in prompts]
+            responses = await asyncio.gather(*calls)
+            await blocker
+            return [r.json() for r in responses]
+
+    results = asyncio.run(together())
+    batched_native, batched_openai = results[: len(prompts)], results[len(prompts) :]
+    assert [r["text"] for r in batched_native] == [r["text"] for r in alone_native]
+    assert [r["region"] for r in batched_native] == [r["region"] for r in alone_native]
+    assert [r["choices"] for r in batched_openai] == [r["choices"] for r in alone_openai]
+    assert max(r["timings"]["batch_size"] for r in batched_native) > 1, "queued requests must share passes"
+
+
+def test_shutdown_drains_running_streams(start_server):
+    server = start_server(loader=PassCounter(delay=0.03))
+    body = {"prompt": "The fox", "max_new_tokens": 16, "steps": 16}
+    with server.client() as http:
+        http.post("/api/generate", json=WARM_UP)
+    frames, first_step = [], threading.Event()
+
+    def consume():
+        with server.client() as http, http.stream("POST", "/api/generate", json=body) as response:
+            for line in response.iter_lines():
+                frames.append(line)
+                if line == "event: step":
+                    first_step.set()
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    assert first_step.wait(10)
+    server.server.should_exit = True  # what uvicorn does on SIGTERM
+    reader.join(15)
+    server.thread.join(15)
+    assert "event: done" in frames, "the running stream must finish"
+    assert not server.thread.is_alive() and server.app.state.server.engine is None
+
+
+def test_closing_engine_answers_503(start_server):
+    server = start_server()
+    with server.client() as http:
+        assert http.post("/api/generate", json={"prompt": "x", "stream": False}).status_code == 200
+        server.engine.close()
+        response = http.post("/api/generate", json={"prompt": "x", "stream": False})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json()["error"]["code"] == "shutting_down"
