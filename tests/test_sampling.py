@@ -135,3 +135,10 @@ def test_a_head_that_predicts_the_mask_still_terminates(llada_tiny):
         model.net.model.transformer.ff_out.weight[model.ids.mask] = 50.0  # mask id always wins
     out = model.generate(PROMPT, max_new_tokens=8, steps=4)
     assert model.ids.mask not in out.sequences[0]
+
+
+@pytest.mark.parametrize("family", ["dream", "llada"])
+def test_subnormal_temperatures_are_greedy(family, dream_tiny, llada_tiny):
+    model = models(dream_tiny, llada_tiny)[family]
+    greedy = model.generate(PROMPT, max_new_tokens=8, steps=4).sequences
+    assert model.generate(PROMPT, max_new_tokens=8, steps=4, temperature=1e-308, alg_temp=1e-300).sequences == greedy

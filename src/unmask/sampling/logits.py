@@ -15,6 +15,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# Below this, dividing logits by the temperature overflows float32 and the softmax turns to NaN;
+# such a temperature means greedy anyway.
+GREEDY_BELOW = 1e-4
+
 
 def shift_right(logits: torch.Tensor) -> torch.Tensor:
     """Dream's shift: row i takes row i-1's logits; the first row keeps its own."""
@@ -56,10 +60,11 @@ def dream_choice(
     generator: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Dream `sample_tokens`: (N, V) logits -> (tokens (N,), probs (N, V)) after temperature and truncation."""
-    if temperature > 0:
+    sampled = temperature >= GREEDY_BELOW
+    if sampled:
         logits = logits / temperature
     probs = torch.softmax(truncate(logits, top_p, top_k), dim=-1)
-    if temperature > 0:
+    if sampled:
         tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
     else:
         tokens = probs.argmax(-1)
@@ -68,7 +73,7 @@ def dream_choice(
 
 def gumbel_argmax(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
     """LLaDA's float64 Gumbel-max: argmax(exp(l) / (-log u)^T), which samples softmax(l / T)."""
-    if temperature == 0:
+    if temperature < GREEDY_BELOW:
         return logits.argmax(-1)
     logits64 = logits.to(torch.float64)
     noise = torch.rand(logits64.shape, generator=generator, dtype=torch.float64, device=logits.device)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from .logits import GREEDY_BELOW
 from .ranking import select_factor, select_sampled, select_threshold, select_top, uniform
 
 
@@ -57,7 +58,7 @@ class CountSchedule(Schedule):
 
     def select(self, i, scores, masked):
         counts = torch.minimum(self.counts(i, masked), masked.sum(-1))
-        if self.alg_temp > 0:
+        if self.alg_temp >= GREEDY_BELOW:
             return select_sampled(scores, counts, self.alg_temp, self.generator)
         return select_top(scores, counts)
 

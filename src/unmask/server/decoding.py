@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ..options import GenerationOptions
 from ..sampling import plan
 from .errors import from_options_error, invalid
-from .limits import MIN_SAMPLING_TEMPERATURE, Limits
+from .limits import Limits
 
 OPTION_FIELDS = frozenset(GenerationOptions.model_fields) - {"history"}
 SCHEMA_MAX_NEW_TOKENS = GenerationOptions.model_fields["max_new_tokens"].default
@@ -51,9 +51,6 @@ def resolve_options(
     """
     renames = renames or {}
     requested = {k: v for k, v in requested.items() if v is not None}
-    for name in ("temperature", "alg_temp"):
-        if 0 < requested.get(name, 0) < MIN_SAMPLING_TEMPERATURE:
-            requested[name] = 0.0
     defaults = model_defaults(model)
     asked = requested.get("max_new_tokens")
     if asked is not None and asked > limits.max_tokens:

@@ -23,9 +23,6 @@ MAX_STOP_CHARS = 64  # characters per stop string
 MAX_MESSAGES = 256  # messages in one conversation
 MAX_GAPS = 64  # {{N}} gaps in one infill template
 MAX_MODEL_NAME = 256  # characters in a model reference
-# Temperatures below this are greedy decoding (their limit): dividing logits by a subnormal
-# temperature overflows to inf and the sampler's softmax to NaN.
-MIN_SAMPLING_TEMPERATURE = 1e-4
 RETRY_AFTER_BUSY = 1  # seconds a client should wait after a 429 (queue full)
 RETRY_AFTER_CLOSING = 5  # seconds after a 503 (draining for shutdown)
 DRAIN_SECONDS = 30.0  # how long SIGTERM waits for running requests before cancelling them
