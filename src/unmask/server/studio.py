@@ -34,12 +34,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
-from .errors import APIError
+from .errors import APIError, invalid
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "studio" / "static"
 
 PREVIEW_MAX_CHARS = 512 * 1024  # a generated page is a few KiB; this bounds memory per preview
-PREVIEW_SLOTS = 64  # previews kept; the oldest is dropped first (they are cheap to recreate)
+PREVIEW_SLOTS = 256  # previews kept; the oldest is dropped first (they are cheap to recreate)
+PREVIEW_BUDGET_CHARS = 16 * 1024 * 1024  # ...and all of them together stay under this
+# Each script and handler gets the guard and a hash in the CSP header: this bounds both.
+PREVIEW_MAX_SCRIPTS = 256
 PREVIEW_TTL = 6 * 3600.0  # seconds a preview stays reachable
 PREVIEW_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")  # secrets.token_urlsafe(16)
 
@@ -62,8 +65,18 @@ PREVIEW_GUARD = (
     "if(!d||d.configurable)g.Object.defineProperty(g,n[i],{value:void 0,writable:false,configurable:false})}}"
     "catch(e){}})((function(){return this})()||globalThis);"
 )
-JS_TYPES = frozenset({"", "text/javascript", "application/javascript", "module", "text/ecmascript",
-                      "application/ecmascript", "text/jscript", "text/livescript"})
+JS_TYPES = frozenset(
+    {
+        "",
+        "text/javascript",
+        "application/javascript",
+        "module",
+        "text/ecmascript",
+        "application/ecmascript",
+        "text/jscript",
+        "text/livescript",
+    }
+)
 COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -94,6 +107,8 @@ class GuardScripts(HTMLParser):
         return self.line_starts[line - 1] + col
 
     def allow(self, code: str) -> str:
+        if len(self.hashes) >= PREVIEW_MAX_SCRIPTS:
+            raise ValueError(f"at most {PREVIEW_MAX_SCRIPTS} inline scripts and event handlers in a preview")
         digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
         self.hashes.append(f"'sha256-{digest}'")
         return code
@@ -146,10 +161,11 @@ def prepare_preview(document: str) -> tuple[str, str]:
 
 
 class PreviewStore:
-    """Generated documents (as served, with their CSP) by id, in memory, bounded in count and age."""
+    """Generated documents (as served, with their CSP) by id, in memory, bounded in count, size and age."""
 
-    def __init__(self, slots: int = PREVIEW_SLOTS, ttl: float = PREVIEW_TTL):
-        self.slots, self.ttl = slots, ttl
+    def __init__(self, slots: int = PREVIEW_SLOTS, ttl: float = PREVIEW_TTL, budget: int = PREVIEW_BUDGET_CHARS):
+        self.slots, self.ttl, self.budget = slots, ttl, budget
+        self._chars = 0
         self._items: OrderedDict[str, tuple[float, tuple[str, str]]] = OrderedDict()
         self._lock = Lock()
 
@@ -158,8 +174,10 @@ class PreviewStore:
         prepared = prepare_preview(document)
         with self._lock:
             self._items[key] = (time.monotonic(), prepared)
-            while len(self._items) > self.slots:
-                self._items.popitem(last=False)
+            self._chars += len(prepared[0])
+            while len(self._items) > self.slots or self._chars > self.budget:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._chars -= len(dropped[0])
         return key
 
     def get(self, key: str) -> tuple[str, str] | None:
@@ -242,8 +260,8 @@ iframe{{flex:1;border:0;width:100%;background:#fff}}
 def tab_csp(origin: str | None, key: str) -> str:
     frame = f"{origin}/preview/{key}" if origin else "'none'"
     return (
-        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; frame-src {frame}; child-src {frame}; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'none'; frame-src {frame}; "
+        f"child-src {frame}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 
 
@@ -251,7 +269,10 @@ def add_preview_routes(app: FastAPI, store: PreviewStore) -> None:
     @app.post("/api/preview", tags=["studio"])
     async def create_preview(body: PreviewBody) -> dict:
         """Keep a generated document for the sandboxed preview; answers its URLs."""
-        key = store.put(body.html)
+        try:
+            key = store.put(body.html)
+        except ValueError as err:
+            raise invalid("html", str(err)) from None
         return {"id": key, "url": f"/preview/{key}", "tab_url": f"/preview/{key}/tab"}
 
     def lookup(key: str) -> tuple[str, str]:

@@ -1,0 +1,121 @@
+// The studio's entry point: theme, routing between views, the model list, keyboard shortcuts.
+
+import { models as fetchModels, onKeyNeeded } from './api.js';
+import { $, $$, toast, typing } from './ui.js';
+import { ChatView } from './views/chat.js';
+import { CompareView } from './views/compare.js';
+import { DiffuseView } from './views/diffuse.js';
+import { InfillView } from './views/infill.js';
+import { PreviewView } from './views/preview.js';
+import { SudokuView } from './views/sudoku.js';
+
+const VIEWS = { diffuse: DiffuseView, compare: CompareView, infill: InfillView, sudoku: SudokuView, chat: ChatView, preview: PreviewView };
+const ORDER = Object.keys(VIEWS);
+const THEME_KEY = 'unmask.theme';
+
+class Studio {
+  constructor() {
+    this.views = {};
+    this.models = [];
+    this.current = null;
+    this.theme();
+    this.keys();
+    onKeyNeeded(() => this.askKey());
+    addEventListener('hashchange', () => this.route());
+    this.route();
+    this.loadModels();
+    addEventListener('focus', () => this.loadModels({ quiet: true }));
+  }
+
+  theme() {
+    let theme = null;
+    try { theme = localStorage.getItem(THEME_KEY); } catch { /* */ }
+    if (!theme) theme = matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
+    document.documentElement.dataset.theme = theme;
+    $('#theme-btn').addEventListener('click', () => this.toggleTheme());
+    $('#shortcuts-btn').addEventListener('click', () => $('#shortcuts-dialog').showModal());
+  }
+
+  toggleTheme() {
+    const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+    document.documentElement.dataset.theme = next;
+    try { localStorage.setItem(THEME_KEY, next); } catch { /* */ }
+    for (const v of Object.values(this.views)) v.stage?.timeline.drawSpark();
+  }
+
+  view(name) {
+    if (!this.views[name]) {
+      const root = document.getElementById(`view-${name}`);
+      this.views[name] = new VIEWS[name](root, this);
+      if (this.models.length) this.views[name].setModels?.(this.models);
+    }
+    return this.views[name];
+  }
+
+  route() {
+    const [, name = 'diffuse', arg = ''] = /^#\/?([\w-]*)\/?([\w-]*)/.exec(location.hash) || [];
+    const key = VIEWS[name] ? name : 'diffuse';
+    for (const section of $$('.view')) section.hidden = section.dataset.view !== key;
+    for (const tab of $$('.tabs a')) tab.setAttribute('aria-selected', String(tab.dataset.view === key));
+    const view = this.view(key);
+    this.current = view;
+    document.title = `${key[0].toUpperCase()}${key.slice(1)} · unmask studio`;
+    view.route?.(arg);
+    view.show?.();
+  }
+
+  async loadModels({ quiet = false } = {}) {
+    const state = $('#server-state');
+    try {
+      this.models = await fetchModels({ refresh: true });
+      const loaded = this.models.filter(m => m.loaded).length;
+      state.className = 'server-state ok';
+      state.lastElementChild.textContent = `${this.models.length} model${this.models.length === 1 ? '' : 's'}${loaded ? ` · ${loaded} loaded` : ''}`;
+      state.title = this.models.map(m => `${m.name}${m.loaded ? ' (loaded)' : ''}`).join('\n');
+      for (const v of Object.values(this.views)) v.setModels?.(this.models);
+    } catch (err) {
+      state.className = 'server-state bad';
+      state.lastElementChild.textContent = 'offline';
+      if (!quiet) toast(err.title || 'Can’t list models', err.message, 'error');
+      this.retry = setTimeout(() => this.loadModels({ quiet: true }), 5000);
+    }
+  }
+
+  /** A run started on `name`: it is loaded now. */
+  modelLoaded(name) {
+    const m = this.models.find(x => x.name === name);
+    if (m && !m.loaded) {
+      m.loaded = true;
+      for (const v of Object.values(this.views)) v.picker?.paint();
+      this.loadModels({ quiet: true });
+    }
+  }
+
+  askKey() {
+    const dialog = $('#key-dialog');
+    const input = $('#key-input');
+    input.value = '';
+    dialog.showModal();
+    return new Promise(resolve => {
+      dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' ? input.value.trim() : null), { once: true });
+    });
+  }
+
+  keys() {
+    addEventListener('keydown', e => {
+      if ($('dialog[open]')) return;
+      const view = this.current;
+      if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { e.preventDefault(); view?.primary?.(); return; }
+      if (e.key === 'Escape') { view?.escape?.(); if (typing()) document.activeElement.blur(); return; }
+      if (typing() || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (/^[1-6]$/.test(e.key)) { location.hash = `#/${ORDER[Number(e.key) - 1]}`; e.preventDefault(); return; }
+      if (e.key === '?') { $('#shortcuts-dialog').showModal(); e.preventDefault(); return; }
+      if (e.key === 't' || e.key === 'T') { this.toggleTheme(); return; }
+      if (e.key === '/') { e.preventDefault(); view?.focusPrompt?.(); return; }
+      if (view?.key?.(e)) e.preventDefault();
+    });
+  }
+}
+
+// A module script runs once the document is parsed.
+window.unmaskStudio = new Studio();

@@ -1,0 +1,154 @@
+// The diffusion canvas: one cell per region token. Masked cells are placeholders; a token
+// committed at the shown step flashes ("fresh") and settles into plain text within a second; in
+// the heat view every token is coloured by the step it was decided at.
+
+// Early -> late: violet, magenta, coral, amber, yellow (readable on both themes at 42% mix).
+const HEAT_STOPS = [[59, 31, 143], [123, 47, 190], [193, 63, 143], [236, 107, 86], [249, 169, 59], [244, 227, 76]];
+
+export function heatColor(t) {
+  const x = Math.max(0, Math.min(1, t)) * (HEAT_STOPS.length - 1);
+  const i = Math.min(HEAT_STOPS.length - 2, Math.floor(x));
+  const f = x - i;
+  const [a, b] = [HEAT_STOPS[i], HEAT_STOPS[i + 1]];
+  const c = a.map((v, j) => Math.round(v + (b[j] - v) * f));
+  return `rgb(${c[0]} ${c[1]} ${c[2]})`;
+}
+
+export function splitPiece(piece) {
+  const m = /^(\s*)([\s\S]*)$/.exec(piece ?? '');
+  return [m[1], m[2]];
+}
+
+export class CanvasView {
+  /** el: the container; options.compact: small (filmstrip, compare); options.mono: monospace. */
+  constructor(el, { compact = false, mono = false, label = 'Diffusion canvas' } = {}) {
+    this.el = el;
+    el.classList.add('canvas');
+    el.classList.toggle('compact', compact);
+    el.classList.toggle('mono', mono);
+    if (!compact) {
+      el.setAttribute('role', 'log');
+      el.setAttribute('aria-label', label);
+    }
+    this.run = null;
+    this.heat = false;
+    this.step = 0;
+    this.highlight = null;
+    this.replay = false; // true once a run is over: placeholders then take their tokens' widths
+  }
+
+  /** Build the cells for a run. prefix: the prompt, shown muted before the region; fixed: text of
+   *  the answer that is given, not generated (an infill template's or a rewrite's start). */
+  bind(run, prefix = '', fixed = '') {
+    this.run = run;
+    this.replay = run.finished;
+    this.el.replaceChildren();
+    this.prefixEl = document.createElement('span');
+    this.prefixEl.className = 'prefix';
+    this.prefixEl.textContent = prefix;
+    this.el.append(this.prefixEl);
+    if (fixed) {
+      const given = document.createElement('span');
+      given.className = 'tok g';
+      given.textContent = fixed;
+      this.el.append(given);
+    }
+    this.cells = [];
+    this.spaces = [];
+    this.keys = new Array(run.n).fill('');
+    const frag = document.createDocumentFragment();
+    for (let i = 0; i < run.n; i++) {
+      const ws = document.createTextNode('');
+      const span = document.createElement('span');
+      span.dataset.i = String(i);
+      span.style.setProperty('--i', String(i % 29));
+      frag.append(ws, span);
+      this.spaces.push(ws);
+      this.cells.push(span);
+    }
+    this.el.append(frag);
+    this.show(0);
+  }
+
+  setHeat(on) {
+    this.heat = on;
+    this.el.classList.toggle('heat', on);
+    if (this.run) this.show(this.step, { animate: false });
+  }
+
+  /** Mark region positions [a, b] (inclusive) as the span being rewritten. */
+  setHighlight(range) {
+    this.highlight = range;
+    if (this.run) this.show(this.step, { animate: false });
+  }
+
+  /** Render the canvas as it was after step k (0 = before the first model pass). */
+  show(k, { animate = true } = {}) {
+    const run = this.run;
+    if (!run) return;
+    // Stepping forward (live, or a replay), a token committed a step or two ago keeps its class
+    // until its flash has faded; any other move redraws every highlight from scratch.
+    const forward = animate && k > this.step && k - this.step <= 4;
+    this.step = k;
+    const states = run.states(k);
+    const total = Math.max(1, run.totalSteps);
+    const known = this.replay && run.finished;
+    for (let i = 0; i < run.n; i++) {
+      const state = states[i];
+      const s = run.stepOf[i];
+      const settled = state !== 'given' && state !== 'mask';
+      const newlyFresh = animate && settled && s === k && k > 0;
+      const fresh = newlyFresh || (forward && settled && this.keys[i].includes('f'));
+      const rw = this.highlight && i >= this.highlight[0] && i <= this.highlight[1];
+      const key = `${state}${fresh ? 'f' : ''}${this.heat ? 'h' : ''}${rw ? 'r' : ''}${known ? 'k' : ''}`;
+      if (key === this.keys[i] && !newlyFresh) continue;
+      this.keys[i] = key;
+      const span = this.cells[i];
+      let cls = 'tok';
+      let [ws, text] = splitPiece(run.pieces[i]);
+      if (state === 'given') cls += ' g';
+      else if (state === 'mask') {
+        cls += ' m';
+        // Replaying a finished run, a placeholder takes its token's width, so nothing reflows as
+        // tokens resolve; one that will be an end token stays a plain cell (it shows no text).
+        if (known && run.pieces[i] != null && text && !run.isEnd(i)) cls += ' k';
+        else { text = ''; ws = i > 0 ? ' ' : ''; }
+      } else if (state === 'end') { cls += ' e'; text = ''; ws = ''; }
+      else if (state === 'tail') cls += ' t';
+      if (fresh) cls += ' f';
+      if (rw) cls += ' rw';
+      if (newlyFresh && span.classList.contains('f')) {
+        span.className = '';
+        void span.offsetWidth; // restart the flash
+      }
+      span.className = cls;
+      if (this.heat && settled) span.style.setProperty('--heat', heatColor((s - 1) / Math.max(1, total - 1)));
+      else span.style.removeProperty('--heat');
+      if (span.textContent !== text) span.textContent = text;
+      if (this.spaces[i].data !== ws) this.spaces[i].data = ws;
+      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${state === 'end' ? ' · end of text' : ''}`;
+    }
+  }
+
+  /** The region positions [a, b] covered by the current text selection inside this canvas, or null. */
+  selectedRange() {
+    const sel = document.getSelection();
+    if (!sel || sel.isCollapsed || !this.run) return null;
+    const range = sel.getRangeAt(0);
+    if (!this.el.contains(range.commonAncestorContainer)) return null;
+    const picked = [];
+    for (const cell of this.cells) {
+      const t = cell.firstChild;
+      if (!t || !t.length || !range.intersectsNode(cell)) continue;
+      const atStart = range.startContainer === t, atEnd = range.endContainer === t;
+      // At least one character of the token must be inside, not just a boundary touching it.
+      const from = atStart ? range.startOffset : 0;
+      const to = atEnd ? range.endOffset : t.length;
+      const startIn = atStart || range.comparePoint(t, 0) === 0;
+      const endIn = atEnd || range.comparePoint(t, t.length) === 0;
+      if (to > from && startIn && endIn) picked.push(Number(cell.dataset.i));
+    }
+    if (!picked.length) return null;
+    return [Math.min(...picked), Math.max(...picked)];
+  }
+}

@@ -1,0 +1,149 @@
+// Exports of a finished run: a self-contained HTML replay (its own small player, no network) and
+// an animated SVG (CSS keyframes, one per step) that plays in any browser or <img>.
+
+const xml = s => String(s).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' }[c]));
+
+function runData(run) {
+  const data = run.toJSON();
+  data.end = Array.from({ length: run.n }, (_, i) => run.isEnd(i));
+  data.commits = run.commitsPerStep();
+  return data;
+}
+
+/** A standalone HTML page that replays the run with a scrubber, play button and heat view. */
+export function htmlReplay(run, title = 'unmask run') {
+  const json = JSON.stringify(runData(run)).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, c => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'">
+<title>${xml(title)}</title>
+<style>
+:root{color-scheme:dark;--bg:#09090b;--panel:#111116;--border:#26262e;--text:#ededf0;--muted:#8b8b98;--accent:#8b5cf6;--fresh:rgba(251,191,36,.35);--ph:#22222b}
+body{margin:0;background:var(--bg);color:var(--text);font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif}
+main{max-width:860px;margin:0 auto;padding:32px 20px}
+h1{font-size:18px;margin:0 0 4px}.meta{color:var(--muted);font-size:13px;margin-bottom:20px}
+.canvas{background:var(--panel);border:1px solid var(--border);border-radius:14px;padding:20px 22px;font-size:17px;line-height:1.85;white-space:pre-wrap;word-break:break-word;min-height:120px}
+.p{color:var(--muted)}.g{color:#7dd3fc}.m{display:inline-block;min-width:1.6em;height:1em;vertical-align:-.15em;background:var(--ph);border-radius:4px;color:transparent}
+.m.k{display:inline;min-width:0;height:auto}.f{background:var(--fresh);border-radius:4px}.e{display:inline-block;width:1.2em;height:.9em;border:1px dashed #444;border-radius:3px;opacity:.5;vertical-align:-.05em}.t{opacity:.3}
+.bar{display:flex;gap:12px;align-items:center;margin-top:16px}button{background:var(--panel);color:var(--text);border:1px solid var(--border);border-radius:8px;height:32px;padding:0 12px;cursor:pointer;font:inherit}
+input[type=range]{flex:1;accent-color:var(--accent)}output{font:13px ui-monospace,monospace;color:var(--muted);min-width:110px;text-align:right}
+label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
+</style></head><body><main>
+<h1>${xml(title)}</h1><div class="meta" id="meta"></div>
+<div class="canvas" id="canvas" aria-live="off"></div>
+<div class="bar"><button id="play" type="button">Play</button><input id="step" type="range" min="0" value="0" aria-label="Step"><output id="out"></output><label><input id="heat" type="checkbox"> heat</label></div>
+</main>
+<script type="application/json" id="run">${json}</script>
+<script>
+(function () {
+  var run = JSON.parse(document.getElementById('run').textContent);
+  var canvas = document.getElementById('canvas'), slider = document.getElementById('step'), out = document.getElementById('out');
+  var heat = document.getElementById('heat'), playBtn = document.getElementById('play'), timer = null;
+  var stops = [[59,31,143],[123,47,190],[193,63,143],[236,107,86],[249,169,59],[244,227,76]];
+  function color(t) { var x = Math.max(0, Math.min(1, t)) * 5, i = Math.min(4, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
+    return 'rgba(' + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * f); }).join(',') + ',.45)'; }
+  document.getElementById('meta').textContent = run.model + ' · ' + run.steps + ' steps · ' + run.elapsed.toFixed(2) + ' s · ' + run.nfe + ' model passes';
+  slider.max = run.steps;
+  var prefix = document.createElement('span'); prefix.className = 'p'; prefix.textContent = run.prefix;
+  var cells = run.pieces.map(function () { return document.createElement('span'); });
+  canvas.append(prefix); cells.forEach(function (c) { canvas.append(c); });
+  function show(k) {
+    var ended = false;
+    for (var i = 0; i < cells.length; i++) {
+      var c = cells[i], s = run.stepOf[i], p = run.pieces[i] || '', cls = '', text = p;
+      c.style.background = '';
+      if (run.given[i]) { cls = 'g'; ended = false; }
+      else if (s < 0 || s > k) { cls = 'm' + (p.trim() ? ' k' : ''); }
+      else if (run.end[i]) { cls = 'e'; text = ''; ended = true; }
+      else { cls = ended ? 't' : ''; if (s === k && k > 0) cls += ' f'; if (heat.checked) c.style.background = color((s - 1) / Math.max(1, run.steps - 1)); }
+      c.className = cls; c.textContent = text;
+    }
+    slider.value = k; out.textContent = 'step ' + k + ' / ' + run.steps;
+  }
+  function stop() { clearInterval(timer); timer = null; playBtn.textContent = 'Play'; }
+  function play() {
+    var k = Number(slider.value) >= run.steps ? 0 : Number(slider.value);
+    playBtn.textContent = 'Pause';
+    timer = setInterval(function () { k++; show(k); if (k >= run.steps) stop(); }, Math.max(16, Math.min(90, 5000 / run.steps)));
+  }
+  playBtn.onclick = function () { timer ? stop() : play(); };
+  slider.oninput = function () { stop(); show(Number(slider.value)); };
+  heat.onchange = function () { show(Number(slider.value)); };
+  show(0); play();
+})();
+</script></body></html>`;
+}
+
+const SVG_FONT = 15; // px
+const CHAR_W = SVG_FONT * 0.6; // monospace advance
+const LINE_H = SVG_FONT * 1.7;
+const SVG_COLS = 64;
+const STEP_S = 0.12; // seconds per step in the animation (long runs are compressed)
+const MAX_PLAY_S = 8;
+const HOLD_S = 2.5; // the finished text stays this long before the loop restarts
+
+/** An animated SVG of the run: placeholders turning into tokens in the order they were decided. */
+export function animatedSVG(run, title = 'unmask run') {
+  const data = runData(run);
+  const steps = Math.max(1, data.steps);
+  const stepS = Math.min(STEP_S, MAX_PLAY_S / steps);
+  const total = steps * stepS + HOLD_S;
+  const pad = 20;
+  let x = 0, y = 0;
+  const items = [];
+  const place = (text, cls, step, isMask) => {
+    for (const part of text.split(/(\n)/)) {
+      if (part === '\n') { x = 0; y++; continue; }
+      if (!part) continue;
+      if (x + part.trimEnd().length > SVG_COLS && x > 0) { x = 0; y++; }
+      items.push({ x, y, text: part, cls, step, isMask });
+      x += part.length;
+    }
+  };
+  if (data.prefix) place(data.prefix, 'p', 0, false);
+  let ended = false;
+  data.pieces.forEach((piece, i) => {
+    const p = piece || '';
+    if (data.given[i]) { ended = false; place(p, 'g', 0, false); return; }
+    if (data.end[i]) { ended = true; return; }
+    if (ended || data.stepOf[i] < 0) return;
+    place(p, 'w', data.stepOf[i], true);
+  });
+  const lines = y + 1;
+  const width = pad * 2 + SVG_COLS * CHAR_W;
+  const height = pad * 2 + lines * LINE_H + 26;
+  const used = [...new Set(items.filter(it => it.isMask).map(it => it.step))].sort((a, b) => a - b);
+  const pct = s => ((s * stepS) / total) * 100;
+  const frames = used.map(s => {
+    const at = pct(s).toFixed(3), before = Math.max(0, pct(s) - 0.01).toFixed(3);
+    return `@keyframes a${s}{0%,${before}%{opacity:0}${at}%,100%{opacity:1}}@keyframes b${s}{0%,${before}%{opacity:1}${at}%,100%{opacity:0}}` +
+      `.a${s}{animation-name:a${s}}.b${s}{animation-name:b${s}}`;
+  }).join('');
+  const body = items.map(it => {
+    const tx = pad + it.x * CHAR_W, ty = pad + it.y * LINE_H + SVG_FONT;
+    const lead = it.text.length - it.text.trimStart().length;
+    const visible = it.text.trimStart();
+    if (!visible) return '';
+    if (!it.isMask) return `<text x="${(tx + lead * CHAR_W).toFixed(1)}" y="${ty.toFixed(1)}" class="${it.cls}">${xml(visible)}</text>`;
+    const rx = tx + lead * CHAR_W;
+    return `<rect x="${rx.toFixed(1)}" y="${(ty - SVG_FONT + 2).toFixed(1)}" width="${(visible.length * CHAR_W).toFixed(1)}" height="${SVG_FONT}" rx="3" class="m b${it.step}"/>` +
+      `<text x="${rx.toFixed(1)}" y="${ty.toFixed(1)}" class="w a${it.step}">${xml(visible)}</text>`;
+  }).join('\n');
+  const barY = height - pad - 6;
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width.toFixed(0)} ${height.toFixed(0)}" width="${width.toFixed(0)}" height="${height.toFixed(0)}" role="img" aria-label="${xml(title)}">
+<title>${xml(title)}</title>
+<style>
+text{font-family:ui-monospace,"SF Mono",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:${SVG_FONT}px;white-space:pre}
+.p{fill:#8b8b98}.g{fill:#7dd3fc}.w{fill:#ededf0;opacity:0}.m{fill:#2a2a35}
+.w,.m{animation-duration:${total.toFixed(2)}s;animation-iteration-count:infinite;animation-timing-function:linear}
+.bar{fill:#8b5cf6;transform-origin:${pad}px 0;animation:bar ${total.toFixed(2)}s linear infinite}
+@keyframes bar{0%{transform:scaleX(0)}${pct(steps).toFixed(2)}%,100%{transform:scaleX(1)}}
+${frames}
+</style>
+<rect width="100%" height="100%" rx="14" fill="#0e0e12"/>
+${body}
+<rect x="${pad}" y="${barY}" width="${width - pad * 2}" height="3" rx="1.5" fill="#26262e"/>
+<rect x="${pad}" y="${barY}" width="${width - pad * 2}" height="3" rx="1.5" class="bar"/>
+<text x="${width - pad}" y="${barY - 8}" text-anchor="end" style="font-size:11px;fill:#5d5d6a">${xml(`${data.model} · ${data.steps} steps · unmask`)}</text>
+</svg>`;
+}

@@ -1,0 +1,146 @@
+// A run: the canvas of one generation and the step at which each of its tokens was committed.
+// Built from the real stream (start, step..., done); any step can be replayed from it.
+
+// End-of-text pieces (Dream's <|endoftext|>, LLaDA's <|eot_id|>, </s>...), used when the server
+// does not name its end ids. The mask token never shows: masked pieces are null.
+const SPECIAL_PIECE = /^(<\|[^<>|\s]{1,40}\|>|<\/s>|<\/?eos>|<\|?end_?of_?text\|?>|\[(EOS|SEP|PAD)\])$/i;
+const NEVER = Infinity;
+
+export class Run {
+  /** start: the `start` frame; meta: what the view knows (prefix text, request body, kind). */
+  constructor(start, meta = {}) {
+    this.start = start;
+    this.meta = meta;
+    this.id = start.id;
+    this.model = start.model;
+    this.maskId = start.mask_id;
+    this.n = start.region.length;
+    this.tokens = start.region.slice();
+    this.pieces = start.pieces.slice();
+    this.given = this.tokens.map(t => t !== this.maskId);
+    this.stepOf = this.given.map(g => (g ? 0 : NEVER));
+    this.plannedSteps = start.total_steps || 0;
+    this.steps = [];
+    this.done = null;
+    this.error = null;
+    this.endIds = new Set(start.end_ids || start.eos_ids || []);
+    this.pieceOf = new Map();
+    this.tokens.forEach((t, i) => { if (this.pieces[i] != null) this.pieceOf.set(t, this.pieces[i]); });
+    this.receivedAt = [performance.now()];
+  }
+
+  get stepCount() { return this.steps.length; }
+  get lastStep() { return this.steps.length; }
+  get finished() { return this.done !== null; }
+  get totalSteps() { return Math.max(this.plannedSteps, this.steps.length); }
+
+  apply(frame) {
+    this.steps.push(frame);
+    this.receivedAt.push(performance.now());
+    frame.positions.forEach((p, j) => {
+      this.tokens[p] = frame.tokens[j];
+      this.pieces[p] = frame.texts[j];
+      this.stepOf[p] = frame.step;
+      this.pieceOf.set(frame.tokens[j], frame.texts[j]);
+    });
+    if (frame.total_steps) this.plannedSteps = frame.total_steps;
+  }
+
+  /** The done frame; positions the server filled without a step (the tail after an end token,
+   *  which is final once the end is) get the last step. */
+  finish(done) {
+    this.done = done;
+    const last = Math.max(1, this.steps.length);
+    (done.region || []).forEach((t, i) => {
+      if (this.stepOf[i] === NEVER && t !== this.maskId) {
+        this.tokens[i] = t;
+        this.pieces[i] = this.pieceOf.get(t) ?? null;
+        this.stepOf[i] = last;
+        if (this.pieces[i] == null) this.endIds.add(t);
+      }
+    });
+  }
+
+  isEnd(i) {
+    const t = this.tokens[i];
+    if (t === this.maskId) return false;
+    if (this.endIds.size) return this.endIds.has(t);
+    return this.pieces[i] != null && SPECIAL_PIECE.test(this.pieces[i]);
+  }
+
+  committed(i, k) { return this.stepOf[i] <= k; }
+
+  /** Per position at step k: 'given' | 'mask' | 'token' | 'end' | 'tail' (after an end token, up to
+   *  the next given token: text the answer will not contain). */
+  states(k) {
+    const out = new Array(this.n);
+    let ended = false;
+    for (let i = 0; i < this.n; i++) {
+      if (this.given[i]) { out[i] = 'given'; ended = false; continue; }
+      if (this.stepOf[i] > k) { out[i] = 'mask'; continue; }
+      if (this.isEnd(i)) { out[i] = 'end'; ended = true; continue; }
+      out[i] = ended ? 'tail' : 'token';
+    }
+    return out;
+  }
+
+  /** Fraction of generated positions still masked at step k. */
+  maskedFraction(k) {
+    let gen = 0, masked = 0;
+    for (let i = 0; i < this.n; i++) {
+      if (this.given[i]) continue;
+      gen++;
+      if (this.stepOf[i] > k) masked++;
+    }
+    return gen ? masked / gen : 0;
+  }
+
+  /** Commits per step (index 0 = step 1), for the sparkline. */
+  commitsPerStep() { return this.steps.map(s => s.positions.length); }
+
+  /** The region's text at step k: masked positions as `mask` (a string, or null to skip), end
+   *  tokens and their tails left out. */
+  text(k = this.lastStep, mask = '') {
+    const states = this.states(k);
+    let out = '';
+    for (let i = 0; i < this.n; i++) {
+      const s = states[i];
+      if (s === 'given' || s === 'token') out += this.pieces[i] ?? '';
+      else if (s === 'mask' && mask !== null) out += mask;
+    }
+    return out;
+  }
+
+  /** Positions of the answer proper at the end (not given, not end/tail): what can be rewritten. */
+  answerRange() {
+    const states = this.states(this.lastStep);
+    let last = -1;
+    for (let i = 0; i < this.n; i++) if (states[i] === 'token') last = i;
+    return last;
+  }
+
+  elapsedAt(k) {
+    if (k <= 0) return 0;
+    const frame = this.steps[Math.min(k, this.steps.length) - 1];
+    return frame ? frame.elapsed : 0;
+  }
+
+  /** Everything needed to replay this run elsewhere (exports). */
+  toJSON() {
+    return {
+      id: this.id, model: this.model, prefix: this.meta.prefix || '', kind: this.meta.kind || 'text',
+      pieces: this.pieces, given: this.given, stepOf: this.stepOf.map(s => (s === NEVER ? -1 : s)),
+      states: this.states(this.lastStep), steps: this.steps.length, settings: this.meta.settings || {},
+      elapsed: this.done?.timings?.elapsed ?? this.elapsedAt(this.lastStep), nfe: this.done?.timings?.nfe ?? this.steps.length,
+      text: this.done?.text ?? this.text(),
+    };
+  }
+}
+
+/** A Run from recorded frames (start, steps, done), e.g. for tests and replays. */
+export function runFromFrames(start, steps = [], done = null, meta = {}) {
+  const run = new Run(start, meta);
+  for (const s of steps) run.apply(s);
+  if (done) run.finish(done);
+  return run;
+}

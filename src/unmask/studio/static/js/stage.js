@@ -1,0 +1,219 @@
+// The stage: where a run is watched. Canvas (or an empty state, the loader, an error), live
+// readouts, the timeline, the heat toggle, the filmstrip and the exports. Used by Diffuse and Infill.
+
+import { CanvasView } from './canvas.js';
+import { animatedSVG, htmlReplay } from './export.js';
+import { LiveRun, isAbort } from './live.js';
+import { Filmstrip, Timeline } from './timeline.js';
+import { atomLoader, download, formatParams, formatRate, formatSeconds, h, icon, segmented, stat, toast } from './ui.js';
+
+export class Stage {
+  constructor({ label = 'Diffusion canvas', onDone = () => {}, onStart = () => {} } = {}) {
+    this.onDoneHook = onDone;
+    this.onStartHook = onStart;
+    this.live = null;
+    this.run = null;
+    this.heat = false;
+    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps') };
+    this.viewToggle = segmented([
+      { value: 'live', label: 'Tokens', title: 'Tokens as they resolve; the newest highlighted' },
+      { value: 'heat', label: 'Heat', title: 'Colour each token by the step it was decided at (H)' },
+    ], 'live', v => this.setHeat(v === 'heat'), 'Canvas view');
+    this.legend = h('span.heat-legend', { hidden: true }, 'early', h('i'), 'late');
+    this.exportBtns = h('div.export', {},
+      h('button.btn.small.ghost', { type: 'button', title: 'A self-contained HTML page that replays this run', onclick: () => this.exportHTML() }, icon('download'), 'HTML replay'),
+      h('button.btn.small.ghost', { type: 'button', title: 'An animated SVG of this run', onclick: () => this.exportSVG() }, icon('download'), 'Animated SVG'));
+    this.exportBtns.hidden = true;
+    this.canvasEl = h('div.canvas-body');
+    this.canvas = new CanvasView(this.canvasEl, { label });
+    this.overlay = h('div.stage-overlay', { hidden: true });
+    this.emptyEl = h('div.stage-empty');
+    this.status = h('div.sr-only', { role: 'status', 'aria-live': 'polite' });
+    this.card = h('div.card.stage-card', {}, this.emptyEl, this.canvasEl, this.overlay, this.status);
+    this.timelineEl = h('div.stage-timeline');
+    this.timeline = new Timeline(this.timelineEl, { onSeek: k => this.seek(k) });
+    this.filmEl = h('div');
+    this.film = new Filmstrip(this.filmEl, { onSeek: k => this.timeline.seek(k) });
+    this.filmWrap = h('div.film-wrap', { hidden: true }, h('div.section-head', {}, h('h3.panel-title', {}, 'Filmstrip'), h('span.faint', {}, 'a few steps side by side · click one to jump there')), this.filmEl);
+    this.bar = h('div.stage-bar', { hidden: true }, h('div.stats', {}, Object.values(this.stats).map(s => s.el)),
+      h('div.stage-tools', {}, this.legend, this.viewToggle.el, this.exportBtns));
+    this.el = h('div.stage', {}, this.bar, this.card, this.timelineEl, this.filmWrap);
+    this.canvasEl.hidden = true;
+    this.timelineEl.hidden = true;
+  }
+
+  setEmpty(node) { this.emptyEl.replaceChildren(node); }
+
+  get running() { return !!this.live?.active; }
+
+  /** Start a run: body for /api/generate; meta: {prefix, fixed, kind, settings}; model: its /api/models info. */
+  start(body, meta, model, { paceMs = 0 } = {}) {
+    this.stop();
+    this.prefix = meta.prefix || '';
+    this.fixed = meta.fixed || '';
+    const live = new LiveRun(body, meta, {
+      waiting: ms => this.showLoader(model, ms),
+      progress: data => this.loader?.progress(typeof data.progress === 'number' ? data.progress : null),
+      start: run => this.onStart(run),
+      frame: (run, k) => this.onFrame(run, k),
+      done: run => this.onDone(run),
+      error: (err, run) => this.onError(err, run),
+    }, { paceMs });
+    this.live = live;
+    this.errorEl?.remove();
+    this.status.textContent = 'Starting…';
+    this.el.classList.add('busy');
+    return live.start();
+  }
+
+  stop() {
+    if (this.live?.active) this.live.cancel();
+  }
+
+  showLoader(model, ms) {
+    if (!this.loader) {
+      const name = model?.name || 'the model';
+      this.loader = atomLoader(model && !model.loaded ? `Loading ${name}…` : `Waiting for ${name}…`);
+      this.overlay.replaceChildren(this.loader.el);
+      this.overlay.hidden = false;
+      this.emptyEl.hidden = true;
+    }
+    const params = model?.parameters ? ` · ${formatParams(model.parameters)} parameters` : '';
+    this.loader.set(null, `${(ms / 1000).toFixed(1)} s${params}`);
+  }
+
+  hideLoader() {
+    this.loader = null;
+    this.overlay.hidden = true;
+    this.overlay.replaceChildren();
+  }
+
+  onStart(run) {
+    this.hideLoader();
+    this.bar.hidden = false; // readouts and tools appear with the first run
+    this.run = run;
+    this.emptyEl.hidden = true;
+    this.canvasEl.hidden = false;
+    this.timelineEl.hidden = false;
+    this.canvas.setHighlight(null);
+    this.canvas.bind(run, this.prefix, this.fixed);
+    this.canvas.setHeat(this.heat);
+    this.timeline.setRun(run, { live: true });
+    this.filmWrap.hidden = true;
+    this.exportBtns.hidden = true;
+    for (const s of Object.values(this.stats)) s.set('–');
+    this.stats.steps.set(`0 / ${run.totalSteps}`);
+    this.status.textContent = `Diffusing ${run.n} tokens in ${run.totalSteps} steps`;
+    this.onStartHook(run);
+  }
+
+  onFrame(run, k) {
+    this.timeline.advance(k);
+    if (this.timeline.following) this.canvas.show(k);
+    const frame = run.steps[k - 1];
+    if (frame) {
+      this.stats.rate.set(formatRate(frame.tokens_per_second));
+      this.stats.passes.set(String(frame.nfe));
+      this.stats.time.set(formatSeconds(frame.elapsed));
+      this.stats.steps.set(`${k} / ${run.totalSteps}`);
+    }
+  }
+
+  onDone(run) {
+    this.el.classList.remove('busy');
+    this.canvas.replay = true;
+    this.timeline.endLive();
+    if (this.timeline.following) {
+      this.timeline.update(run.lastStep);
+      this.canvas.show(run.lastStep);
+    } else {
+      this.canvas.show(this.timeline.current, { animate: false });
+    }
+    const t = run.done.timings || {};
+    this.stats.rate.set(formatRate(t.tokens_per_second));
+    this.stats.passes.set(String(t.nfe ?? run.lastStep));
+    this.stats.time.set(formatSeconds(t.elapsed));
+    this.stats.steps.set(`${run.lastStep} / ${run.totalSteps}`);
+    this.film.render(run, this.timeline.current, this.prefix, this.fixed);
+    this.filmWrap.hidden = false;
+    this.exportBtns.hidden = false;
+    this.card.classList.add('finished');
+    this.status.textContent = `Done: ${run.done.usage?.completion_tokens ?? ''} tokens in ${formatSeconds(t.elapsed)}`;
+    this.onDoneHook(run);
+  }
+
+  onError(err, run) {
+    this.el.classList.remove('busy');
+    this.hideLoader();
+    if (run) this.timeline.endLive();
+    if (isAbort(err)) {
+      this.status.textContent = 'Stopped';
+      toast('Stopped', run ? `after ${run.lastStep} of ${run.totalSteps} steps` : '');
+      if (!run) this.emptyEl.hidden = false;
+      return;
+    }
+    this.errorEl = errorBox(err);
+    if (!run) this.emptyEl.hidden = false;
+    this.card.prepend(this.errorEl);
+    this.status.textContent = `Error: ${err.message}`;
+    this.onErrorHook?.(err);
+  }
+
+  seek(k) {
+    this.canvas.show(k);
+    this.film.mark(k);
+  }
+
+  setHeat(on) {
+    this.heat = on;
+    this.viewToggle.set(on ? 'heat' : 'live');
+    this.legend.hidden = !on;
+    this.canvas.setHeat(on);
+  }
+
+  exportHTML() {
+    if (!this.run?.finished) return;
+    const name = fileName(this.run, 'html');
+    download(name, new Blob([htmlReplay(this.run, `${this.run.model} · ${this.run.lastStep} steps`)], { type: 'text/html' }));
+    toast('Saved the HTML replay', name, 'ok');
+  }
+
+  exportSVG() {
+    if (!this.run?.finished) return;
+    const name = fileName(this.run, 'svg');
+    download(name, new Blob([animatedSVG(this.run, `${this.run.model} · ${this.run.lastStep} steps`)], { type: 'image/svg+xml' }));
+    toast('Saved the animated SVG', name, 'ok');
+  }
+
+  /** Keyboard: the timeline keys, when the stage has a run. */
+  key(e) {
+    if (!this.run) return false;
+    const t = this.timeline;
+    if (e.key === 'ArrowLeft') t.stepBy(e.shiftKey ? -10 : -1);
+    else if (e.key === 'ArrowRight') t.stepBy(e.shiftKey ? 10 : 1);
+    else if (e.key === 'Home') t.first();
+    else if (e.key === 'End') t.last();
+    else if (e.key === ' ') t.toggle();
+    else if (e.key === 'h' || e.key === 'H') this.setHeat(!this.heat);
+    else return false;
+    return true;
+  }
+}
+
+function fileName(run, ext) {
+  const safe = String(run.model).replace(/[^\w.-]+/g, '-').slice(0, 40);
+  return `unmask-${safe}-${run.lastStep}-steps.${ext}`;
+}
+
+/** A friendly error: a title, the server's sentence, and what to try. */
+export function errorBox(err) {
+  const hint = {
+    network: 'Start it again with `unmask studio` or `unmask serve`, then retry.',
+    model_not_found: 'Pick another model above, or download one with `unmask pull`.',
+    queue_full: 'Wait a moment and run again.',
+    shutting_down: 'The server is stopping; start it again.',
+    sampler_stalled: 'Try more steps or another algorithm.',
+    context_length_exceeded: 'Shorten the prompt or the length.',
+  }[err.code] || (err.param ? 'The highlighted setting is the one to change.' : '');
+  return h('div.error-box', { role: 'alert' }, h('strong', {}, err.title || 'Something went wrong'), h('span', {}, err.message), hint ? h('span.muted', {}, hint) : null);
+}

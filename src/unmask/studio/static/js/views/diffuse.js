@@ -1,0 +1,171 @@
+// Diffuse: one prompt, watched live; the dial beside it; select a span of the answer to rewrite it.
+
+import { Dial } from '../dial.js';
+import { STORY_PROMPTS, CHAT_PROMPTS } from '../examples.js';
+import { kindOf, ModelPicker } from '../models.js';
+import { Stage } from '../stage.js';
+import { h, icon, toast } from '../ui.js';
+
+// A rewrite that keeps greedy decoding would usually choose the same words again.
+const REWRITE_TEMPERATURE = 0.8;
+const GAP = /\{\{\s*\d+\s*\}\}/;
+
+export class DiffuseView {
+  constructor(root, app) {
+    this.app = app;
+    this.root = root;
+    this.picker = new ModelPicker({ kinds: ['text', 'chat'], storageKey: 'text', onChange: m => this.modelChanged(m) });
+    this.prompt = h('textarea.prompt-input', { rows: 3, placeholder: 'Start a story…', 'aria-label': 'Prompt', spellcheck: 'true' });
+    this.prompt.value = localStorage.getItem('unmask.prompt') || STORY_PROMPTS[0];
+    this.prompt.addEventListener('input', () => { try { localStorage.setItem('unmask.prompt', this.prompt.value); } catch { /* */ } });
+    this.runBtn = h('button.btn.primary.run-btn', { type: 'button', onclick: () => this.run() }, icon('sparkle'), 'Diffuse', h('span.kbd-hint', {}, 'Ctrl ↵'));
+    this.stopBtn = h('button.btn.stop-btn', { type: 'button', hidden: true, onclick: () => this.stage.stop() }, icon('stop'), 'Stop');
+    this.examples = h('div.chips.examples');
+    this.stage = new Stage({ onDone: run => this.finished(run), onStart: run => this.started(run) });
+    this.stage.onErrorHook = err => { this.busy(false); if (err.param) this.dial.flag(err.param); };
+    this.stage.setEmpty(this.emptyState());
+    this.rewriteBtn = h('button.btn.small.rewrite-btn', { type: 'button', hidden: true, title: 'Mask this span and diffuse it again, everything else fixed (R)', onclick: () => this.rewrite() }, icon('rewrite'), 'Rewrite');
+    this.stage.card.append(this.rewriteBtn);
+    for (const ev of ['mouseup', 'keyup']) this.stage.canvasEl.addEventListener(ev, () => setTimeout(() => this.selectionChanged(), 0));
+    document.addEventListener('selectionchange', () => { if (!this.rewriteBtn.hidden) this.selectionChanged(); });
+    const dialEl = h('aside.card.dial-card');
+    this.dial = new Dial(dialEl, { key: 'diffuse' });
+    this.chatNote = h('p.faint.chat-note', { hidden: true }, 'A chat model: your prompt is sent as a user message.');
+    root.append(h('div.diffuse-layout', {},
+      h('div.work', {},
+        h('div.card.prompt-card', {},
+          h('div.prompt-top', {}, h('h1.view-title', {}, 'Diffuse'), h('span.view-sub', {}, 'Text appears out of order, over a number of denoising steps.'), this.picker.el),
+          this.prompt,
+          h('div.prompt-actions', {}, this.examples, h('div.spacer'), this.stopBtn, this.runBtn),
+          this.chatNote),
+        this.stage.el),
+      dialEl));
+    this.renderExamples();
+  }
+
+  emptyState() {
+    return h('div.empty', {},
+      h('h3', {}, 'Watch a model write out of order'),
+      h('p', {}, 'A diffusion language model starts from a row of masked placeholders and, at every step, commits the tokens it is surest of — anywhere in the answer. Press ', h('b', {}, 'Diffuse'), ' and watch the placeholders resolve; then scrub back through the steps, switch on the heat view, or select a span and rewrite it.'),
+      h('div.chips', {}, STORY_PROMPTS.map(p => h('button.chip', { type: 'button', onclick: () => { this.prompt.value = p; this.run(); } }, p))),
+      h('p.faint', {}, 'Or try ', h('a', { href: '#/infill' }, 'filling gaps in a story'), ', ', h('a', { href: '#/sudoku' }, 'solving a Sudoku'), ', or ', h('a', { href: '#/compare' }, 'comparing step counts'), '.'));
+  }
+
+  renderExamples() {
+    const chat = this.picker.info && kindOf(this.picker.info) === 'chat';
+    const list = chat ? CHAT_PROMPTS.slice(0, 2) : STORY_PROMPTS.slice(1, 3);
+    this.examples.replaceChildren(...list.map(p => h('button.chip', { type: 'button', title: p, onclick: () => { this.prompt.value = p; this.prompt.focus(); } }, p.length > 34 ? `${p.slice(0, 32)}…` : p)));
+  }
+
+  setModels(models) { this.picker.setModels(models); }
+
+  modelChanged(info) {
+    this.dial.setModel(info);
+    const chat = info && kindOf(info) === 'chat';
+    this.chatNote.hidden = !chat;
+    this.prompt.placeholder = chat ? 'Ask something…' : 'Start a story…';
+    this.renderExamples();
+    this.runBtn.disabled = !info;
+  }
+
+  busy(on) {
+    this.runBtn.hidden = on;
+    this.stopBtn.hidden = !on;
+    if (on) this.rewriteBtn.hidden = true;
+  }
+
+  /** Start a run; options.template / options.fixed / options.source are set by rewrite(). */
+  run({ template = null, fixed = '', source = null, steps = null, rewriting = null } = {}) {
+    const info = this.picker.info;
+    if (!info) { toast('No text model', 'This server serves no model that takes text.', 'error'); return; }
+    const chat = kindOf(info) === 'chat';
+    const promptText = source ? source.prompt : this.prompt.value;
+    const body = { model: info.name, ...this.dial.values() };
+    if (chat) body.messages = [{ role: 'user', content: promptText }];
+    else body.prompt = promptText;
+    if (template != null) {
+      body.template = template;
+      delete body.max_new_tokens;
+      delete body.block_length;
+      delete body.cache;
+      body.steps = steps;
+      body.temperature = Math.max(body.temperature || 0, REWRITE_TEMPERATURE);
+    }
+    const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting };
+    this.stage.canvas.setHighlight(null);
+    this.busy(true);
+    this.stage.start(body, meta, info, { paceMs: this.dial.paceMs }).then(() => this.busy(false));
+  }
+
+  started(run) {
+    this.busy(true);
+    this.app.modelLoaded(run.model);
+    // A rewrite's gap is the region's first n positions (its template starts with the gap).
+    if (run.meta.rewriting) this.stage.canvas.setHighlight([0, run.meta.rewriting - 1]);
+  }
+
+  finished() {
+    this.busy(false);
+  }
+
+  /** The whole answer as text: the fixed start (rewrites) and the region, up to its end token. */
+  answerText(run = this.stage.run) {
+    return (run.meta.fixed || '') + run.text();
+  }
+
+  selectionChanged() {
+    const run = this.stage.run;
+    const range = run?.finished && !this.stage.running ? this.stage.canvas.selectedRange() : null;
+    const ok = range && this.rewritable(range);
+    this.rewriteBtn.hidden = !ok;
+    if (!ok) return;
+    this.selected = range;
+    const rect = document.getSelection().getRangeAt(0).getBoundingClientRect();
+    const box = this.stage.card.getBoundingClientRect();
+    this.rewriteBtn.style.left = `${Math.max(8, Math.min(box.width - 110, rect.left - box.left + rect.width / 2 - 48))}px`;
+    this.rewriteBtn.style.top = `${Math.max(4, rect.top - box.top - 40)}px`;
+  }
+
+  rewritable([a, b]) {
+    const run = this.stage.run;
+    const states = run.states(run.lastStep);
+    for (let i = a; i <= b; i++) if (states[i] !== 'token' && states[i] !== 'given') return false;
+    return states.slice(a, b + 1).includes('token') || states.slice(a, b + 1).includes('given');
+  }
+
+  /** Mask the selected span and diffuse it again with everything around it fixed. */
+  rewrite(range = this.selected) {
+    const run = this.stage.run;
+    if (!run?.finished || !range) return;
+    const [a, b] = range;
+    const states = run.states(run.lastStep);
+    const piece = i => run.pieces[i] ?? '';
+    let before = run.meta.fixed || '';
+    for (let i = 0; i < a; i++) if (states[i] === 'token' || states[i] === 'given') before += piece(i);
+    let after = '';
+    for (let i = b + 1; i < run.n; i++) {
+      if (states[i] === 'end') break;
+      if (states[i] === 'token' || states[i] === 'given') after += piece(i);
+    }
+    const n = b - a + 1;
+    const ratio = (this.dial.state.steps || 1) / Math.max(1, this.dial.length_);
+    const steps = Math.max(1, Math.min(n, Math.round(n * ratio)));
+    if (GAP.test(before) || GAP.test(after)) {
+      toast('Cannot rewrite this answer', 'Its text contains {{N}}, which the infill template would read as a gap.', 'error');
+      return;
+    }
+    document.getSelection().removeAllRanges();
+    this.rewriteBtn.hidden = true;
+    this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source: run.meta.source, steps, rewriting: n });
+  }
+
+  show() { this.prompt.focus({ preventScroll: true }); }
+  primary() { this.run(); }
+  escape() { this.stage.stop(); }
+  focusPrompt() { this.prompt.focus(); }
+
+  key(e) {
+    if ((e.key === 'r' || e.key === 'R') && !this.rewriteBtn.hidden) { this.rewrite(); return true; }
+    return this.stage.key(e);
+  }
+}
