@@ -16,7 +16,8 @@ from .conftest import GOLDEN
 
 @pytest.fixture(scope="module")
 def engine():
-    e = Engine(lambda name: unmask.load(GOLDEN / name), max_queue=8, max_batch=4)
+    # One job at a time: a running request holds the worker, so the ones behind it queue up.
+    e = Engine(lambda name: unmask.load(GOLDEN / name), max_queue=8, max_batch=4, max_jobs=1)
     yield e
     e.close()
 
@@ -90,3 +91,20 @@ def test_sampled_requests_reproduce_their_seed(engine):
 def test_errors_reach_the_caller(engine):
     events = list(engine.submit(Request("no-such-model", [1], GenerationOptions(max_new_tokens=4))).events(timeout=30))
     assert type(events[-1]).__name__ == "ErrorEvent"
+
+
+def test_requests_that_cannot_share_passes_progress_together():
+    """Different step counts run as separate jobs, advanced a pass each in turn."""
+    e = Engine(lambda name: unmask.load(GOLDEN / name), max_jobs=4)
+    try:
+        e.model("llada-tiny")
+        long = e.submit(Request("llada-tiny", PROMPTS[0], GenerationOptions(max_new_tokens=64, steps=64)))
+        short = e.submit(Request("llada-tiny", PROMPTS[1], GenerationOptions(max_new_tokens=16, steps=8)))
+        short_events = list(short.events(timeout=30))
+        # First come, first served would have finished the long request before starting this one.
+        assert not long.finished, "the short request finished while the long one was still running"
+        long_events = list(long.events(timeout=30))
+        assert isinstance(short_events[-1], DoneEvent) and isinstance(long_events[-1], DoneEvent)
+        assert short_events[-1].batch_size == 1 and long_events[-1].batch_size == 1
+    finally:
+        e.close()

@@ -7,6 +7,8 @@ Notable features:
   alone, so a seed always reproduces its text.
 - A bounded queue: `submit` raises `EngineBusy` when full, for the server to answer 429/503
   with Retry-After, instead of letting work pile up.
+- Batches that cannot share passes are advanced in turn, one pass each, so concurrent requests
+  with different settings progress together instead of waiting for each other.
 - Cancellation takes effect at the next step boundary: a cancelled row gets no more commits or
   events, its slot is freed at once, and a batch whose rows are all cancelled stops.
 - Models load on first use and unload after `keep_alive` seconds idle.
@@ -31,6 +33,7 @@ from .model import Model
 
 DEFAULT_MAX_QUEUE = 64  # requests waiting or running, beyond which submit() refuses
 DEFAULT_MAX_BATCH = 16  # rows denoised together in one pass
+DEFAULT_MAX_JOBS = 4  # batches advanced in turn, a pass each (e.g. the studio's compare columns)
 DEFAULT_KEEP_ALIVE = 300.0  # seconds a model stays loaded without requests (Ollama's default)
 
 
@@ -137,8 +140,10 @@ class Engine:
         max_queue: int = DEFAULT_MAX_QUEUE,
         max_batch: int = DEFAULT_MAX_BATCH,
         keep_alive: float = DEFAULT_KEEP_ALIVE,
+        max_jobs: int = DEFAULT_MAX_JOBS,
     ):
         self.loader, self.max_queue, self.max_batch, self.keep_alive = loader, max_queue, max_batch, keep_alive
+        self.max_jobs = max_jobs
         self.models: dict[str, Model] = {}
         self.last_used: dict[str, float] = {}
         self.pending: list[Handle] = []
@@ -196,25 +201,19 @@ class Engine:
 
     # -- worker -------------------------------------------------------------------------------
 
-    def _take_batch(self) -> list[Handle] | None:
-        with self.lock:
-            while not self.pending:
-                if self.closing:
-                    return None
-                self.lock.wait(timeout=1.0)
-                self._unload_idle()
-            first = self.pending.pop(0)
-            batch = [first]
-            key = batch_key(first.request)
-            if key is not None:
-                for h in list(self.pending):
-                    if len(batch) >= self.max_batch:
-                        break
-                    if batch_key(h.request) == key:
-                        self.pending.remove(h)
-                        batch.append(h)
-            self.active = batch
-            return batch
+    def _take_batch(self) -> list[Handle]:
+        """The oldest pending request and every queued one that may share its passes (lock held)."""
+        first = self.pending.pop(0)
+        batch = [first]
+        key = batch_key(first.request)
+        if key is not None:
+            for h in list(self.pending):
+                if len(batch) >= self.max_batch:
+                    break
+                if batch_key(h.request) == key:
+                    self.pending.remove(h)
+                    batch.append(h)
+        return batch
 
     def _unload_idle(self) -> None:
         if not self.load_lock.acquire(blocking=False):
@@ -228,73 +227,115 @@ class Engine:
         finally:
             self.load_lock.release()
 
-    def _work(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if batch is None:
-                return
-            live = []
-            for h in batch:
-                if h.cancelled.is_set():
-                    h.finished = True
-                    h.push(DoneEvent([], 0, 0.0, len(h.request.prompt_ids), 0, cancelled=True))
-                else:
-                    live.append(h)
-            try:
-                if live:
-                    self._run(live)
-            except BaseException as err:  # report to every caller, keep serving
-                for h in live:
-                    if not h.finished:
-                        h.finished = True
-                        h.push(ErrorEvent(err))
-            finally:
-                with self.lock:
-                    self.active = []
-                    self.batches_run += 1
+    def _admit(self, jobs: list[Job]) -> bool:
+        """Wait for work; move pending batches into jobs. False once closed and idle."""
+        with self.lock:
+            while not self.pending and not jobs:
+                if self.closing:
+                    return False
+                self.lock.wait(timeout=1.0)
+                self._unload_idle()
+            while self.pending and len(jobs) < self.max_jobs:
+                jobs.append(Job(self, self._take_batch()))
+            self.active = [h for job in jobs for h in job.batch]
+            return True
 
-    def _run(self, batch: list[Handle]) -> None:
-        model = self.model(batch[0].request.model)
-        first = batch[0].request
+    def _work(self) -> None:
+        """Advance every running job by one model pass in turn, so concurrent requests that cannot
+        share passes (different step counts, models) still progress together."""
+        jobs: list[Job] = []
+        while self._admit(jobs):
+            for job in list(jobs):
+                try:
+                    finished = job.advance()
+                except BaseException as err:  # report to every caller, keep serving
+                    job.fail(err)
+                    finished = True
+                if finished:
+                    jobs.remove(job)
+                    with self.lock:
+                        self.batches_run += 1
+                        self.active = [h for j in jobs for h in j.batch]
+
+
+
+class Job:
+    """One batch being denoised: its canvas, its step generator, and the handles it serves."""
+
+    def __init__(self, engine: Engine, batch: list[Handle]):
+        self.engine, self.batch = engine, batch
+        self.steps = None  # started on the first advance(), in the worker thread
+        self.last = None
+
+    def start(self) -> None:
+        for h in self.batch:
+            if h.cancelled.is_set():
+                h.finished = True
+                h.push(DoneEvent([], 0, 0.0, len(h.request.prompt_ids), 0, cancelled=True))
+        first = self.batch[0].request
+        self.model = model = self.engine.model(first.model)
         regions = None
-        if any(h.request.region is not None for h in batch):
-            regions = [h.request.region or [model.ids.mask] * first.options.max_new_tokens for h in batch]
-        prompts = [h.request.prompt_ids for h in batch]
-        options = first.options
-        x, P, key_mask = model.prepare(prompts, None, options, regions)
-        prompt_lens = [len(p) for p in prompts]
-        steps = model.denoise(x, P, key_mask, options)
-        last = None
-        for step in steps:
-            last = step
-            for row, h in enumerate(batch):
-                if h.finished:
-                    continue
-                if h.cancelled.is_set():
-                    h.finished = True
-                    self._retire(x, row, P, model)
-                    h.push(DoneEvent(x[row, P:].tolist(), step.nfe, step.elapsed, prompt_lens[row], len(batch), cancelled=True))
-                    continue
-                positions = [p - P for p in step.committed[row]]
-                if positions:
-                    h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
-                                     step.remaining[row], step.nfe, step.elapsed))
-                if step.remaining[row] == 0:
-                    h.finished = True
-                    h.push(DoneEvent(x[row, P:].tolist(), step.nfe, step.elapsed, prompt_lens[row], len(batch)))
-            if all(h.finished for h in batch):
-                steps.close()
-                break
-        for row, h in enumerate(batch):  # nothing was masked, or the loop ended without a final step
+        if any(h.request.region is not None for h in self.batch):
+            regions = [h.request.region or [model.ids.mask] * first.options.max_new_tokens for h in self.batch]
+        prompts = [h.request.prompt_ids for h in self.batch]
+        self.x, self.P, key_mask = model.prepare(prompts, None, first.options, regions)
+        self.prompt_lens = [len(p) for p in prompts]
+        for row, h in enumerate(self.batch):
+            if h.finished:
+                self.retire(row)
+        self.steps = model.denoise(self.x, self.P, key_mask, first.options)
+
+    def advance(self) -> bool:
+        """One model pass and its events; True when every row is done."""
+        if self.steps is None:
+            self.start()
+        if all(h.finished for h in self.batch):
+            self.steps.close()
+            return True
+        step = next(self.steps, None)
+        if step is None:  # nothing left to denoise
+            self.finish_rest()
+            return True
+        self.last = step
+        for row, h in enumerate(self.batch):
+            if h.finished:
+                continue
+            if h.cancelled.is_set():
+                h.finished = True
+                self.retire(row)
+                h.push(self.done(row, cancelled=True))
+                continue
+            positions = [p - self.P for p in step.committed[row]]
+            if positions:
+                h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
+                                 step.remaining[row], step.nfe, step.elapsed))
+            if step.remaining[row] == 0:
+                h.finished = True
+                h.push(self.done(row))
+        with self.engine.lock:
+            self.engine.last_used[self.batch[0].request.model] = time.monotonic()
+        if all(h.finished for h in self.batch):
+            self.steps.close()
+            return True
+        return False
+
+    def done(self, row: int, cancelled: bool = False) -> DoneEvent:
+        nfe, elapsed = (self.last.nfe, self.last.elapsed) if self.last else (0, 0.0)
+        return DoneEvent(self.x[row, self.P :].tolist(), nfe, elapsed, self.prompt_lens[row], len(self.batch), cancelled)
+
+    def finish_rest(self) -> None:
+        for row, h in enumerate(self.batch):
             if not h.finished:
                 h.finished = True
-                h.push(DoneEvent(x[row, P:].tolist(), last.nfe if last else 0, last.elapsed if last else 0.0,
-                                 prompt_lens[row], len(batch)))
-        with self.lock:
-            self.last_used[first.model] = time.monotonic()
+                h.push(self.done(row))
 
-    @staticmethod
-    def _retire(x: torch.Tensor, row: int, P: int, model: Model) -> None:
+    def fail(self, err: BaseException) -> None:
+        for h in self.batch:
+            if not h.finished:
+                h.finished = True
+                h.push(ErrorEvent(err))
+
+    def retire(self, row: int) -> None:
         """A cancelled row: fill its masks so the sampler commits nothing more to it."""
-        region = x[row, P:]
-        region[region == model.ids.mask] = model.ids.pad
+        region = self.x[row, self.P :]
+        region[region == self.model.ids.mask] = self.model.ids.pad

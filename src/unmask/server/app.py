@@ -81,9 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health(request: Request) -> dict:
         """Liveness, for load balancers and scripts; needs no API key and says nothing private."""
         engine = server(request).engine
+        limits = {"max_tokens": settings.limits.max_tokens, "steps": settings.limits.steps}
         if engine is None:
-            return {"status": "stopping", "in_flight": 0}
-        return {"status": "ok", "in_flight": engine.in_flight}
+            return {"status": "stopping", "in_flight": 0, "limits": limits}
+        return {"status": "ok", "in_flight": engine.in_flight, "limits": limits}
 
     app.include_router(openai_routes.router)
     app.include_router(native.router)

@@ -171,6 +171,7 @@ class Run:
             "prompt_tokens": len(self.canvas.prompt_ids),
             "region": self.region,
             "mask_id": self.model.ids.mask,
+            "end_ids": list(self.model.ids.eos),
             "pieces": [self.piece(t) for t in self.region],
             "total_steps": self.options.total_steps,
         }
