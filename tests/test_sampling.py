@@ -142,3 +142,17 @@ def test_subnormal_temperatures_are_greedy(family, dream_tiny, llada_tiny):
     model = models(dream_tiny, llada_tiny)[family]
     greedy = model.generate(PROMPT, max_new_tokens=8, steps=4).sequences
     assert model.generate(PROMPT, max_new_tokens=8, steps=4, temperature=1e-308, alg_temp=1e-300).sequences == greedy
+
+
+def test_spread_avoids_neighbours_while_it_can():
+    from unmask.sampling.ranking import select_spread
+
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.1, 0.6, -torch.inf]])
+    assert select_spread(scores, torch.tensor([2]))[0].nonzero().flatten().tolist() == [0, 2]
+    # Four of five finite positions cannot all be spaced: the best of the rest fill in.
+    assert select_spread(scores, torch.tensor([4]))[0].nonzero().flatten().tolist() == [0, 1, 2, 4]
+
+
+def test_spread_option_fills_the_canvas(llada_tiny):
+    out = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=4, spread=True)
+    assert llada_tiny.ids.mask not in out.sequences[0]

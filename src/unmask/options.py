@@ -54,6 +54,9 @@ class GenerationOptions(BaseModel):
     history: bool = Field(False, description="Keep the canvas after every model pass.")
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     stop_at_eos: bool = Field(False, description="Finish a row once an end token follows only committed tokens.")
+    spread: bool = Field(
+        False, description="Commit positions that are not neighbours within one step (fewer doubled words)."
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> GenerationOptions:

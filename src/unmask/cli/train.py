@@ -22,6 +22,7 @@ def train(
     seed: int = typer.Option(0, "--seed", min=0),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."),
 ) -> None:
     """Train a masked-diffusion model; writes a checkpoint folder that `unmask run` can load."""
     import torch
@@ -48,6 +49,8 @@ def train(
             raise typer.BadParameter(str(err), param_hint="--data") from None
     if max_minutes is not None:
         built.config.max_minutes = max_minutes
+    if compile is not None:
+        built.config.compile = compile
     trainer = Trainer(built.model_config, built.train, built.val, out, built.config, built.export_files, device)
     if trainer.resume():
         typer.echo(f"resuming {out} at step {trainer.step}")

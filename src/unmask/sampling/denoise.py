@@ -94,9 +94,9 @@ def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, gen
     elif p.schedule == "factor":
         inner = Factor(options.factor)
     elif p.schedule == "even":
-        inner = EvenSplit(masked, steps, options.alg_temp, generator)
+        inner = EvenSplit(masked, steps, options.alg_temp, generator, options.spread)
     else:
-        inner = Timestep(steps, options.eps, p.algorithm == "origin", options.alg_temp, generator)
+        inner = Timestep(steps, options.eps, p.algorithm == "origin", options.alg_temp, generator, options.spread)
     return HeadFirst(inner) if p.head_first else inner
 
 

@@ -46,6 +46,30 @@ def select_top(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     return chosen
 
 
+def select_spread(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Like `select_top`, but a position next to one already chosen this step is passed over
+    while others remain. Positions committed together are predicted independently (the
+    factorization error of parallel decoding), and neighbours are the most dependent positions:
+    committing two of them at once gives doubled or clashing words ("stuck stuck", ",,")."""
+    chosen = torch.zeros_like(scores, dtype=torch.bool)
+    for row, k in enumerate(counts.tolist()):
+        if k <= 0:
+            continue
+        order = torch.argsort(scores[row], descending=True)[: int(torch.isfinite(scores[row]).sum())].tolist()
+        picked: set[int] = set()
+        for p in order:
+            if len(picked) == k:
+                break
+            if p - 1 not in picked and p + 1 not in picked:
+                picked.add(p)
+        for p in order:  # not enough spaced positions: take the best of the rest
+            if len(picked) == k:
+                break
+            picked.add(p)
+        chosen[row, list(picked)] = True
+    return chosen
+
+
 def select_sampled(
     scores: torch.Tensor, counts: torch.Tensor, alg_temp: float, generator: torch.Generator | None
 ) -> torch.Tensor:

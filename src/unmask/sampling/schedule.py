@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from .logits import GREEDY_BELOW
-from .ranking import select_factor, select_sampled, select_threshold, select_top, uniform
+from .ranking import select_factor, select_sampled, select_spread, select_threshold, select_top, uniform
 
 
 def even_split(masked_per_row: torch.Tensor, steps: int) -> torch.Tensor:
@@ -50,8 +50,8 @@ class Schedule:
 class CountSchedule(Schedule):
     """A schedule that says how many positions per row; the ranking picks which."""
 
-    def __init__(self, alg_temp: float = 0.0, generator: torch.Generator | None = None):
-        self.alg_temp, self.generator = alg_temp, generator
+    def __init__(self, alg_temp: float = 0.0, generator: torch.Generator | None = None, spread: bool = False):
+        self.alg_temp, self.generator, self.spread = alg_temp, generator, spread
 
     def counts(self, i: int, masked: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -60,15 +60,15 @@ class CountSchedule(Schedule):
         counts = torch.minimum(self.counts(i, masked), masked.sum(-1))
         if self.alg_temp >= GREEDY_BELOW:
             return select_sampled(scores, counts, self.alg_temp, self.generator)
-        return select_top(scores, counts)
+        return select_spread(scores, counts) if self.spread else select_top(scores, counts)
 
 
 class Timestep(CountSchedule):
     """Dream's timestep schedule over `steps` passes; `origin=True` is Dream's `origin` algorithm,
     which commits each masked position independently with probability 1 - s/t."""
 
-    def __init__(self, steps: int, eps: float, origin: bool = False, alg_temp: float = 0.0, generator=None):
-        super().__init__(alg_temp, generator)
+    def __init__(self, steps: int, eps: float, origin: bool = False, alg_temp: float = 0.0, generator=None, spread=False):
+        super().__init__(alg_temp, generator, spread)
         self.steps, self.origin = steps, origin
         self.timesteps = dream_timesteps(steps, eps)
 
@@ -90,8 +90,8 @@ class Timestep(CountSchedule):
 
 
 class EvenSplit(CountSchedule):
-    def __init__(self, masked: torch.Tensor, steps: int, alg_temp: float = 0.0, generator=None):
-        super().__init__(alg_temp, generator)
+    def __init__(self, masked: torch.Tensor, steps: int, alg_temp: float = 0.0, generator=None, spread=False):
+        super().__init__(alg_temp, generator, spread)
         self.plan = even_split(masked.sum(-1), steps)
 
     def counts(self, i, masked):

@@ -33,6 +33,7 @@ DIFFUSION_FIELDS = (
     "top_k",
     "cfg_scale",
     "eps",
+    "spread",
 )
 # What the native endpoint takes from GenerationOptions (history is a Python-API feature).
 NATIVE_OPTION_FIELDS = tuple(n for n in GenerationOptions.model_fields if n != "history")

@@ -47,6 +47,7 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True  # autocast matmuls to bfloat16 (CPU AMX / CUDA tensor cores)
     max_minutes: float | None = None  # stop (and export) after this much wall time
+    compile: bool = False  # torch.compile the training forward/backward (measured 1.75x on CPU)
     export_dtype: str = "bfloat16"
 
 
@@ -86,6 +87,9 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.net = arch.make_model(arch.make_args(model_config)).to(self.device)
         self.init_weights()
+        # Compiling fuses the element-wise work (norms, RoPE, SwiGLU) that dominates small models;
+        # it costs a few minutes per distinct shape, so evaluation stays eager.
+        self.train_net = torch.compile(self.net) if cfg.compile else self.net
         self.mask_id = int(model_config["mask_token_id"])
         decay = [p for n, p in self.net.named_parameters() if p.ndim >= 2]
         other = [p for n, p in self.net.named_parameters() if p.ndim < 2]
@@ -161,12 +165,12 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------------------
 
-    def loss_on(self, batch: Batch, generator: torch.Generator | None):
+    def loss_on(self, batch: Batch, generator: torch.Generator | None, net=None):
         tokens, maskable = batch
         tokens = tokens.to(self.device)
         maskable = None if maskable is None else maskable.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16), attention_kernel(self.device):
-            return diffusion_loss(self.net, tokens, self.mask_id, generator, maskable)
+            return diffusion_loss(net or self.net, tokens, self.mask_id, generator, maskable)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
@@ -191,7 +195,7 @@ class Trainer:
                     group["lr"] = lr_at(self.step, self.cfg)
                 g = torch.Generator(device=self.device).manual_seed(self.cfg.seed * 1_000_003 + self.step)
                 batch = self.train_source(self.step)
-                parts = self.loss_on(batch, g)
+                parts = self.loss_on(batch, g, self.train_net)
                 self.opt.zero_grad(set_to_none=True)
                 parts.loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)

@@ -156,7 +156,7 @@ def story_recipe(work: Path, steps: int = 12_000, batch_size: int = 64, seed: in
             folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "low_confidence", "block_length": 32}
         )
 
-    cfg = TrainConfig(steps=steps, lr=2e-3, warmup=300, eval_every=250, save_every=250, seed=seed)
+    cfg = TrainConfig(steps=steps, lr=2e-3, warmup=300, eval_every=250, save_every=250, seed=seed, compile=True)
     return Recipe("story", model_config, train, lambda i: val_sources[i % 4](i), cfg, export)
 
 
@@ -202,7 +202,7 @@ def sudoku_recipe(work: Path, steps: int = 6_000, batch_size: int = 128, seed: i
         save_tokenizer(tokenizer, folder)
         write_generation_config(folder, {"algorithm": "low_confidence", "steps": None})
 
-    cfg = TrainConfig(steps=steps, lr=1e-3, warmup=300, eval_every=250, save_every=250, seed=seed)
+    cfg = TrainConfig(steps=steps, lr=1e-3, warmup=300, eval_every=250, save_every=250, seed=seed, compile=True)
     return Recipe("sudoku", model_config, train, val, cfg, export)
 
 
