@@ -170,7 +170,7 @@ class Trainer:
         tokens = tokens.to(self.device)
         maskable = None if maskable is None else maskable.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16), attention_kernel(self.device):
-            return diffusion_loss(net or self.net, tokens, self.mask_id, generator, maskable)
+            return diffusion_loss(self.net if net is None else net, tokens, self.mask_id, generator, maskable)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
