@@ -139,8 +139,9 @@ def test_live_view_in_a_real_terminal(tiny_text_model_dir):
     assert "step " in screen and "passes" in screen
     assert "done ·" in screen.splitlines()[-1] or "done ·" in screen
     assert "The fox" in screen
-    child.close()
-    assert child.exitstatus == 0
+    # EOF means the pty closed, not that the process has exited; close() would
+    # SIGHUP a child still tearing down, so wait for its real exit status.
+    assert child.wait() == 0
 
 
 def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
@@ -150,5 +151,6 @@ def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
     )
     child.expect(pexpect.EOF)
     assert "│" in child.before and "blank" in child.before
-    child.close()
-    assert child.exitstatus == 0
+    # EOF means the pty closed, not that the process has exited; close() would
+    # SIGHUP a child still tearing down, so wait for its real exit status.
+    assert child.wait() == 0
