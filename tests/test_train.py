@@ -65,6 +65,25 @@ def test_resume_continues_exactly(tmp_path):
         torch.testing.assert_close(a, b, msg=name)
 
 
+def test_stop_at_keeps_the_full_schedule_and_resumes(tmp_path):
+    """--stop-at 3 of a 6-step run exports at step 3 with the 6-step schedule's learning rates,
+    and running on to 6 matches the straight run."""
+    r = tiny_text_recipe(tmp_path, steps=6)
+    straight = Trainer(r.model_config, r.train, r.val, tmp_path / "a", r.config, r.export_files)
+    straight.run()
+    r.config.stop_at = 3
+    early = Trainer(r.model_config, r.train, r.val, tmp_path / "b", r.config, r.export_files)
+    assert (early.run() / "model.safetensors").is_file() and early.step == 3
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [rec["lr"] for rec in log] == [lr_at(i, r.config) for i in range(3)]
+    r.config.stop_at = None
+    resumed = Trainer(r.model_config, r.train, r.val, tmp_path / "b", r.config, r.export_files)
+    assert resumed.resume() and resumed.step == 3
+    resumed.run()
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
 def test_objective_masks_at_the_drawn_rate():
     tokens = torch.randint(2, 50, (512, 64))
     noisy, masked, p = mask_tokens(tokens, 1, torch.Generator().manual_seed(0))

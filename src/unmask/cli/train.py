@@ -19,6 +19,9 @@ def train(
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimizer steps (default: the recipe's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Sequences per step."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.1, help="Stop and export after this long."),
+    stop_at: Optional[int] = typer.Option(
+        None, "--stop-at", min=1, help="Stop and export at this step; the learning-rate schedule still spans --steps."
+    ),
     seed: int = typer.Option(0, "--seed", min=0),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -51,6 +54,8 @@ def train(
         built.config.max_minutes = max_minutes
     if compile is not None:
         built.config.compile = compile
+    if stop_at is not None:
+        built.config.stop_at = stop_at
     trainer = Trainer(built.model_config, built.train, built.val, out, built.config, built.export_files, device)
     if trainer.resume():
         typer.echo(f"resuming {out} at step {trainer.step}")
