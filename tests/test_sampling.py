@@ -151,8 +151,12 @@ def test_spread_avoids_neighbours_while_it_can():
     assert select_spread(scores, torch.tensor([2]))[0].nonzero().flatten().tolist() == [0, 2]
     # Four of five finite positions cannot all be spaced: the best of the rest fill in.
     assert select_spread(scores, torch.tensor([4]))[0].nonzero().flatten().tolist() == [0, 1, 2, 4]
+    # Radius 2: position 2 is too close to 0, so 4 is next; then the best of the rest.
+    assert select_spread(scores, torch.tensor([2]), radius=2)[0].nonzero().flatten().tolist() == [0, 4]
+    assert select_spread(scores, torch.tensor([3]), radius=2)[0].nonzero().flatten().tolist() == [0, 1, 4]
 
 
 def test_spread_option_fills_the_canvas(llada_tiny):
-    out = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=4, spread=True)
-    assert llada_tiny.ids.mask not in out.sequences[0]
+    for spread in (1, 2, 5):
+        out = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=4, spread=spread)
+        assert llada_tiny.ids.mask not in out.sequences[0]

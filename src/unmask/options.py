@@ -17,6 +17,7 @@ MAX_STEPS = 8192
 MAX_TEMPERATURE = 10.0
 MAX_CFG_SCALE = 100.0
 MAX_TOP_K = 1_000_000
+MAX_SPREAD = 64
 
 Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random"]
 Recipe = Literal["dream", "llada", "fast-dllm"]
@@ -54,8 +55,10 @@ class GenerationOptions(BaseModel):
     history: bool = Field(False, description="Keep the canvas after every model pass.")
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     stop_at_eos: bool = Field(False, description="Finish a row once an end token follows only committed tokens.")
-    spread: bool = Field(
-        False, description="Commit positions that are not neighbours within one step (fewer doubled words)."
+    spread: int = Field(
+        0, ge=0, le=MAX_SPREAD,
+        description="Keep positions committed in one step more than this many apart while the block allows "
+        "(fewer doubled words); 0 = off.",
     )
 
     @model_validator(mode="after")

@@ -31,6 +31,9 @@ TopK = Annotated[Optional[int], typer.Option("--top-k", help="Sample among the k
 Threshold = Annotated[
     Optional[float], typer.Option("--threshold", help="Fast-dLLM: commit every position at least this sure (0, 1].")
 ]
+Spread = Annotated[
+    Optional[int], typer.Option("--spread", help="Keep tokens committed in one step more than N apart (0 = off).")
+]
 Cache = Annotated[Optional[str], typer.Option("--cache", help="KV cache: none, prefix or dual (needs --block-length).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling.")]
 Fast = Annotated[bool, typer.Option("--fast", help="Preset: a quarter of the steps, threshold decoding.")]
@@ -142,6 +145,7 @@ def run(
     top_p: TopP = None,
     top_k: TopK = None,
     threshold: Threshold = None,
+    spread: Spread = None,
     cache: Cache = None,
     seed: Seed = None,
     fast: Fast = False,
@@ -159,7 +163,8 @@ def run(
     latest step. Completion models (story) continue the prompt; chat models answer it.
     """
     flags = dict(steps=steps, max_new_tokens=max_new_tokens, block_length=block_length, algorithm=algorithm,
-                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, cache=cache, seed=seed)
+                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, spread=spread, cache=cache,
+                 seed=seed)
 
     def body() -> None:
         console = Console()

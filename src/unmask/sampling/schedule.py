@@ -50,7 +50,7 @@ class Schedule:
 class CountSchedule(Schedule):
     """A schedule that says how many positions per row; the ranking picks which."""
 
-    def __init__(self, alg_temp: float = 0.0, generator: torch.Generator | None = None, spread: bool = False):
+    def __init__(self, alg_temp: float = 0.0, generator: torch.Generator | None = None, spread: int = 0):
         self.alg_temp, self.generator, self.spread = alg_temp, generator, spread
 
     def counts(self, i: int, masked: torch.Tensor) -> torch.Tensor:
@@ -60,14 +60,14 @@ class CountSchedule(Schedule):
         counts = torch.minimum(self.counts(i, masked), masked.sum(-1))
         if self.alg_temp >= GREEDY_BELOW:
             return select_sampled(scores, counts, self.alg_temp, self.generator)
-        return select_spread(scores, counts) if self.spread else select_top(scores, counts)
+        return select_spread(scores, counts, self.spread) if self.spread else select_top(scores, counts)
 
 
 class Timestep(CountSchedule):
     """Dream's timestep schedule over `steps` passes; `origin=True` is Dream's `origin` algorithm,
     which commits each masked position independently with probability 1 - s/t."""
 
-    def __init__(self, steps: int, eps: float, origin: bool = False, alg_temp: float = 0.0, generator=None, spread=False):
+    def __init__(self, steps: int, eps: float, origin: bool = False, alg_temp: float = 0.0, generator=None, spread=0):
         super().__init__(alg_temp, generator, spread)
         self.steps, self.origin = steps, origin
         self.timesteps = dream_timesteps(steps, eps)
@@ -90,7 +90,7 @@ class Timestep(CountSchedule):
 
 
 class EvenSplit(CountSchedule):
-    def __init__(self, masked: torch.Tensor, steps: int, alg_temp: float = 0.0, generator=None, spread=False):
+    def __init__(self, masked: torch.Tensor, steps: int, alg_temp: float = 0.0, generator=None, spread=0):
         super().__init__(alg_temp, generator, spread)
         self.plan = even_split(masked.sum(-1), steps)
 
