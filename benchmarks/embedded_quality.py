@@ -37,6 +37,11 @@ STORY_PROMPTS = [
 ]
 
 
+def model_default(model, key: str, fallback):
+    """A decoding default the checkpoint ships in generation_config.json ("unmask" section)."""
+    return ((model.generation_config or {}).get("unmask") or {}).get(key, fallback)
+
+
 def training_sentences(n_stories: int) -> set[str]:
     """Every sentence of the story model's training corpus (recipes.STORY_CORPUS, seed 0)."""
     out: set[str] = set()
@@ -45,7 +50,8 @@ def training_sentences(n_stories: int) -> set[str]:
     return out
 
 
-def story_quality(model, steps_list, samples, temperature, corpus, block_length, seed=0) -> list[dict]:
+def story_quality(model, steps_list, samples, temperature, corpus, block_length, seed=0,
+                  algorithm="low_confidence", spread=0) -> list[dict]:
     tok = model.tokenizer
     rows = []
     for steps in steps_list:
@@ -56,7 +62,7 @@ def story_quality(model, steps_list, samples, temperature, corpus, block_length,
             start = time.perf_counter()
             out = model.generate(
                 [ids], max_new_tokens=128, steps=steps, block_length=block_length, temperature=temperature,
-                algorithm="low_confidence", seed=seed + i, stop_at_eos=True,
+                algorithm=algorithm, spread=spread, seed=seed + i, stop_at_eos=True,
             )
             seconds += time.perf_counter() - start
             region = out.sequences[0][len(ids):]
@@ -98,8 +104,11 @@ def main() -> None:
     parser.add_argument("--sudoku", default="sudoku", help="sudoku model reference")
     parser.add_argument("--only", choices=["story", "sudoku"])
     parser.add_argument("--samples", type=int, default=48, help="stories per step count")
-    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--temperature", type=float, default=None, help="story (default: the model's, else 0.8)")
     parser.add_argument("--block-length", type=int, default=32)
+    parser.add_argument("--algorithm", default=None, help="story: how positions are ranked (default: the model's)")
+    parser.add_argument("--spread", type=int, default=None,
+                        help="story: keep tokens committed in one step more than N apart (default: the model's)")
     parser.add_argument("--steps", default="16,32,64,128")
     parser.add_argument("--puzzles", type=int, default=200, help="puzzles per givens count")
     parser.add_argument("--corpus", type=int, default=100_000, help="training stories to check novelty against")
@@ -113,11 +122,15 @@ def main() -> None:
         model = unmask.load(args.story)
         corpus = training_sentences(args.corpus)
         steps_list = [int(s) for s in args.steps.split(",")]
-        rows = story_quality(model, steps_list, args.samples, args.temperature, corpus, args.block_length)
-        results["story"] = {"temperature": args.temperature, "block_length": args.block_length,
-                            "samples": args.samples, "rows": rows}
-        print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {args.temperature}, "
-              f"block {args.block_length}, low_confidence")
+        spread = args.spread if args.spread is not None else model_default(model, "spread", 0)
+        algorithm = args.algorithm or model_default(model, "algorithm", "low_confidence")
+        temperature = args.temperature if args.temperature is not None else model_default(model, "temperature", 0.8)
+        rows = story_quality(model, steps_list, args.samples, temperature, corpus, args.block_length,
+                             algorithm=algorithm, spread=spread)
+        results["story"] = {"temperature": temperature, "block_length": args.block_length,
+                            "algorithm": algorithm, "spread": spread, "samples": args.samples, "rows": rows}
+        print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
+              f"block {args.block_length}, {algorithm}, spread {spread}")
         print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'tokens/s':>9}")
         for r in rows:
             print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['tokens_per_second']:>9.0f}")

@@ -51,8 +51,8 @@ def select_spread(scores: torch.Tensor, counts: torch.Tensor, radius: int = 1) -
     over while others remain. Positions committed together are predicted independently (the
     factorization error of parallel decoding), and nearby positions depend on each other most:
     committing them at once gives doubled or clashing words ("stuck stuck", "a clever a boy").
-    On the story model, radius 2 measured 65% accepted sentences against 49% for radius 1 and 38%
-    for plain top-k (64 steps, 128 tokens; benchmarks/embedded_quality.py)."""
+    On a story-model checkpoint, radius 2 measured 65% accepted sentences against 49% for radius 1
+    and 38% for plain top-k (64 steps, 128 tokens; see docs/models.md)."""
     chosen = torch.zeros_like(scores, dtype=torch.bool)
     for row, k in enumerate(counts.tolist()):
         if k <= 0:
