@@ -133,7 +133,8 @@ def go_offline(monkeypatch) -> None:
 
 @pytest.fixture
 def embedded(tmp_path, monkeypatch):
-    """A fake `story` embedded model (the real ones are being trained), in a private WEIGHTS_DIR."""
+    """A stand-in `story` embedded model (the golden llada-tiny, whose size the tests know exactly),
+    in a private WEIGHTS_DIR."""
     from unmask import loading
 
     weights = tmp_path / "weights"

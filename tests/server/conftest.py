@@ -121,6 +121,7 @@ def served(models: dict[str, str], default: str = "tiny") -> tuple[str, list[str
 @pytest.fixture(scope="session")
 def live(server_models):
     default, others = served(server_models)
+    others.append("story")  # the embedded model, by name, as users address it
     server = LiveServer(Settings(model=default, models=others, limits=TEST_LIMITS, max_queue=32, max_batch=8))
     yield server
     server.stop()

@@ -64,6 +64,14 @@ def test_stream_equals_non_stream(client, call, temperature):
     assert 0 < usage.completion_tokens <= 16 and whole[0][1] in ("stop", "length")
 
 
+def test_the_embedded_story_model_through_the_sdk(client):
+    args = {"model": "story", "prompt": "Once upon a time,", "seed": 1}
+    whole, usage = complete(client, stream=False, **args)
+    streamed, streamed_usage = complete(client, stream=True, **args)
+    assert streamed == whole and streamed_usage == usage
+    assert len(whole[0][0].split()) >= 3 and usage.completion_tokens > 0
+
+
 def test_usage_counts_the_prompt_and_the_text(client, server_models):
     tokenizer = unmask.load(server_models["chat"]).tokenizer
     [(text, reason)], usage = chat(client, stream=False)

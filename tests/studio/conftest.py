@@ -31,17 +31,22 @@ pytest.importorskip("playwright.sync_api", reason="the studio tests need playwri
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-# The completion model the studio is tested with: "tiny" (a checkpoint trained here in seconds)
-# until the embedded `story` model lands in src/unmask/weights/story; then "story". Any model
-# reference works (UNMASK_STUDIO_MODEL=story, or a checkpoint folder).
-STORY_MODEL = os.environ.get("UNMASK_STUDIO_MODEL", "tiny")
+
+def embedded(name: str) -> bool:
+    from unmask.loading import embedded_models
+
+    return name in embedded_models()
+
+
+# The completion model the studio is tested with: the embedded `story` model, or "tiny" (a
+# checkpoint trained here in seconds) where it is absent. Any model reference works
+# (UNMASK_STUDIO_MODEL=tiny, or a checkpoint folder).
+STORY_MODEL = os.environ.get("UNMASK_STUDIO_MODEL", "story" if embedded("story") else "tiny")
 
 
 def real_sudoku() -> bool:
     """Whether the embedded `sudoku` model is there (else a tiny one is trained for the tests)."""
-    from unmask.loading import embedded_models
-
-    return "sudoku" in embedded_models()
+    return embedded("sudoku")
 
 
 CHROMIUM = os.environ.get("UNMASK_CHROMIUM", "/usr/bin/chromium")

@@ -1,0 +1,94 @@
+"""The embedded models as a user meets them: by name, offline, from the package itself.
+
+The quality checks are small versions of benchmarks/embedded_quality.py with fixed seeds, set
+well below the measured figures (see each model card) so they catch a broken model, a broken
+sampler or a bad export, not noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from safetensors import safe_open
+
+import unmask
+from unmask.loading import WEIGHTS_DIR, embedded_models
+from unmask.train import stories, sudoku
+
+UNMASK = str(Path(sys.executable).parent / "unmask")
+# The story model card measures about 70% accepted with its shipped defaults (48 samples); six
+# fixed samples must clear this.
+ACCEPTED_FLOOR = 0.5
+
+
+def run_cli(*args: str, stdin: str | None = None, tmp_path: Path) -> subprocess.CompletedProcess:
+    # No network and an empty hub cache: the embedded models must not need either.
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    return subprocess.run([UNMASK, *args], input=stdin, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_both_models_ship_in_the_package_with_a_model_card():
+    assert embedded_models() == ["story", "sudoku"]
+    total = 0
+    for name, model_type in (("story", "llada"), ("sudoku", "grid")):
+        folder = WEIGHTS_DIR / name
+        config = json.loads((folder / "config.json").read_text())
+        assert config["model_type"] == model_type
+        with safe_open(str(folder / "model.safetensors"), "pt") as f:
+            assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"BF16"}
+        card = (folder / "README.md").read_text()
+        assert f"unmask train --recipe {name}" in card and "## Measured quality" in card and "## Limits" in card
+        total += sum(p.stat().st_size for p in folder.iterdir())
+    assert total <= 30 * 2**20
+
+
+def test_run_story_offline(tmp_path):
+    done = run_cli("run", "story", "Once upon a time", "--no-live", "--seed", "1", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.strip()
+    assert text.startswith("Once upon a time") and len(text.split()) > 20
+    assert "\u2047" not in text and "<|mdm_mask|>" not in text  # no mask left on the canvas
+
+
+def test_story_writes_sentences_the_grammar_accepts():
+    model = unmask.load("story")
+    shipped = model.generation_config["unmask"]  # the defaults `unmask run story` uses
+    assert shipped["steps"] == 64 and shipped["max_new_tokens"] == 128
+    texts = []
+    prompts = ["Once upon a time,", "One sunny morning,", "Long ago,", "There was once", "One rainy afternoon,",
+               "Once upon a time,"]
+    for i, prompt in enumerate(prompts):
+        ids = model.tokenizer.encode(prompt, add_special_tokens=False)
+        out = model.generate([ids], **shipped, seed=i, stop_at_eos=True)
+        texts.append(prompt + model.tokenizer.decode([t for t in out.sequences[0][len(ids):] if t not in model.ids.eos]))
+    scores = stories.fluency(texts, set())
+    assert scores["sentences"] >= 24 and scores["distinct"] > 0.9
+    assert scores["accepted"] >= ACCEPTED_FLOOR, texts
+
+
+def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
+    puzzles = sudoku.generate_puzzles(12, 36, seed=7)
+    lines = []
+    for algorithm in ("low_confidence", "random"):
+        done = run_cli("run", "sudoku", "-", "--json", "--algorithm", algorithm, "--seed", "0",
+                       stdin="\n".join(p for p, _ in puzzles) + "\n", tmp_path=tmp_path)
+        assert done.returncode == 0, done.stderr
+        lines.append([json.loads(line) for line in done.stdout.splitlines()])
+    confident, random_order = lines
+    assert [r["puzzle"] for r in confident] == [p for p, _ in puzzles]
+    for r in confident:
+        assert r["solved"] == sudoku.is_solution(r["puzzle"], r["solution"])
+    assert sum(r["solved"] for r in confident) >= 11
+    assert sum(r["solved"] for r in random_order) < sum(r["solved"] for r in confident)
+
+
+def test_sudoku_with_no_puzzle_makes_one_and_solves_it(tmp_path):
+    done = run_cli("run", "sudoku", "--json", "--seed", "5", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["puzzle"].count("0") == 81 - 36 and result["solved"]
+    assert sudoku.is_solution(result["puzzle"], result["solution"])
