@@ -15,7 +15,6 @@ from . import app
 from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, stdin_text
 from .live import CanvasView, GridView
 
-LIVE_FPS = 20
 
 
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (model passes).")]
@@ -70,7 +69,10 @@ def stream_region(model, prompt_ids, region, options, view, live: bool, console:
 
     final = None
     if live:
-        with Live(view, console=console, refresh_per_second=LIVE_FPS, transient=False) as screen:
+        # Refreshed by hand after every step: rich's auto-refresh thread would render the view
+        # concurrently, and it intermittently aborted the process at exit ("terminate called
+        # without an active exception", SIGABRT) while native code was still in use.
+        with Live(view, console=console, auto_refresh=False, transient=False) as screen:
             for step in steps:
                 feed(step)
                 final = step.canvas[0, P:].tolist()
