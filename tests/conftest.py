@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,24 @@ def tiny_grid_model_dir(tmp_path_factory):
     save_tokenizer(recipes.sudoku_tokenizer(), folder)
     recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
     return folder
+
+
+def train_grid_model(work: Path) -> Path:
+    """A tiny Sudoku model, trained just enough (10 steps) that it never proposes the mask token."""
+    from unmask.train import recipes
+    from unmask.train.data import GridBatches
+    from unmask.train.loop import TrainConfig, Trainer
+    from unmask.train.sudoku import augment, random_solution
+
+    rng = random.Random(0)
+    solutions = [random_solution(rng) for _ in range(8)]
+    config = recipes.llada_config(11, d_model=32, n_layers=2, n_heads=4, mlp=64, max_len=81)
+    config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
+    batches = GridBatches(solutions, augment, {str(d): d + 1 for d in range(1, 10)}, 8, 0)
+
+    def export(folder):
+        recipes.save_tokenizer(recipes.sudoku_tokenizer(), folder)
+        recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
+
+    train = TrainConfig(steps=10, lr=1e-2, warmup=1, eval_every=1000, save_every=1000, eval_batches=1)
+    return Trainer(config, batches, batches, work, train, export).run()

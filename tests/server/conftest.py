@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import socket
 import threading
@@ -24,7 +23,7 @@ import uvicorn
 import unmask
 from unmask.server import Limits, Settings, create_app
 
-from ..conftest import GOLDEN
+from ..conftest import GOLDEN, train_grid_model
 from ..test_tokenizer import QWEN2_TEMPLATE
 
 TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
@@ -53,27 +52,6 @@ def server_models(tmp_path_factory) -> dict[str, str]:
         "grid": str(train_grid_model(work / "grid")),
         "llada-tiny": str(GOLDEN / "llada-tiny"),
     }
-
-
-def train_grid_model(work):
-    """A tiny Sudoku model, trained just enough (10 steps) that it never proposes the mask token."""
-    from unmask.train import recipes
-    from unmask.train.data import GridBatches
-    from unmask.train.loop import TrainConfig, Trainer
-    from unmask.train.sudoku import augment, random_solution
-
-    rng = random.Random(0)
-    solutions = [random_solution(rng) for _ in range(8)]
-    config = recipes.llada_config(11, d_model=32, n_layers=2, n_heads=4, mlp=64, max_len=81)
-    config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
-    batches = GridBatches(solutions, augment, {str(d): d + 1 for d in range(1, 10)}, 8, 0)
-
-    def export(folder):
-        recipes.save_tokenizer(recipes.sudoku_tokenizer(), folder)
-        recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
-
-    train = TrainConfig(steps=10, lr=1e-2, warmup=1, eval_every=1000, save_every=1000, eval_batches=1)
-    return Trainer(config, batches, batches, work, train, export).run()
 
 
 def free_port() -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import socket
 import socketserver
@@ -30,6 +29,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="the studio tests need playwright (pip install -e .[test])")
 
 from playwright.sync_api import sync_playwright  # noqa: E402
+
+from ..conftest import train_grid_model  # noqa: E402
 
 
 def embedded(name: str) -> bool:
@@ -66,27 +67,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def train_grid_model(work: Path) -> Path:
-    """A tiny Sudoku model trained just enough (10 steps) that it never proposes the mask token."""
-    from unmask.train import recipes
-    from unmask.train.data import GridBatches
-    from unmask.train.loop import TrainConfig, Trainer
-    from unmask.train.sudoku import augment, random_solution
-
-    rng = random.Random(0)
-    solutions = [random_solution(rng) for _ in range(8)]
-    config = recipes.llada_config(11, d_model=32, n_layers=2, n_heads=4, mlp=64, max_len=81)
-    config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
-    batches = GridBatches(solutions, augment, {str(d): d + 1 for d in range(1, 10)}, 8, 0)
-
-    def export(folder):
-        recipes.save_tokenizer(recipes.sudoku_tokenizer(), folder)
-        recipes.write_generation_config(folder, {"algorithm": "low_confidence"})
-
-    train = TrainConfig(steps=10, lr=1e-2, warmup=1, eval_every=1000, save_every=1000, eval_batches=1)
-    return Trainer(config, batches, batches, work, train, export).run()
 
 
 @pytest.fixture(scope="session")
