@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+import threading
+import socket
 import random
 from pathlib import Path
 
@@ -122,3 +125,24 @@ def train_grid_model(work: Path) -> Path:
 
     train = TrainConfig(steps=10, lr=1e-2, warmup=1, eval_every=1000, save_every=1000, eval_batches=1)
     return Trainer(config, batches, batches, work, train, export).run()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_uvicorn(config, what: str):
+    """Run uvicorn.Server(config) in a daemon thread; returns (server, thread) once it listens."""
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the {what} did not start")
+        time.sleep(0.02)
+    return server, thread

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 
 import httpx
@@ -23,7 +21,7 @@ import uvicorn
 import unmask
 from unmask.server import Limits, Settings, create_app
 
-from ..conftest import GOLDEN, train_grid_model
+from ..conftest import GOLDEN, free_port, start_uvicorn, train_grid_model
 from ..test_tokenizer import QWEN2_TEMPLATE
 
 TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
@@ -54,12 +52,6 @@ def server_models(tmp_path_factory) -> dict[str, str]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
     """uvicorn serving create_app(settings) in a background thread on a free loopback port."""
 
@@ -71,14 +63,7 @@ class LiveServer:
         config = uvicorn.Config(
             self.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+        self.server, self.thread = start_uvicorn(config, "test server")
 
     @property
     def engine(self):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import socketserver
 import threading
 import time
@@ -30,7 +29,7 @@ pytest.importorskip("playwright.sync_api", reason="the studio tests need playwri
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from ..conftest import train_grid_model  # noqa: E402
+from ..conftest import free_port, start_uvicorn, train_grid_model  # noqa: E402
 
 
 def embedded(name: str) -> bool:
@@ -61,12 +60,6 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 VIEWPORT = {"width": 1360, "height": 880}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -179,14 +172,7 @@ class StudioServer:
             timeout_graceful_shutdown=3,
             lifespan="on",
         )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the studio test server did not start")
-            time.sleep(0.02)
+        self.server, self.thread = start_uvicorn(config, "studio test server")
 
     def stop(self):
         self.server.should_exit = True
