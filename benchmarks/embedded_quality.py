@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 
 import torch
 
 import unmask
+from unmask.cli.common import model_defaults
 from unmask.train import stories, sudoku
 
 STORY_PROMPTS = [
@@ -35,11 +35,6 @@ STORY_PROMPTS = [
     "One snowy winter morning,",
     "Once upon a time, a little girl called Mia",
 ]
-
-
-def model_default(model, key: str, fallback):
-    """A decoding default the checkpoint ships in generation_config.json ("unmask" section)."""
-    return ((model.generation_config or {}).get("unmask") or {}).get(key, fallback)
 
 
 def training_sentences(n_stories: int) -> set[str]:
@@ -122,9 +117,10 @@ def main() -> None:
         model = unmask.load(args.story)
         corpus = training_sentences(args.corpus)
         steps_list = [int(s) for s in args.steps.split(",")]
-        spread = args.spread if args.spread is not None else model_default(model, "spread", 0)
-        algorithm = args.algorithm or model_default(model, "algorithm", "low_confidence")
-        temperature = args.temperature if args.temperature is not None else model_default(model, "temperature", 0.8)
+        shipped = model_defaults(model)  # what `unmask run` starts from
+        spread = args.spread if args.spread is not None else shipped.get("spread", 0)
+        algorithm = args.algorithm or shipped.get("algorithm", "low_confidence")
+        temperature = args.temperature if args.temperature is not None else shipped.get("temperature", 0.8)
         rows = story_quality(model, steps_list, args.samples, temperature, corpus, args.block_length,
                              algorithm=algorithm, spread=spread)
         results["story"] = {"temperature": temperature, "block_length": args.block_length,
