@@ -226,7 +226,10 @@ def test_progress_never_goes_backwards_and_a_dropped_connection_resumes_with_a_r
 def test_ctrl_c_keeps_finished_files_and_the_next_pull_fetches_only_the_rest(hub):
     key = f"{TINY}/model.safetensors"
     hub.faults.pause_after[key] = 100_000
-    proc = subprocess.Popen([*CLI, "pull", TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(hub))
+    # As in a terminal: a background job started by a non-interactive shell (nohup ... &) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
+    proc = subprocess.Popen([*CLI, "pull", TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(hub),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert hub.faults.paused.wait(timeout=60), "the download never reached model.safetensors"
         proc.send_signal(signal.SIGINT)
