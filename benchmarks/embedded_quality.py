@@ -22,7 +22,6 @@ import time
 import torch
 
 import unmask
-from unmask.cli.common import model_defaults
 from unmask.train import stories, sudoku
 
 STORY_PROMPTS = [
@@ -117,7 +116,7 @@ def main() -> None:
         model = unmask.load(args.story)
         corpus = training_sentences(args.corpus)
         steps_list = [int(s) for s in args.steps.split(",")]
-        shipped = model_defaults(model)  # what `unmask run` starts from
+        shipped = model.defaults  # what `unmask run` starts from
         spread = args.spread if args.spread is not None else shipped.get("spread", 0)
         algorithm = args.algorithm or shipped.get("algorithm", "low_confidence")
         temperature = args.temperature if args.temperature is not None else shipped.get("temperature", 0.8)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 import xml.etree.ElementTree as ET
 
 from .conftest import STORY_MODEL, StudioServer, real_sudoku, shoot
@@ -173,6 +174,31 @@ def test_dial_presets_and_settings_reach_the_server(page, studio):
     assert body["steps"] % 4 == 0  # a multiple of the 4 blocks
     assert body["algorithm"] == "low_confidence"
     shoot(page, "diffuse-dial")
+
+
+def test_dial_starts_at_the_models_shipped_defaults(page, studio):
+    # The server's description of the selected model, fetched apart from the studio's own copy.
+    name = page.evaluate("() => window.unmaskStudio.views['diffuse'].picker.info.name")
+    with urllib.request.urlopen(studio.url + "/api/models") as reply:
+        [info] = [m for m in json.load(reply)["models"] if m["name"] == name]
+    shipped = info["defaults"]
+    temperature = page.locator("#view-diffuse .dial-row[data-param='temperature'] output").inner_text()
+    spread = page.locator("#view-diffuse .dial-row[data-param='spread'] output").inner_text()
+    assert temperature == (f"{shipped['temperature']:.2f}" if shipped["temperature"] else "greedy")
+    assert spread == (str(shipped["spread"]) if shipped["spread"] else "off")
+    mark = studio.recorder.mark()
+    diffuse(page)
+    [body] = studio.recorder.bodies("/api/generate", mark)
+    assert body["temperature"] == shipped["temperature"] and body["spread"] == shipped["spread"]
+    # Moving the slider is the user's choice from then on: it is sent, and kept after a reload.
+    set_range(page, "#view-diffuse input[aria-label='Spread']", 3)
+    page.reload()
+    page.wait_for_selector("#server-state.ok")
+    assert page.locator("#view-diffuse .dial-row[data-param='spread'] output").inner_text() == "3"
+    mark = studio.recorder.mark()
+    diffuse(page)
+    [body] = studio.recorder.bodies("/api/generate", mark)
+    assert body["spread"] == 3
 
 
 def test_errors_are_friendly_and_point_at_the_setting(page):

@@ -73,12 +73,6 @@ def load_model(ref: str, dtype: str = "auto", device: str = "auto", quiet: bool 
         return load(ref, dtype=dtype, device=device)
 
 
-def model_defaults(model) -> dict:
-    """Decoding defaults shipped with a checkpoint (our own models write them), else {}."""
-    defaults = dict((model.generation_config or {}).get("unmask", {}) or {})
-    return {k: v for k, v in defaults.items() if v is not None}
-
-
 def round_steps(steps: int, blocks: int) -> int:
     """The nearest positive multiple of the block count (samplers need whole steps per block)."""
     return max(blocks, round(steps / blocks) * blocks)
@@ -106,7 +100,7 @@ def build_options(model, flags: dict, preset: str | None = None, **fixed):
     """
     from ..options import GenerationOptions
 
-    settings = model_defaults(model) | {k: v for k, v in fixed.items() if v is not None}
+    settings = model.defaults | {k: v for k, v in fixed.items() if v is not None}
     explicit = {k: v for k, v in flags.items() if v is not None}
     if preset is not None and preset not in PRESETS:
         raise CliError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

@@ -49,6 +49,13 @@ class Model:
     generation_config: dict = field(default_factory=dict)
 
     @property
+    def defaults(self) -> dict:
+        """Decoding defaults shipped with the checkpoint: the "unmask" section of its
+        generation_config.json (our own models write one), without unset values; else {}."""
+        section = (self.generation_config or {}).get("unmask") or {}
+        return {k: v for k, v in section.items() if v is not None}
+
+    @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 

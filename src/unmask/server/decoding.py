@@ -28,8 +28,8 @@ SCHEMA_MAX_NEW_TOKENS = GenerationOptions.model_fields["max_new_tokens"].default
 
 
 def model_defaults(model) -> dict:
-    section = (model.generation_config or {}).get("unmask") or {}
-    return {k: v for k, v in section.items() if k in OPTION_FIELDS and v is not None}
+    """The model's shipped decoding defaults that are request options."""
+    return {k: v for k, v in model.defaults.items() if k in OPTION_FIELDS}
 
 
 def default_length(model, limits: Limits) -> int:

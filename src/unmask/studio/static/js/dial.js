@@ -1,5 +1,6 @@
 // The dial: the decoding settings that matter for diffusion (length, steps, block length,
-// algorithm, temperature, threshold), with presets matching the CLI's --preset.
+// algorithm, temperature, spread, threshold), with presets matching the CLI's --preset. Until the
+// user touches it, the dial shows the model's own decoding defaults (its generation_config).
 
 import { h, paintRange, segmented } from './ui.js';
 
@@ -45,7 +46,7 @@ export class Dial {
     this.hasLength = length;
     this.family = 'llada';
     this.state = { preset: 'balanced', max_new_tokens: 64, steps: 32, block_length: null, algorithm: 'low_confidence',
-      temperature: 0, threshold: null, seed: null, cache: 'none', slow: false };
+      temperature: 0, spread: 0, threshold: null, seed: null, cache: 'none', slow: false };
     try { Object.assign(this.state, JSON.parse(localStorage.getItem(`${STORAGE}.${key}`) || '{}')); } catch { /* fresh */ }
     this.maxLength = maxLength;
     this.build(el);
@@ -75,6 +76,9 @@ export class Dial {
     this.tempOut = h('output.num');
     this.temp = h('input', { type: 'range', min: '0', max: '1.5', step: '0.05', 'aria-label': 'Temperature' });
     this.temp.addEventListener('input', () => { this.state.temperature = Number(this.temp.value); this.custom(); });
+    this.spreadOut = h('output.num');
+    this.spread = h('input', { type: 'range', min: '0', max: '8', step: '1', 'aria-label': 'Spread' });
+    this.spread.addEventListener('input', () => { this.state.spread = Number(this.spread.value); this.custom(); });
     this.thresholdOn = h('input', { type: 'checkbox', 'aria-label': 'Use a confidence threshold' });
     this.thresholdOn.addEventListener('change', () => { this.state.threshold = this.thresholdOn.checked ? FAST_THRESHOLD : null; if (this.state.threshold && !THRESHOLD_ALGORITHMS.has(this.state.algorithm)) this.state.algorithm = 'low_confidence'; this.custom(); });
     this.threshold = h('input', { type: 'range', min: '0.5', max: '0.99', step: '0.01', 'aria-label': 'Threshold' });
@@ -93,6 +97,8 @@ export class Dial {
       this.hasLength ? row('Block length', this.block, null, 'block_length', h('span.dial-hint', {}, 'Blocks are denoised left to right; inside a block, any order.')) : null,
       row('Algorithm', this.algorithm, null, 'algorithm', h('span.dial-hint.algo-hint')),
       row('Temperature', this.temp, this.tempOut, 'temperature'),
+      row('Spread', this.spread, this.spreadOut, 'spread',
+        h('span.dial-hint', {}, 'Tokens committed in the same step stay more than this many positions apart, so neighbours see each other first.')),
       row(h('span.inline-check', {}, this.thresholdOn, ' Threshold'), this.threshold, this.thresholdOut, 'threshold',
         h('span.dial-hint.threshold-hint')),
       h('div.dial-pair', {}, row('Seed', this.seed, null, 'seed'),
@@ -111,6 +117,8 @@ export class Dial {
     if (!this.state.touched && info?.defaults) {
       const d = info.defaults;
       if (d.algorithm) this.state.algorithm = d.algorithm;
+      this.state.temperature = d.temperature ?? 0;
+      this.state.spread = d.spread ?? 0;
       if (this.hasLength && d.max_new_tokens) this.state.max_new_tokens = Math.min(this.maxLength, d.max_new_tokens);
       if (this.hasLength) this.state.block_length = d.block_length || null; // dropped if it does not divide
     }
@@ -185,6 +193,8 @@ export class Dial {
     this.el.querySelector('.algo-hint').textContent = ALGORITHMS.find(a => a.value === s.algorithm)?.title || '';
     this.temp.value = String(s.temperature);
     this.tempOut.textContent = s.temperature ? s.temperature.toFixed(2) : 'greedy';
+    this.spread.value = String(s.spread || 0);
+    this.spreadOut.textContent = s.spread ? String(s.spread) : 'off';
     const canThreshold = THRESHOLD_ALGORITHMS.has(s.algorithm);
     this.thresholdOn.checked = s.threshold != null;
     this.thresholdOn.disabled = false;
@@ -196,7 +206,7 @@ export class Dial {
       : 'Turning it on switches the algorithm to Confidence.';
     this.seed.value = s.seed == null ? '' : String(s.seed);
     this.slow.checked = !!s.slow;
-    for (const r of [this.length, this.steps, this.temp, this.threshold]) paintRange(r);
+    for (const r of [this.length, this.steps, this.temp, this.spread, this.threshold]) paintRange(r);
     for (const c of Object.values(this.controls)) c.classList.remove('invalid');
   }
 
@@ -207,7 +217,7 @@ export class Dial {
   /** The request fields for /api/generate. */
   values() {
     const s = this.state;
-    const out = { steps: s.steps, algorithm: s.algorithm, temperature: s.temperature };
+    const out = { steps: s.steps, algorithm: s.algorithm, temperature: s.temperature, spread: s.spread || 0 };
     if (this.hasLength) {
       out.max_new_tokens = s.max_new_tokens;
       if (s.block_length) out.block_length = s.block_length;

@@ -94,7 +94,8 @@ export class InfillView {
     if (!info) return;
     if (!gaps.length) { toast('Add a gap first', 'Press Insert gap, or write {{8}} where 8 tokens should go.'); return; }
     const values = this.dial.values();
-    const body = { model: info.name, template, steps: values.steps, algorithm: values.algorithm, temperature: values.temperature };
+    const body = { model: info.name, template, steps: values.steps, algorithm: values.algorithm, temperature: values.temperature,
+      spread: values.spread };
     if (values.threshold != null) body.threshold = values.threshold;
     if (values.seed != null) body.seed = values.seed;
     this.result.hidden = true;
