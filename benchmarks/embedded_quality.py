@@ -2,7 +2,8 @@
 
 story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sentences the story
         grammar accepts, the share of accepted sentences not in the training corpus (novelty),
-        distinct sentences, and tokens/s.
+        distinct sentences, the mean story length in tokens (before the end token; a model that
+        stops early writes fewer, easier sentences), and tokens/s.
 sudoku: solve rate at 36/30/26 givens, confidence-first vs random order (same weights).
 
     python benchmarks/embedded_quality.py                      # both, default sizes
@@ -49,7 +50,7 @@ def story_quality(model, steps_list, samples, temperature, corpus, block_length,
     tok = model.tokenizer
     rows = []
     for steps in steps_list:
-        texts, generated, seconds = [], 0, 0.0
+        texts, lengths, generated, seconds = [], [], 0, 0.0
         for i in range(samples):
             prompt = STORY_PROMPTS[i % len(STORY_PROMPTS)]
             ids = tok.encode(prompt, add_special_tokens=False)
@@ -62,10 +63,11 @@ def story_quality(model, steps_list, samples, temperature, corpus, block_length,
             region = out.sequences[0][len(ids):]
             end = next((j for j, t in enumerate(region) if t in model.ids.eos), len(region))
             generated += 128
+            lengths.append(end)
             texts.append(prompt + tok.decode(region[:end]))
         f = stories.fluency(texts, corpus)
         rows.append({"steps": steps, "accepted": f["accepted"], "novel": f["novel"], "distinct": f["distinct"],
-                     "sentences": f["sentences"], "tokens_per_second": generated / seconds, "example": texts[0]})
+                     "sentences": f["sentences"], "length": sum(lengths) / len(lengths), "tokens_per_second": generated / seconds, "example": texts[0]})
     return rows
 
 
@@ -99,7 +101,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["story", "sudoku"])
     parser.add_argument("--samples", type=int, default=48, help="stories per step count")
     parser.add_argument("--temperature", type=float, default=None, help="story (default: the model's, else 0.8)")
-    parser.add_argument("--block-length", type=int, default=32)
+    parser.add_argument("--block-length", type=int, default=None, help="story (default: the model's, else 32)")
     parser.add_argument("--algorithm", default=None, help="story: how positions are ranked (default: the model's)")
     parser.add_argument("--spread", type=int, default=None,
                         help="story: keep tokens committed in one step more than N apart (default: the model's)")
@@ -120,15 +122,16 @@ def main() -> None:
         spread = args.spread if args.spread is not None else shipped.get("spread", 0)
         algorithm = args.algorithm or shipped.get("algorithm", "low_confidence")
         temperature = args.temperature if args.temperature is not None else shipped.get("temperature", 0.8)
-        rows = story_quality(model, steps_list, args.samples, temperature, corpus, args.block_length,
+        block_length = args.block_length or shipped.get("block_length", 32)
+        rows = story_quality(model, steps_list, args.samples, temperature, corpus, block_length,
                              algorithm=algorithm, spread=spread)
-        results["story"] = {"temperature": temperature, "block_length": args.block_length,
+        results["story"] = {"temperature": temperature, "block_length": block_length,
                             "algorithm": algorithm, "spread": spread, "samples": args.samples, "rows": rows}
         print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
-              f"block {args.block_length}, {algorithm}, spread {spread}")
-        print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'tokens/s':>9}")
+              f"block {block_length}, {algorithm}, spread {spread}")
+        print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'length':>7} {'tokens/s':>9}")
         for r in rows:
-            print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['tokens_per_second']:>9.0f}")
+            print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['length']:>7.0f} {r['tokens_per_second']:>9.0f}")
         print(f"example at {rows[-1]['steps']} steps: {rows[-1]['example']}")
     if args.only in (None, "sudoku"):
         model = unmask.load(args.sudoku)
