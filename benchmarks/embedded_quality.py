@@ -46,7 +46,7 @@ def training_sentences(n_stories: int) -> set[str]:
 
 
 def story_quality(model, steps_list, samples, temperature, corpus, block_length, seed=0,
-                  algorithm="low_confidence", spread=0) -> list[dict]:
+                  algorithm="low_confidence", spread=0, remask=None) -> list[dict]:
     tok = model.tokenizer
     rows = []
     for steps in steps_list:
@@ -57,7 +57,7 @@ def story_quality(model, steps_list, samples, temperature, corpus, block_length,
             start = time.perf_counter()
             out = model.generate(
                 [ids], max_new_tokens=128, steps=steps, block_length=block_length, temperature=temperature,
-                algorithm=algorithm, spread=spread, seed=seed + i, stop_at_eos=True,
+                algorithm=algorithm, spread=spread, remask=remask, seed=seed + i, stop_at_eos=True,
             )
             seconds += time.perf_counter() - start
             region = out.sequences[0][len(ids):]
@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--algorithm", default=None, help="story: how positions are ranked (default: the model's)")
     parser.add_argument("--spread", type=int, default=None,
                         help="story: keep tokens committed in one step more than N apart (default: the model's)")
+    parser.add_argument("--remask", type=float, default=None,
+                        help="story: decode again tokens the model later doubts below this probability "
+                        "(default: the model's; 0 = off)")
     parser.add_argument("--steps", default="16,32,64,128")
     parser.add_argument("--puzzles", type=int, default=200, help="puzzles per givens count")
     parser.add_argument("--corpus", type=int, default=100_000, help="training stories to check novelty against")
@@ -123,12 +126,13 @@ def main() -> None:
         algorithm = args.algorithm or shipped.get("algorithm", "low_confidence")
         temperature = args.temperature if args.temperature is not None else shipped.get("temperature", 0.8)
         block_length = args.block_length or shipped.get("block_length", 32)
+        remask = (args.remask if args.remask is not None else shipped.get("remask")) or None
         rows = story_quality(model, steps_list, args.samples, temperature, corpus, block_length,
-                             algorithm=algorithm, spread=spread)
-        results["story"] = {"temperature": temperature, "block_length": block_length,
-                            "algorithm": algorithm, "spread": spread, "samples": args.samples, "rows": rows}
+                             algorithm=algorithm, spread=spread, remask=remask)
+        results["story"] = {"temperature": temperature, "block_length": block_length, "algorithm": algorithm,
+                            "spread": spread, "remask": remask, "samples": args.samples, "rows": rows}
         print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
-              f"block {block_length}, {algorithm}, spread {spread}")
+              f"block {block_length}, {algorithm}, spread {spread}, remask {remask or 'off'}")
         print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'length':>7} {'tokens/s':>9}")
         for r in rows:
             print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['length']:>7.0f} {r['tokens_per_second']:>9.0f}")

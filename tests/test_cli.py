@@ -154,3 +154,11 @@ def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
     # EOF means the pty closed, not that the process has exited; close() would
     # SIGHUP a child still tearing down, so wait for its real exit status.
     assert child.wait() == 0
+
+
+def test_remask_flag_and_presets(tiny_text_model_dir):
+    plain = json.loads(invoke("run", tiny_text_model_dir, "The fox", "-n", "16", "--steps", "8", "--remask", "0.3",
+                              "--json").output)
+    assert plain["options"]["remask"] == 0.3
+    both = invoke("run", tiny_text_model_dir, "The fox", "--remask", "0.3", "--threshold", "0.9")
+    assert both.exit_code != 0 and "remask" in both.output and "Traceback" not in both.output

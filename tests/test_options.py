@@ -46,3 +46,21 @@ def test_threshold_rules():
     assert "algorithm" in error_text(threshold=0.9, algorithm="entropy")
     assert "cache" in error_text(cfg_scale=1.0, cache="prefix")
     GenerationOptions(threshold=0.9, algorithm="topk_margin", cache="dual", block_length=32)
+
+
+def test_a_shipped_remask_gives_way_to_threshold_decoding():
+    from types import SimpleNamespace
+
+    from unmask.cli.common import build_options
+    from unmask.server.decoding import resolve_options
+    from unmask.server.limits import Limits
+
+    model = SimpleNamespace(family="llada", context_length=4096,
+                            defaults={"max_new_tokens": 128, "steps": 64, "block_length": 32, "remask": 0.15})
+    assert build_options(model, {}).remask == 0.15
+    assert build_options(model, {}, preset="fast").remask is None
+    assert build_options(model, {"threshold": 0.8}).remask is None
+    assert resolve_options(model, {}, Limits()).remask == 0.15
+    assert resolve_options(model, {"factor": 1.0}, Limits()).remask is None
+    with pytest.raises(Exception, match="remask"):
+        resolve_options(model, {"threshold": 0.9, "remask": 0.2}, Limits())

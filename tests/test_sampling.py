@@ -160,3 +160,38 @@ def test_spread_option_fills_the_canvas(llada_tiny):
     for spread in (1, 2, 5):
         out = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=4, spread=spread)
         assert llada_tiny.ids.mask not in out.sequences[0]
+
+
+def test_remask_takes_back_only_its_own_block_and_still_fills_the_canvas(llada_tiny):
+    # Random weights doubt everything, so every pass but a block's first and last revokes.
+    canvas, revocations = {}, 0
+    for step in llada_tiny.stream(PROMPT, max_new_tokens=16, steps=8, block_length=8, remask=0.5, seed=0):
+        block = range(8 + 8 * step.block, 16 + 8 * step.block)
+        first_or_last = step.index % 4 in (0, 3)
+        assert not (first_or_last and step.revoked[0])
+        for p in step.revoked[0]:  # revocations come before the pass's commits
+            assert p in block and p in canvas, "only tokens this block committed earlier"
+            del canvas[p]
+        for p, t in zip(step.committed[0], step.tokens[0]):
+            assert p not in canvas
+            canvas[p] = t
+        revocations += len(step.revoked[0])
+    assert revocations > 0 and step.nfe == 8, "the passes asked for, no more"
+    assert canvas == {p: int(step.canvas[0, p]) for p in range(8, 24)}
+
+
+def test_remask_keeps_confident_tokens(llada_tiny):
+    steps = list(llada_tiny.stream(PROMPT, max_new_tokens=16, steps=8, block_length=8, remask=1e-9, seed=0))
+    assert all(not s.revoked[0] for s in steps)
+    plain = llada_tiny.generate(PROMPT, max_new_tokens=16, steps=8, block_length=8, seed=0)
+    assert int(steps[-1].canvas[0, 8:].ne(torch.tensor(plain.sequences[0][8:])).sum()) == 0
+
+
+def test_remask_rests_at_one_token_per_pass(llada_tiny):
+    steps = list(llada_tiny.stream(PROMPT, max_new_tokens=16, steps=16, block_length=8, remask=0.5, seed=0))
+    assert len(steps) == 16 and all(not s.revoked[0] for s in steps)
+
+
+def test_remask_cannot_run_with_threshold():
+    with pytest.raises(ValueError, match="remask"):
+        GenerationOptions(remask=0.2, threshold=0.9)

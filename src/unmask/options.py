@@ -60,6 +60,11 @@ class GenerationOptions(BaseModel):
         description="Keep positions committed in one step more than this many apart while the block allows "
         "(fewer doubled words); 0 = off.",
     )
+    remask: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="When passes commit several tokens each, mask again the tokens of the block committed "
+        "earlier that the model now gives less than this probability, and decode them anew; 0 = off.",
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> GenerationOptions:
@@ -80,6 +85,8 @@ class GenerationOptions(BaseModel):
                 f"algorithm: {self.algorithm!r} cannot be used with threshold or factor; "
                 f"use one of {', '.join(THRESHOLD_ALGORITHMS)}"
             )
+        if self.remask and (self.threshold is not None or self.factor is not None):
+            raise ValueError("remask: works with a step count per pass; it cannot run with threshold or factor")
         if self.cfg_scale > 0 and self.cache != "none":
             raise ValueError("cache: classifier-free guidance (cfg_scale > 0) needs cache='none'")
         return self
@@ -95,3 +102,11 @@ class GenerationOptions(BaseModel):
     @property
     def steps_per_block(self) -> int:
         return self.total_steps // self.num_blocks
+
+
+def yield_to_requested(defaults: dict, requested: dict) -> dict:
+    """A model's shipped `remask` gives way when the caller picks threshold or factor decoding,
+    which cannot run with it; asked for together they are still an error."""
+    if "remask" not in requested and ({"threshold", "factor"} & requested.keys()):
+        return {k: v for k, v in defaults.items() if k != "remask"}
+    return defaults

@@ -99,3 +99,20 @@ def test_models_and_health(live):
     assert models["tiny"]["defaults"]["stop_at_eos"] is True
     assert "/" not in json.dumps(models["tiny"]["defaults"])  # nothing about where files live
     assert health["status"] == "ok" and health["in_flight"] >= 0
+
+
+def test_remask_steps_say_what_they_take_back(live):
+    frames = generate(live, model="story", prompt="Once upon a time,", max_new_tokens=16, steps=8,
+                      block_length=16, remask=0.99, temperature=0.8, seed=2, stop_at_eos=False)
+    start, steps, done = frames[0][1], [d for e, d in frames if e == "step"], frames[-1][1]
+    mask = start["mask_id"]
+    canvas = list(start["region"])
+    for step in steps:
+        for position in step["revoked"]:
+            assert canvas[position] != mask, "only a committed token can be taken back"
+            canvas[position] = mask
+        for position, token in zip(step["positions"], step["tokens"]):
+            assert canvas[position] == mask
+            canvas[position] = token
+    assert sum(len(s["revoked"]) for s in steps) > 0
+    assert canvas == done["region"] and done["timings"]["nfe"] == 8

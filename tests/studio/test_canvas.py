@@ -25,3 +25,21 @@ def test_end_of_text_shows_as_an_empty_faded_tail(page):
     assert cells["step3"] == ["", "", "", "", "", "e", "t", "e"]
     assert cells["text"] == "Once upon a time."
     assert cells["masked"] == 6 / 8
+
+
+def test_a_revoked_draft_leaves_the_canvas_and_the_timeline(page):
+    seen = page.evaluate("""async () => {
+        const { runFromFrames } = await import('/js/run.js');
+        const start = { id: 'r', model: 'm', prompt_tokens: 1, region: [9, 9, 9, 9], mask_id: 9,
+                        pieces: [null, null, null, null], total_steps: 3 };
+        const frame = (step, positions, texts, revoked = []) => ({ step, total_steps: 3, block: 0, positions,
+            tokens: positions.map((p, j) => 20 + step * 4 + j), texts, revoked, elapsed: 0, nfe: step, tokens_per_second: 1 });
+        const run = runFromFrames(start, [frame(1, [0, 1], ['Once', ' down']), frame(2, [1, 2], [' upon', ' a'], [1])]);
+        const live = run.text(2, '_');
+        run.apply(frame(3, [3], [' time']));
+        return { live, text: run.text(), step1: run.text(1, '_'), stepOf: run.stepOf, masked: run.maskedFraction(1) };
+    }""")
+    assert seen["live"] == "Once upon a_"
+    assert seen["text"] == "Once upon a time"
+    assert seen["step1"] == "Once___", "the replay shows the draft that stayed, not the one taken back"
+    assert seen["stepOf"] == [1, 2, 2, 3] and seen["masked"] == 3 / 4

@@ -98,7 +98,7 @@ def build_options(model, flags: dict, preset: str | None = None, **fixed):
     flags holds the CLI values (None = not given). When only the length changes, the shipped
     steps-per-token ratio is kept, and a shipped block length that no longer divides is dropped.
     """
-    from ..options import GenerationOptions
+    from ..options import GenerationOptions, yield_to_requested
 
     settings = model.defaults | {k: v for k, v in fixed.items() if v is not None}
     explicit = {k: v for k, v in flags.items() if v is not None}
@@ -119,8 +119,8 @@ def build_options(model, flags: dict, preset: str | None = None, **fixed):
     if "steps" in settings:
         settings["steps"] = round_steps(max(1, settings["steps"] * length // shipped_len), blocks)
     if preset is not None:
-        settings.update(preset_settings(preset, length, block))
-    settings.update(explicit)
+        explicit = preset_settings(preset, length, block) | explicit
+    settings = yield_to_requested(settings, explicit) | explicit
     return GenerationOptions(**settings)
 
 

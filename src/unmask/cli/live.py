@@ -32,8 +32,12 @@ class CanvasView:
         self.elapsed = 0.0
         self.done = False
 
-    def apply(self, index: int, planned: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float) -> None:
+    def apply(self, index: int, planned: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float,
+              revoked: list[int] = ()) -> None:
         self.step, self.planned, self.nfe, self.elapsed = index + 1, planned, nfe, elapsed
+        for p in revoked:  # masked again (remask) before this pass's commits
+            self.region[p] = self.model.ids.mask
+            self.committed_at.pop(p, None)
         for p, t in zip(positions, tokens):
             self.region[p] = t
             self.committed_at[p] = index + 1
@@ -84,8 +88,12 @@ class GridView:
         self.committed_at: dict[int, int] = {}
         self.step, self.nfe, self.elapsed, self.done = 0, 0, 0.0, False
 
-    def apply(self, index: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float) -> None:
+    def apply(self, index: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float,
+              revoked: list[int] = ()) -> None:
         self.step, self.nfe, self.elapsed = index + 1, nfe, elapsed
+        for p in revoked:
+            self.cells[p] = self.mask_id
+            self.committed_at.pop(p, None)
         for p, t in zip(positions, tokens):
             self.cells[p] = t
             self.committed_at[p] = index + 1

@@ -33,6 +33,10 @@ Threshold = Annotated[
 Spread = Annotated[
     Optional[int], typer.Option("--spread", help="Keep tokens committed in one step more than N apart (0 = off).")
 ]
+Remask = Annotated[
+    Optional[float],
+    typer.Option("--remask", help="Decode again earlier tokens of the block the model now gives less than this probability."),
+]
 Cache = Annotated[Optional[str], typer.Option("--cache", help="KV cache: none, prefix or dual (needs --block-length).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling.")]
 Fast = Annotated[bool, typer.Option("--fast", help="Preset: a quarter of the steps, threshold decoding.")]
@@ -62,10 +66,11 @@ def stream_region(model, prompt_ids, region, options, view, live: bool, console:
         nfe, elapsed = step.nfe, step.elapsed
         if view is not None:
             positions = [p - P for p in step.committed[0]]
+            revoked = [p - P for p in step.revoked[0]] if step.revoked else []
             if isinstance(view, GridView):
-                view.apply(step.index, positions, step.tokens[0], step.nfe, step.elapsed)
+                view.apply(step.index, positions, step.tokens[0], step.nfe, step.elapsed, revoked)
             else:
-                view.apply(step.index, step.planned_steps, positions, step.tokens[0], step.nfe, step.elapsed)
+                view.apply(step.index, step.planned_steps, positions, step.tokens[0], step.nfe, step.elapsed, revoked)
 
     final = None
     if live:
@@ -148,6 +153,7 @@ def run(
     top_k: TopK = None,
     threshold: Threshold = None,
     spread: Spread = None,
+    remask: Remask = None,
     cache: Cache = None,
     seed: Seed = None,
     fast: Fast = False,
@@ -165,7 +171,8 @@ def run(
     latest step. Completion models (story) continue the prompt; chat models answer it.
     """
     flags = dict(steps=steps, max_new_tokens=max_new_tokens, block_length=block_length, algorithm=algorithm,
-                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, spread=spread, cache=cache,
+                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, spread=spread, remask=remask,
+                 cache=cache,
                  seed=seed)
 
     def body() -> None:

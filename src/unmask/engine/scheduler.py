@@ -67,6 +67,7 @@ class StepEvent:
     remaining: int  # masked positions left in the region
     nfe: int
     elapsed: float
+    revoked: list[int] = field(default_factory=list)  # region offsets masked again first (remask)
 
 
 @dataclass
@@ -306,9 +307,10 @@ class Job:
                 h.push(self.done(row, cancelled=True))
                 continue
             positions = [p - self.P for p in step.committed[row]]
-            if positions:
+            revoked = [p - self.P for p in step.revoked[row]] if step.revoked else []
+            if positions or revoked:
                 h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
-                                 step.remaining[row], step.nfe, step.elapsed))
+                                 step.remaining[row], step.nfe, step.elapsed, revoked))
             if step.remaining[row] == 0:
                 h.finished = True
                 h.push(self.done(row))

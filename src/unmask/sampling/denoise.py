@@ -8,6 +8,8 @@ Notable features:
   schedule (schedule.py) and cache window (cache.py). `plan()` picks the combination the Dream hub
   sampler, the official LLaDA `generate` or Fast-dLLM uses, so their outputs are reproduced token
   for token (tests/golden).
+- `remask` (ours, after Wino and ReMDM) may take back a block's earlier commits that a later pass
+  doubts; each step says which positions it revoked, so a consumer replaying the stream stays exact.
 - The canvas in each step is the live tensor: a consumer may pin tokens into it between steps
   (a constraint) or stop iterating (cancel); nothing else is kept alive.
 """
@@ -26,7 +28,7 @@ from ..options import GenerationOptions
 from .cache import window_for
 from .logits import dream_choice, guide, llada_choice, shift_right
 from .ranking import margin, max_prob, neg_entropy, uniform
-from .schedule import EvenSplit, Factor, HeadFirst, QuotaThreshold, Schedule, Threshold, Timestep
+from .schedule import EvenSplit, Factor, HeadFirst, QuotaThreshold, Remaining, Schedule, Threshold, Timestep
 
 SCORES = {"maskgit_plus": "prob", "low_confidence": "prob", "topk_margin": "margin", "entropy": "entropy"}
 DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"}
@@ -83,6 +85,9 @@ class DenoiseStep:
     nfe: int  # model forward passes so far
     elapsed: float  # seconds since denoising started
     remaining: list[int] = field(default_factory=list)  # per row, masked positions left
+    # per row, canvas positions masked again by this pass (remask) before its commits, which may
+    # take some of them back at once
+    revoked: list[list[int]] = field(default_factory=list)
 
 
 def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, generator) -> Schedule:
@@ -93,6 +98,8 @@ def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, gen
         inner = QuotaThreshold(masked, steps, options.threshold)
     elif p.schedule == "factor":
         inner = Factor(options.factor)
+    elif remasking(options, masked):
+        inner = Remaining(steps, options.alg_temp, generator, options.spread)
     elif p.schedule == "even":
         inner = EvenSplit(masked, steps, options.alg_temp, generator, options.spread)
     else:
@@ -149,6 +156,29 @@ def finish_at_eos(x: torch.Tensor, gen_start: int, mask_id: int, eos_ids: torch.
     return done
 
 
+def remasking(options: GenerationOptions, block_masked: torch.Tensor) -> bool:
+    """remask is on, and the block's passes commit more than one token each: revocation mends the
+    errors of committing tokens together; at one per pass there are none, and what it took back
+    would make later passes commit several (on the story model, 87% accepted against 94%)."""
+    return bool(options.remask) and options.steps_per_block < int(block_masked.sum(-1).max())
+
+
+def revoke(block: torch.Tensor, logits: torch.Tensor, ours: torch.Tensor, below: float, mask_id: int,
+           eos: torch.Tensor) -> torch.Tensor:
+    """Mask again, in place, the tokens of `ours` that this pass gives less than `below` probability;
+    returns the (B, N) positions revoked. Draft-and-revoke decoding (Wino, arXiv:2507.18578; ReMDM,
+    arXiv:2503.00307): a token committed in parallel with a neighbour it contradicts ("met a a bear")
+    is seen as unlikely once the neighbour is there, and is decoded again. End tokens stay: the
+    canvas after them may already be filled."""
+    held = ours & (block != mask_id) & ~torch.isin(block, eos)
+    out = torch.zeros_like(held)
+    if bool(held.any()):
+        p_now = logits[held].float().softmax(-1).gather(-1, block[held][:, None])[:, 0]
+        out[held] = p_now < below
+        block[out] = mask_id
+    return out
+
+
 @torch.no_grad()
 def denoise(
     net: nn.Module,
@@ -187,6 +217,11 @@ def denoise(
         if not masked.any():
             continue
         schedule = make_schedule(p, options, masked, generator)
+        # What remask may revoke: this block's commits, once they have been seen by one pass (a token
+        # just committed is judged when its neighbours of the next pass are there too).
+        revoking = remasking(options, masked)
+        ours = torch.zeros_like(masked)
+        fresh = torch.zeros_like(masked)
         i = 0
         while masked.any():
             w = window_for(options.cache, i == 0, (s, e), L, lead)
@@ -196,6 +231,11 @@ def denoise(
             logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), options, fixed, mask_id)
             if net.shift_logits:
                 logits = shift_right(logits)[:, s - a :]
+            revoked = torch.zeros_like(masked)
+            if revoking and 0 < i < options.steps_per_block - 1:
+                revoked = revoke(x[:, s:e], logits, ours & ~fresh, options.remask, mask_id, eos)
+                ours &= ~revoked
+                masked = x[:, s:e] == mask_id
             tokens, scores = score_masked(p, options, logits[masked], generator, mask_id)
             table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
             table[masked] = scores
@@ -204,6 +244,8 @@ def denoise(
             chosen = schedule.select(i, table, masked) & masked
             block = x[:, s:e]
             block[chosen] = proposal[chosen]
+            ours |= chosen
+            fresh = chosen
             nfe += 1
             i += 1
             if options.stop_at_eos and len(eos_ids):
@@ -222,6 +264,7 @@ def denoise(
                 nfe=nfe,
                 elapsed=time.perf_counter() - t0,
                 remaining=remaining.tolist(),
+                revoked=[(row.nonzero().flatten() + s).tolist() for row in revoked],
             )
 
 

@@ -14,6 +14,8 @@ Notable features:
 - `QuotaThreshold` is Fast-dLLM's Dream sampler without cache: each step proposes its quota plus
   what earlier steps deferred, commits the best one and those above the threshold, and adds a step
   whenever the last one still defers.
+- `Remaining` spreads what is still masked evenly over the passes left (the same counts as
+  `EvenSplit` when nothing is revoked); with `remask`, revoked positions join the work left.
 - `HeadFirst` is Fast-dLLM's Dream block sampler: the block's full pass commits its first position
   unconditionally, and the inner schedule runs from step 1.
 """
@@ -98,6 +100,17 @@ class EvenSplit(CountSchedule):
         if i >= self.plan.shape[1]:
             return masked.sum(-1)
         return self.plan[:, i].to(masked.device)
+
+
+class Remaining(CountSchedule):
+    def __init__(self, steps: int, alg_temp: float = 0.0, generator=None, spread=0):
+        super().__init__(alg_temp, generator, spread)
+        self.steps = steps
+
+    def counts(self, i, masked):
+        n = masked.sum(-1)
+        left = self.steps - i
+        return n if left <= 1 else (n + left - 1) // left
 
 
 class Threshold(Schedule):

@@ -18,7 +18,7 @@ import math
 
 from pydantic import ValidationError
 
-from ..options import GenerationOptions
+from ..options import GenerationOptions, yield_to_requested
 from ..sampling import plan
 from .errors import from_options_error, invalid
 from .limits import Limits
@@ -51,7 +51,7 @@ def resolve_options(
     """
     renames = renames or {}
     requested = {k: v for k, v in requested.items() if v is not None}
-    defaults = model_defaults(model)
+    defaults = yield_to_requested(model_defaults(model), requested)
     asked = requested.get("max_new_tokens")
     if asked is not None and asked > limits.max_tokens:
         name = renames.get("max_new_tokens", "max_new_tokens")

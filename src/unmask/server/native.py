@@ -5,7 +5,8 @@ Notable features:
   or conversation) or, for a `grid` model, a Sudoku `puzzle`; every GenerationOptions field may
   be set, and unset ones come from the model's defaults.
 - The SSE stream shows the denoising itself: `start` (the initial canvas, masks included),
-  one `step` per model pass (positions and tokens committed, their text, timings), then `done`
+  one `step` per model pass (positions and tokens committed, their text, positions masked
+  again by `remask`, timings), then `done`
   with the text, usage, timings and the final canvas. Errors after the headers are one
   `event: error` frame in the usual error shape.
 """
@@ -200,6 +201,7 @@ class Run:
                         "positions": event.positions,
                         "tokens": event.tokens,
                         "texts": [self.model.tokenizer.piece(t) for t in event.tokens],
+                        "revoked": event.revoked,
                         "elapsed": round(now, 6),
                         "nfe": event.nfe,
                         "tokens_per_second": round(self.committed / max(now, 1e-9), 3),

@@ -34,6 +34,7 @@ DIFFUSION_FIELDS = (
     "cfg_scale",
     "eps",
     "spread",
+    "remask",
 )
 # What the native endpoint takes from GenerationOptions (history is a Python-API feature).
 NATIVE_OPTION_FIELDS = tuple(n for n in GenerationOptions.model_fields if n != "history")

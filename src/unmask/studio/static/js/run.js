@@ -37,6 +37,13 @@ export class Run {
   apply(frame) {
     this.steps.push(frame);
     this.receivedAt.push(performance.now());
+    // remask: a revoked draft leaves the canvas before this step's commits; the timeline keeps
+    // each position's last commit, so replays show the drafts that stayed, not the ones taken back.
+    (frame.revoked || []).forEach(p => {
+      this.tokens[p] = this.maskId;
+      this.pieces[p] = null;
+      this.stepOf[p] = NEVER;
+    });
     frame.positions.forEach((p, j) => {
       this.tokens[p] = frame.tokens[j];
       this.pieces[p] = frame.texts[j];
