@@ -156,7 +156,7 @@ def story_recipe(work: Path, steps: int = 10_500, batch_size: int = 64, seed: in
             # Chosen by a sweep at 64 steps, checked on held-out seeds (benchmarks/embedded_quality.py;
             # see the model card).
             folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "topk_margin", "block_length": 32,
-                     "temperature": 0.35, "spread": 2},
+                     "temperature": 0.35, "spread": 2, "remask": 0.15},
         )
 
     cfg = TrainConfig(steps=steps, lr=2e-3, warmup=300, eval_every=250, save_every=250, seed=seed, compile=True)
