@@ -231,11 +231,12 @@ def denoise(
             logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), options, fixed, mask_id)
             if net.shift_logits:
                 logits = shift_right(logits)[:, s - a :]
-            revoked = torch.zeros_like(masked)
+            revoked: list[list[int]] = [[] for _ in range(B)]
             if revoking and 0 < i < options.steps_per_block - 1:
-                revoked = revoke(x[:, s:e], logits, ours & ~fresh, options.remask, mask_id, eos)
-                ours &= ~revoked
+                taken = revoke(x[:, s:e], logits, ours & ~fresh, options.remask, mask_id, eos)
+                ours &= ~taken
                 masked = x[:, s:e] == mask_id
+                revoked = [(row.nonzero().flatten() + s).tolist() for row in taken]
             tokens, scores = score_masked(p, options, logits[masked], generator, mask_id)
             table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
             table[masked] = scores
@@ -264,7 +265,7 @@ def denoise(
                 nfe=nfe,
                 elapsed=time.perf_counter() - t0,
                 remaining=remaining.tolist(),
-                revoked=[(row.nonzero().flatten() + s).tolist() for row in revoked],
+                revoked=revoked,
             )
 
 
