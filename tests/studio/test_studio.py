@@ -186,10 +186,13 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     spread = page.locator("#view-diffuse .dial-row[data-param='spread'] output").inner_text()
     assert temperature == (f"{shipped['temperature']:.2f}" if shipped["temperature"] else "greedy")
     assert spread == (str(shipped["spread"]) if shipped["spread"] else "off")
+    remask = page.locator("#view-diffuse .dial-row[data-param='remask'] output").inner_text()
+    assert remask == (f"{shipped['remask']:.2f}" if shipped["remask"] else "off")
     mark = studio.recorder.mark()
     diffuse(page)
     [body] = studio.recorder.bodies("/api/generate", mark)
     assert body["temperature"] == shipped["temperature"] and body["spread"] == shipped["spread"]
+    assert body["remask"] == (shipped["remask"] or 0)
     # Moving the slider is the user's choice from then on: it is sent, and kept after a reload.
     set_range(page, "#view-diffuse input[aria-label='Spread']", 3)
     page.reload()
@@ -199,6 +202,19 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     diffuse(page)
     [body] = studio.recorder.bodies("/api/generate", mark)
     assert body["spread"] == 3
+    # A threshold decides the commits itself: the Remask slider rests and is not sent.
+    set_range(page, "#view-diffuse input[aria-label='Remask']", 0.2)
+    page.check("#view-diffuse input[aria-label='Use a confidence threshold']")
+    assert page.locator("#view-diffuse input[aria-label='Remask']").is_disabled()
+    mark = studio.recorder.mark()
+    diffuse(page)
+    [body] = studio.recorder.bodies("/api/generate", mark)
+    assert "threshold" in body and "remask" not in body
+    page.uncheck("#view-diffuse input[aria-label='Use a confidence threshold']")
+    mark = studio.recorder.mark()
+    diffuse(page)
+    [body] = studio.recorder.bodies("/api/generate", mark)
+    assert body["remask"] == 0.2 and "threshold" not in body
 
 
 def test_errors_are_friendly_and_point_at_the_setting(page):

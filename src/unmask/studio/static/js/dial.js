@@ -1,5 +1,5 @@
 // The dial: the decoding settings that matter for diffusion (length, steps, block length,
-// algorithm, temperature, spread, threshold), with presets matching the CLI's --preset. Until the
+// algorithm, temperature, spread, remask, threshold), with presets matching the CLI's --preset. Until the
 // user touches it, the dial shows the model's own decoding defaults (its generation_config).
 
 import { h, paintRange, segmented } from './ui.js';
@@ -46,7 +46,7 @@ export class Dial {
     this.hasLength = length;
     this.family = 'llada';
     this.state = { preset: 'balanced', max_new_tokens: 64, steps: 32, block_length: null, algorithm: 'low_confidence',
-      temperature: 0, spread: 0, threshold: null, seed: null, cache: 'none', slow: false };
+      temperature: 0, spread: 0, remask: 0, threshold: null, seed: null, cache: 'none', slow: false };
     try { Object.assign(this.state, JSON.parse(localStorage.getItem(`${STORAGE}.${key}`) || '{}')); } catch { /* fresh */ }
     this.maxLength = maxLength;
     this.build(el);
@@ -79,6 +79,9 @@ export class Dial {
     this.spreadOut = h('output.num');
     this.spread = h('input', { type: 'range', min: '0', max: '8', step: '1', 'aria-label': 'Spread' });
     this.spread.addEventListener('input', () => { this.state.spread = Number(this.spread.value); this.custom(); });
+    this.remaskOut = h('output.num');
+    this.remask = h('input', { type: 'range', min: '0', max: '0.5', step: '0.05', 'aria-label': 'Remask' });
+    this.remask.addEventListener('input', () => { this.state.remask = Number(this.remask.value); this.custom(); });
     this.thresholdOn = h('input', { type: 'checkbox', 'aria-label': 'Use a confidence threshold' });
     this.thresholdOn.addEventListener('change', () => { this.state.threshold = this.thresholdOn.checked ? FAST_THRESHOLD : null; if (this.state.threshold && !THRESHOLD_ALGORITHMS.has(this.state.algorithm)) this.state.algorithm = 'low_confidence'; this.custom(); });
     this.threshold = h('input', { type: 'range', min: '0.5', max: '0.99', step: '0.01', 'aria-label': 'Threshold' });
@@ -99,6 +102,8 @@ export class Dial {
       row('Temperature', this.temp, this.tempOut, 'temperature'),
       row('Spread', this.spread, this.spreadOut, 'spread',
         h('span.dial-hint', {}, 'Tokens committed in the same step stay more than this many positions apart, so neighbours see each other first.')),
+      row('Remask', this.remask, this.remaskOut, 'remask',
+        h('span.dial-hint.remask-hint')),
       row(h('span.inline-check', {}, this.thresholdOn, ' Threshold'), this.threshold, this.thresholdOut, 'threshold',
         h('span.dial-hint.threshold-hint')),
       h('div.dial-pair', {}, row('Seed', this.seed, null, 'seed'),
@@ -119,6 +124,7 @@ export class Dial {
       if (d.algorithm) this.state.algorithm = d.algorithm;
       this.state.temperature = d.temperature ?? 0;
       this.state.spread = d.spread ?? 0;
+      this.state.remask = d.remask ?? 0;
       if (this.hasLength && d.max_new_tokens) this.state.max_new_tokens = Math.min(this.maxLength, d.max_new_tokens);
       if (this.hasLength) this.state.block_length = d.block_length || null; // dropped if it does not divide
     }
@@ -195,6 +201,12 @@ export class Dial {
     this.tempOut.textContent = s.temperature ? s.temperature.toFixed(2) : 'greedy';
     this.spread.value = String(s.spread || 0);
     this.spreadOut.textContent = s.spread ? String(s.spread) : 'off';
+    this.remask.value = String(s.remask || 0);
+    this.remaskOut.textContent = s.remask ? s.remask.toFixed(2) : 'off';
+    this.remask.disabled = s.threshold != null;
+    this.el.querySelector('.remask-hint').textContent = s.threshold != null
+      ? 'Off while a threshold decides how many tokens each step commits.'
+      : 'Tokens the model later doubts below this probability are decoded again, when steps commit several.';
     const canThreshold = THRESHOLD_ALGORITHMS.has(s.algorithm);
     this.thresholdOn.checked = s.threshold != null;
     this.thresholdOn.disabled = false;
@@ -206,7 +218,7 @@ export class Dial {
       : 'Turning it on switches the algorithm to Confidence.';
     this.seed.value = s.seed == null ? '' : String(s.seed);
     this.slow.checked = !!s.slow;
-    for (const r of [this.length, this.steps, this.temp, this.spread, this.threshold]) paintRange(r);
+    for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold]) paintRange(r);
     for (const c of Object.values(this.controls)) c.classList.remove('invalid');
   }
 
@@ -224,6 +236,7 @@ export class Dial {
       if (s.cache && s.cache !== 'none' && s.block_length) out.cache = s.cache;
     }
     if (s.threshold != null && THRESHOLD_ALGORITHMS.has(s.algorithm)) out.threshold = s.threshold;
+    else out.remask = s.remask || 0; // with a threshold it is left out, and the model's default gives way
     if (s.seed != null) out.seed = s.seed;
     return out;
   }

@@ -97,6 +97,7 @@ export class InfillView {
     const body = { model: info.name, template, steps: values.steps, algorithm: values.algorithm, temperature: values.temperature,
       spread: values.spread };
     if (values.threshold != null) body.threshold = values.threshold;
+    if (values.remask != null) body.remask = values.remask;
     if (values.seed != null) body.seed = values.seed;
     this.result.hidden = true;
     this.busy(true);
