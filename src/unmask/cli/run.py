@@ -66,7 +66,7 @@ def stream_region(model, prompt_ids, region, options, view, live: bool, console:
         nfe, elapsed = step.nfe, step.elapsed
         if view is not None:
             positions = [p - P for p in step.committed[0]]
-            revoked = [p - P for p in step.revoked[0]] if step.revoked else []
+            revoked = [p - P for p in step.revoked[0]]
             if isinstance(view, GridView):
                 view.apply(step.index, positions, step.tokens[0], step.nfe, step.elapsed, revoked)
             else:

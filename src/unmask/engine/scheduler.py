@@ -307,7 +307,7 @@ class Job:
                 h.push(self.done(row, cancelled=True))
                 continue
             positions = [p - self.P for p in step.committed[row]]
-            revoked = [p - self.P for p in step.revoked[row]] if step.revoked else []
+            revoked = [p - self.P for p in step.revoked[row]]
             if positions or revoked:
                 h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
                                  step.remaining[row], step.nfe, step.elapsed, revoked))

@@ -90,7 +90,7 @@ class DenoiseStep:
     revoked: list[list[int]] = field(default_factory=list)
 
 
-def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, generator) -> Schedule:
+def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, generator, revoking: bool = False) -> Schedule:
     steps = options.steps_per_block
     if p.schedule == "threshold":
         inner: Schedule = Threshold(options.threshold)
@@ -98,7 +98,7 @@ def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, gen
         inner = QuotaThreshold(masked, steps, options.threshold)
     elif p.schedule == "factor":
         inner = Factor(options.factor)
-    elif remasking(options, masked):
+    elif revoking:
         inner = Remaining(steps, options.alg_temp, generator, options.spread)
     elif p.schedule == "even":
         inner = EvenSplit(masked, steps, options.alg_temp, generator, options.spread)
@@ -216,10 +216,10 @@ def denoise(
         masked = x[:, s:e] == mask_id
         if not masked.any():
             continue
-        schedule = make_schedule(p, options, masked, generator)
+        revoking = remasking(options, masked)
+        schedule = make_schedule(p, options, masked, generator, revoking)
         # What remask may revoke: this block's commits, once they have been seen by one pass (a token
         # just committed is judged when its neighbours of the next pass are there too).
-        revoking = remasking(options, masked)
         ours = torch.zeros_like(masked)
         fresh = torch.zeros_like(masked)
         i = 0
