@@ -35,9 +35,19 @@ def random_checkpoint(family: str, folder: Path) -> Path:
 
     config = llada_config(3379, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=1024)
     if family == "dream":
-        config = {"model_type": "Dream", "vocab_size": 3379, "hidden_size": 256, "intermediate_size": 768,
-                  "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 4,
-                  "mask_token_id": 1, "eos_token_id": 0, "pad_token_id": 0, "rope_theta": 10000.0}
+        config = {
+            "model_type": "Dream",
+            "vocab_size": 3379,
+            "hidden_size": 256,
+            "intermediate_size": 768,
+            "num_hidden_layers": 6,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "mask_token_id": 1,
+            "eos_token_id": 0,
+            "pad_token_id": 0,
+            "rope_theta": 10000.0,
+        }
     arch = architecture_for(config["model_type"])
     torch.manual_seed(0)
     net = arch.make_model(arch.make_args(config))
@@ -61,12 +71,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ref = random_checkpoint(args.random, Path(tmp)) if args.random else (args.model or "story")
         model = unmask.load(ref)
-        prompt = model.tokenizer.encode("Once upon a time,", add_special_tokens=False) if model.tokenizer else [5, 6, 7, 8]
+        prompt = (
+            model.tokenizer.encode("Once upon a time,", add_special_tokens=False) if model.tokenizer else [5, 6, 7, 8]
+        )
         model.generate([prompt], max_new_tokens=8, steps=2)  # warm-up
         results = measure(model, [prompt] * args.batch, args.length, args.block, args.repeats)
         name = f"random {args.random}" if args.random else str(ref)
-        title = (f"{name} ({model.num_parameters / 1e6:.1f}M) · {args.length} tokens · block {args.block} · "
-                 f"batch {args.batch} · {model.device.type} {torch.get_num_threads()} threads")
+        title = (
+            f"{name} ({model.num_parameters / 1e6:.1f}M) · {args.length} tokens · block {args.block} · "
+            f"batch {args.batch} · {model.device.type} {torch.get_num_threads()} threads"
+        )
         Console().print(table(results, title))
 
 

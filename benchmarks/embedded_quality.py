@@ -45,8 +45,18 @@ def training_sentences(n_stories: int) -> set[str]:
     return out
 
 
-def story_quality(model, steps_list, samples, temperature, corpus, block_length, seed=0,
-                  algorithm="low_confidence", spread=0, remask=None) -> list[dict]:
+def story_quality(
+    model,
+    steps_list,
+    samples,
+    temperature,
+    corpus,
+    block_length,
+    seed=0,
+    algorithm="low_confidence",
+    spread=0,
+    remask=None,
+) -> list[dict]:
     tok = model.tokenizer
     rows = []
     for steps in steps_list:
@@ -56,18 +66,36 @@ def story_quality(model, steps_list, samples, temperature, corpus, block_length,
             ids = tok.encode(prompt, add_special_tokens=False)
             start = time.perf_counter()
             out = model.generate(
-                [ids], max_new_tokens=128, steps=steps, block_length=block_length, temperature=temperature,
-                algorithm=algorithm, spread=spread, remask=remask, seed=seed + i, stop_at_eos=True,
+                [ids],
+                max_new_tokens=128,
+                steps=steps,
+                block_length=block_length,
+                temperature=temperature,
+                algorithm=algorithm,
+                spread=spread,
+                remask=remask,
+                seed=seed + i,
+                stop_at_eos=True,
             )
             seconds += time.perf_counter() - start
-            region = out.sequences[0][len(ids):]
+            region = out.sequences[0][len(ids) :]
             end = next((j for j, t in enumerate(region) if t in model.ids.eos), len(region))
             generated += 128
             lengths.append(end)
             texts.append(prompt + tok.decode(region[:end]))
         f = stories.fluency(texts, corpus)
-        rows.append({"steps": steps, "accepted": f["accepted"], "novel": f["novel"], "distinct": f["distinct"],
-                     "sentences": f["sentences"], "length": sum(lengths) / len(lengths), "tokens_per_second": generated / seconds, "example": texts[0]})
+        rows.append(
+            {
+                "steps": steps,
+                "accepted": f["accepted"],
+                "novel": f["novel"],
+                "distinct": f["distinct"],
+                "sentences": f["sentences"],
+                "length": sum(lengths) / len(lengths),
+                "tokens_per_second": generated / seconds,
+                "example": texts[0],
+            }
+        )
     return rows
 
 
@@ -82,11 +110,18 @@ def sudoku_quality(model, givens_list, n, seed=0) -> list[dict]:
         row = {"givens": givens, "puzzles": n}
         for algorithm in ("low_confidence", "random"):
             start = time.perf_counter()
-            out = model.generate([[] for _ in canvases], canvas=canvases, max_new_tokens=81,
-                                 steps=81 - givens, algorithm=algorithm, seed=seed)
+            out = model.generate(
+                [[] for _ in canvases],
+                canvas=canvases,
+                max_new_tokens=81,
+                steps=81 - givens,
+                algorithm=algorithm,
+                seed=seed,
+            )
             seconds = time.perf_counter() - start
             solved = sum(
-                sudoku.is_solution(p, "".join(back.get(t, "0") for t in seq)) for (p, _), seq in zip(puzzles, out.sequences)
+                sudoku.is_solution(p, "".join(back.get(t, "0") for t in seq))
+                for (p, _), seq in zip(puzzles, out.sequences)
             )
             row[algorithm] = solved / n
             row[f"{algorithm}_seconds"] = seconds
@@ -103,11 +138,18 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="story (default: the model's, else 0.8)")
     parser.add_argument("--block-length", type=int, default=None, help="story (default: the model's, else 32)")
     parser.add_argument("--algorithm", default=None, help="story: how positions are ranked (default: the model's)")
-    parser.add_argument("--spread", type=int, default=None,
-                        help="story: keep tokens committed in one step more than N apart (default: the model's)")
-    parser.add_argument("--remask", type=float, default=None,
-                        help="story: decode again tokens the model later doubts below this probability "
-                        "(default: the model's; 0 = off)")
+    parser.add_argument(
+        "--spread",
+        type=int,
+        default=None,
+        help="story: keep tokens committed in one step more than N apart (default: the model's)",
+    )
+    parser.add_argument(
+        "--remask",
+        type=float,
+        default=None,
+        help="story: decode again tokens the model later doubts below this probability (default: the model's; 0 = off)",
+    )
     parser.add_argument("--steps", default="16,32,64,128")
     parser.add_argument("--puzzles", type=int, default=200, help="puzzles per givens count")
     parser.add_argument("--corpus", type=int, default=100_000, help="training stories to check novelty against")
@@ -127,15 +169,36 @@ def main() -> None:
         temperature = args.temperature if args.temperature is not None else shipped.get("temperature", 0.8)
         block_length = args.block_length or shipped.get("block_length", 32)
         remask = (args.remask if args.remask is not None else shipped.get("remask")) or None
-        rows = story_quality(model, steps_list, args.samples, temperature, corpus, block_length,
-                             algorithm=algorithm, spread=spread, remask=remask)
-        results["story"] = {"temperature": temperature, "block_length": block_length, "algorithm": algorithm,
-                            "spread": spread, "remask": remask, "samples": args.samples, "rows": rows}
-        print(f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
-              f"block {block_length}, {algorithm}, spread {spread}, remask {remask or 'off'}")
+        rows = story_quality(
+            model,
+            steps_list,
+            args.samples,
+            temperature,
+            corpus,
+            block_length,
+            algorithm=algorithm,
+            spread=spread,
+            remask=remask,
+        )
+        results["story"] = {
+            "temperature": temperature,
+            "block_length": block_length,
+            "algorithm": algorithm,
+            "spread": spread,
+            "remask": remask,
+            "samples": args.samples,
+            "rows": rows,
+        }
+        print(
+            f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
+            f"block {block_length}, {algorithm}, spread {spread}, remask {remask or 'off'}"
+        )
         print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'length':>7} {'tokens/s':>9}")
         for r in rows:
-            print(f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} {r['length']:>7.0f} {r['tokens_per_second']:>9.0f}")
+            print(
+                f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} "
+                f"{r['length']:>7.0f} {r['tokens_per_second']:>9.0f}"
+            )
         print(f"example at {rows[-1]['steps']} steps: {rows[-1]['example']}")
     if args.only in (None, "sudoku"):
         model = unmask.load(args.sudoku)

@@ -74,8 +74,19 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {"UNMASK_MODELS": f"bench={model}"}
-        command = [sys.executable, "-c", "from unmask.cli import main; main()", "serve", "bench",
-                   "--port", str(self.port), "--max-batch", str(max_batch), "--max-queue", "64"]
+        command = [
+            sys.executable,
+            "-c",
+            "from unmask.cli import main; main()",
+            "serve",
+            "bench",
+            "--port",
+            str(self.port),
+            "--max-batch",
+            str(max_batch),
+            "--max-queue",
+            "64",
+        ]
         if threads:  # on a busy machine, torch's default threads spin against other work
             command += ["--threads", str(threads)]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
-import threading
-import socket
 import random
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest

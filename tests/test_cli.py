@@ -70,7 +70,9 @@ def test_debug_shows_the_traceback():
 
 
 def test_presets(tiny_text_model_dir):
-    fast = json.loads(invoke("run", tiny_text_model_dir, "The fox", "-n", "32", "--block-length", "8", "--fast", "--json").output)
+    fast = json.loads(
+        invoke("run", tiny_text_model_dir, "The fox", "-n", "32", "--block-length", "8", "--fast", "--json").output
+    )
     assert fast["options"]["threshold"] == 0.9 and fast["options"]["cache"] == "dual" and fast["steps"] == 8
     best = json.loads(invoke("run", tiny_text_model_dir, "The fox", "-n", "32", "--best", "--json").output)
     assert best["steps"] == 32
@@ -82,7 +84,7 @@ def test_infill_keeps_every_character_outside_the_gaps(tiny_text_model_dir):
     assert result.exit_code == 0, result.output
     text = json.loads(result.output)["text"]
     assert text.startswith("The fox ran to the river. ")
-    middle, _, rest = text[len("The fox ran to the river. "):].partition(" A bird sang in the tree.")
+    middle, _, rest = text[len("The fox ran to the river. ") :].partition(" A bird sang in the tree.")
     assert rest.endswith("!") and "A bird sang in the tree." in text
 
 
@@ -105,7 +107,7 @@ def test_sudoku_json_lines_from_stdin(tiny_grid_model_dir):
     result = invoke("run", tiny_grid_model_dir, "-", "--json", input="\n".join(puzzles) + "\n")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
-    assert [l["puzzle"] for l in lines] == puzzles
+    assert [line["puzzle"] for line in lines] == puzzles
     for line in lines:
         assert len(line["solution"]) == 81 and line["solution"].isdigit()
         assert all(p in ("0", s) for p, s in zip(line["puzzle"], line["solution"])), "givens are kept"
@@ -130,8 +132,11 @@ def unmask_cmd() -> str:
 def test_live_view_in_a_real_terminal(tiny_text_model_dir):
     """The canvas is drawn with placeholders while it denoises, and the final text stays."""
     child = pexpect.spawn(
-        unmask_cmd(), ["run", str(tiny_text_model_dir), "The fox", "-n", "24", "--steps", "12"],
-        env=os.environ | {"TERM": "xterm-256color", "COLUMNS": "100"}, encoding="utf-8", timeout=60,
+        unmask_cmd(),
+        ["run", str(tiny_text_model_dir), "The fox", "-n", "24", "--steps", "12"],
+        env=os.environ | {"TERM": "xterm-256color", "COLUMNS": "100"},
+        encoding="utf-8",
+        timeout=60,
     )
     child.expect(pexpect.EOF)
     screen = child.before
@@ -146,8 +151,11 @@ def test_live_view_in_a_real_terminal(tiny_text_model_dir):
 
 def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
     child = pexpect.spawn(
-        unmask_cmd(), ["run", str(tiny_grid_model_dir), "--seed", "4"],
-        env=os.environ | {"TERM": "xterm-256color", "COLUMNS": "100"}, encoding="utf-8", timeout=60,
+        unmask_cmd(),
+        ["run", str(tiny_grid_model_dir), "--seed", "4"],
+        env=os.environ | {"TERM": "xterm-256color", "COLUMNS": "100"},
+        encoding="utf-8",
+        timeout=60,
     )
     child.expect(pexpect.EOF)
     assert "│" in child.before and "blank" in child.before
@@ -157,8 +165,9 @@ def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
 
 
 def test_remask_flag_and_presets(tiny_text_model_dir):
-    plain = json.loads(invoke("run", tiny_text_model_dir, "The fox", "-n", "16", "--steps", "8", "--remask", "0.3",
-                              "--json").output)
+    plain = json.loads(
+        invoke("run", tiny_text_model_dir, "The fox", "-n", "16", "--steps", "8", "--remask", "0.3", "--json").output
+    )
     assert plain["options"]["remask"] == 0.3
     both = invoke("run", tiny_text_model_dir, "The fox", "--remask", "0.3", "--threshold", "0.9")
     assert both.exit_code != 0 and "remask" in both.output and "Traceback" not in both.output

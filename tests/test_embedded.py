@@ -59,12 +59,20 @@ def test_story_writes_sentences_the_grammar_accepts():
     shipped = model.generation_config["unmask"]  # the defaults `unmask run story` uses
     assert shipped["steps"] == 64 and shipped["max_new_tokens"] == 128
     texts = []
-    prompts = ["Once upon a time,", "One sunny morning,", "Long ago,", "There was once", "One rainy afternoon,",
-               "Once upon a time,"]
+    prompts = [
+        "Once upon a time,",
+        "One sunny morning,",
+        "Long ago,",
+        "There was once",
+        "One rainy afternoon,",
+        "Once upon a time,",
+    ]
     for i, prompt in enumerate(prompts):
         ids = model.tokenizer.encode(prompt, add_special_tokens=False)
         out = model.generate([ids], **shipped, seed=i, stop_at_eos=True)
-        texts.append(prompt + model.tokenizer.decode([t for t in out.sequences[0][len(ids):] if t not in model.ids.eos]))
+        texts.append(
+            prompt + model.tokenizer.decode([t for t in out.sequences[0][len(ids) :] if t not in model.ids.eos])
+        )
     scores = stories.fluency(texts, set())
     assert scores["sentences"] >= 24 and scores["distinct"] > 0.9
     assert scores["accepted"] >= ACCEPTED_FLOOR, texts
@@ -74,8 +82,18 @@ def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
     puzzles = sudoku.generate_puzzles(12, 36, seed=7)
     lines = []
     for algorithm in ("low_confidence", "random"):
-        done = run_cli("run", "sudoku", "-", "--json", "--algorithm", algorithm, "--seed", "0",
-                       stdin="\n".join(p for p, _ in puzzles) + "\n", tmp_path=tmp_path)
+        done = run_cli(
+            "run",
+            "sudoku",
+            "-",
+            "--json",
+            "--algorithm",
+            algorithm,
+            "--seed",
+            "0",
+            stdin="\n".join(p for p, _ in puzzles) + "\n",
+            tmp_path=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         lines.append([json.loads(line) for line in done.stdout.splitlines()])
     confident, random_order = lines

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -35,7 +34,6 @@ PROMPTS = [[17, 3, 99, 41, 8, 120, 77, 5], [9, 10, 11], [200, 201, 7, 7, 7, 3]]
 def test_batched_equals_single(engine, name):
     opts = GenerationOptions(max_new_tokens=16, steps=8, block_length=8 if name == "llada-tiny" else None)
     alone = [run_alone(engine, Request(name, p, opts))[-1].region for p in PROMPTS]
-    gate = threading.Event()
     engine.model(name)
     # Hold the worker on a first request so the others queue up and run as one batch.
     blocker = engine.submit(Request(name, [1, 2, 3], opts.model_copy(update={"steps": 16, "max_new_tokens": 16})))

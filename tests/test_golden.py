@@ -37,7 +37,9 @@ def options_for(record: dict) -> dict:
         if "block_length" in k:
             opts.update(block_length=k["block_length"], cache="dual" if k["dual_cache"] else "prefix")
         return opts
-    opts = dict(algorithm="low_confidence", steps=k["steps"], max_new_tokens=k["gen_length"], block_length=k["block_length"])
+    opts = dict(
+        algorithm="low_confidence", steps=k["steps"], max_new_tokens=k["gen_length"], block_length=k["block_length"]
+    )
     if impl == "ml_gsai_llada":
         return opts | {"recipe": "llada"}
     fn = record["function"]
@@ -102,7 +104,11 @@ def test_dream_sample_tokens(variant):
     spec = dict(DREAM_VARIANTS[variant])
     score = spec.pop("score", "prob")
     tokens, probs = dream_choice(UNITS["dream_sample_tokens__logits"], 0.0, spec.get("top_p"), spec.get("top_k"), None)
-    confidence = {"prob": lambda: max_prob(probs, tokens), "margin": lambda: margin(probs), "entropy": lambda: neg_entropy(probs)}[score]()
+    confidence = {
+        "prob": lambda: max_prob(probs, tokens),
+        "margin": lambda: margin(probs),
+        "entropy": lambda: neg_entropy(probs),
+    }[score]()
     assert torch.equal(tokens, UNITS[f"dream_sample_tokens__{variant}__x0"])
     torch.testing.assert_close(confidence, UNITS[f"dream_sample_tokens__{variant}__confidence"], atol=1e-6, rtol=1e-5)
 

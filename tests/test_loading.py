@@ -93,7 +93,10 @@ def test_shape_mismatch_names_parameter(tmp_path):
     folder = copy_golden(tmp_path, "llada-tiny")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"mlp_hidden_size": 96}))
-    with pytest.raises(ModelLoadError, match=r"parameter .model.transformer.blocks.0.ff_(out|proj).weight. has shape \[\d+, \d+\], the config implies"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"parameter .model.transformer.blocks.0.ff_(out|proj).weight. has shape \[\d+, \d+\], the config implies",
+    ):
         unmask.load(folder)
 
 

@@ -25,8 +25,20 @@ def test_unknown_field_is_an_error():
 
 @pytest.mark.parametrize(
     "field,value",
-    [("max_new_tokens", 0), ("max_new_tokens", 10**6), ("steps", 0), ("temperature", -1), ("top_p", 0), ("top_p", 1.5),
-     ("top_k", 0), ("threshold", 1.5), ("eps", 1.0), ("algorithm", "greedy"), ("cache", "full"), ("recipe", "mdlm")],
+    [
+        ("max_new_tokens", 0),
+        ("max_new_tokens", 10**6),
+        ("steps", 0),
+        ("temperature", -1),
+        ("top_p", 0),
+        ("top_p", 1.5),
+        ("top_k", 0),
+        ("threshold", 1.5),
+        ("eps", 1.0),
+        ("algorithm", "greedy"),
+        ("cache", "full"),
+        ("recipe", "mdlm"),
+    ],
 )
 def test_bounds_name_the_field(field, value):
     assert field in error_text(**{field: value})
@@ -38,7 +50,9 @@ def test_block_length_must_divide():
 
 
 def test_steps_multiple_of_blocks():
-    assert "steps: 10 must be a multiple of the number of blocks (4)" in error_text(max_new_tokens=32, block_length=8, steps=10)
+    assert "steps: 10 must be a multiple of the number of blocks (4)" in error_text(
+        max_new_tokens=32, block_length=8, steps=10
+    )
 
 
 def test_threshold_rules():
@@ -55,8 +69,11 @@ def test_a_shipped_remask_gives_way_to_threshold_decoding():
     from unmask.server.decoding import resolve_options
     from unmask.server.limits import Limits
 
-    model = SimpleNamespace(family="llada", context_length=4096,
-                            defaults={"max_new_tokens": 128, "steps": 64, "block_length": 32, "remask": 0.15})
+    model = SimpleNamespace(
+        family="llada",
+        context_length=4096,
+        defaults={"max_new_tokens": 128, "steps": 64, "block_length": 32, "remask": 0.15},
+    )
     assert build_options(model, {}).remask == 0.15
     assert build_options(model, {}, preset="fast").remask is None
     assert build_options(model, {"threshold": 0.8}).remask is None

@@ -7,11 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from unmask.options import GenerationOptions
 from unmask.sampling.denoise import finish_at_eos, plan
 from unmask.sampling.ranking import factor_count
-from unmask.options import GenerationOptions
-
-from .test_golden import options_for, records
 
 PROMPT = [[17, 3, 99, 41, 8, 120, 77, 5]]
 

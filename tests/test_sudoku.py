@@ -17,9 +17,7 @@ from unmask.train.sudoku import (
 )
 
 # A well-known valid grid, so failures print something a person can check by eye.
-KNOWN = (
-    "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
-)
+KNOWN = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
 
 
 def _units_complete(grid: str) -> bool:

@@ -35,7 +35,14 @@ LLADA_TEMPLATE = (
 
 SPECIALS = {
     "qwen2": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|mask|>"],
-    "llada": ["<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|mdm_mask|>"],
+    "llada": [
+        "<|startoftext|>",
+        "<|endoftext|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+        "<|mdm_mask|>",
+    ],
 }
 
 
@@ -44,11 +51,18 @@ def make_tokenizer(folder, style: str) -> Tokenizer:
     inner = HFTokenizer(models.BPE())
     inner.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     inner.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS[style], initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=SPECIALS[style], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     inner.train_from_iterator(["Hello there, how are you? I am a tiny tokenizer. Température: 20°C."] * 20, trainer)
     inner.save(str(folder / "tokenizer.json"))
     if style == "qwen2":
-        config = {"chat_template": QWEN2_TEMPLATE, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None}
+        config = {
+            "chat_template": QWEN2_TEMPLATE,
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "bos_token": None,
+        }
     else:
         config = {
             "chat_template": LLADA_TEMPLATE,
@@ -66,7 +80,9 @@ def test_qwen2_style_template(tmp_path):
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
         "<|im_start|>user\nHello there<|im_end|>\n<|im_start|>assistant\n"
     )
-    with_system = tok.render_chat([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], add_generation_prompt=False)
+    with_system = tok.render_chat(
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], add_generation_prompt=False
+    )
     assert with_system == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
 
 

@@ -11,7 +11,7 @@ import unmask
 from unmask.cli import app
 from unmask.train import recipes
 from unmask.train.data import fit_document
-from unmask.train.loop import Trainer, lr_at, TrainConfig
+from unmask.train.loop import TrainConfig, Trainer, lr_at
 from unmask.train.objective import diffusion_loss, mask_tokens
 
 TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
@@ -20,7 +20,9 @@ TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the
 def tiny_text_recipe(tmp_path, steps=6):
     data = tmp_path / "corpus.txt"
     data.write_text(TEXT)
-    return recipes.text_recipe(tmp_path / "run", [data], steps=steps, batch_size=4, length=32, vocab=300, d_model=32, n_layers=2)
+    return recipes.text_recipe(
+        tmp_path / "run", [data], steps=steps, batch_size=4, length=32, vocab=300, d_model=32, n_layers=2
+    )
 
 
 def test_trains_and_reloads_with_identical_logits(tmp_path):
@@ -35,7 +37,9 @@ def test_trains_and_reloads_with_identical_logits(tmp_path):
     expected = trainer.net.to(torch.bfloat16).float()(x)  # the export is bfloat16
     torch.testing.assert_close(model.logits(x), expected)
     assert model.tokenizer is not None and model.ids.mask == recipes.MASK_ID
-    text = model.tokenizer.decode(model.generate([model.tokenizer.encode("The fox")], max_new_tokens=8, steps=8).sequences[0])
+    text = model.tokenizer.decode(
+        model.generate([model.tokenizer.encode("The fox")], max_new_tokens=8, steps=8).sequences[0]
+    )
     assert text.startswith("The fox")
     assert first > 0
 
@@ -109,7 +113,9 @@ def test_fit_document_keeps_first_and_last():
 def test_cli_train_on_text_files(tmp_path):
     data = tmp_path / "corpus.txt"
     data.write_text(TEXT)
-    result = CliRunner().invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "cli"), "--steps", "2", "--batch-size", "2"])
+    result = CliRunner().invoke(
+        app, ["train", "--data", str(data), "--out", str(tmp_path / "cli"), "--steps", "2", "--batch-size", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "cli" / "model" / "model.safetensors").exists()
     bad = CliRunner().invoke(app, ["train", "--recipe", "poetry"])

@@ -56,12 +56,16 @@ class GenerationOptions(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
     stop_at_eos: bool = Field(False, description="Finish a row once an end token follows only committed tokens.")
     spread: int = Field(
-        0, ge=0, le=MAX_SPREAD,
+        0,
+        ge=0,
+        le=MAX_SPREAD,
         description="Keep positions committed in one step more than this many apart while the block allows "
         "(fewer doubled words); 0 = off.",
     )
     remask: float | None = Field(
-        None, ge=0.0, le=1.0,
+        None,
+        ge=0.0,
+        le=1.0,
         description="When passes commit several tokens each, mask again the tokens of the block committed "
         "earlier that the model now gives less than this probability, and decode them anew; 0 = off.",
     )
@@ -70,9 +74,7 @@ class GenerationOptions(BaseModel):
     def _cross_field(self) -> GenerationOptions:
         blocks = self.num_blocks
         if self.block_length is not None and self.max_new_tokens % self.block_length:
-            raise ValueError(
-                f"block_length: {self.block_length} must divide max_new_tokens ({self.max_new_tokens})"
-            )
+            raise ValueError(f"block_length: {self.block_length} must divide max_new_tokens ({self.max_new_tokens})")
         if self.total_steps % blocks:
             raise ValueError(f"steps: {self.total_steps} must be a multiple of the number of blocks ({blocks})")
         if self.threshold is not None and self.factor is not None:

@@ -55,7 +55,10 @@ def sharded_files(tmp: Path) -> dict[str, bytes]:
     """llada-tiny split into two shards with an index, as large hub checkpoints are."""
     state = load_file(str(GOLDEN / "llada-tiny" / "model.safetensors"))
     names = sorted(state)
-    halves = {"model-00001-of-00002.safetensors": names[: len(names) // 2], "model-00002-of-00002.safetensors": names[len(names) // 2 :]}
+    halves = {
+        "model-00001-of-00002.safetensors": names[: len(names) // 2],
+        "model-00002-of-00002.safetensors": names[len(names) // 2 :],
+    }
     files = {k: v for k, v in llada_tiny_files().items() if k not in ("model.safetensors", "extra/model.safetensors")}
     weight_map = {}
     for shard, keys in halves.items():
@@ -69,16 +72,31 @@ def sharded_files(tmp: Path) -> dict[str, bytes]:
 def big_files(tmp: Path) -> dict[str, bytes]:
     """A LLaDA checkpoint of ~31 MB, more than twice huggingface_hub's 10 MB read size, so a
     download shows steps on its bar and a cut connection leaves whole chunks to resume from."""
-    config = TINY_LLADA | {"d_model": 512, "n_heads": 8, "n_kv_heads": 8, "n_layers": 3, "mlp_hidden_size": 1024, "vocab_size": 256, "embedding_size": 256}
+    config = TINY_LLADA | {
+        "d_model": 512,
+        "n_heads": 8,
+        "n_kv_heads": 8,
+        "n_layers": 3,
+        "mlp_hidden_size": 1024,
+        "vocab_size": 256,
+        "embedding_size": 256,
+    }
     folder = write_checkpoint(tmp / "big", config)
-    return {"config.json": (folder / "config.json").read_bytes(), "model.safetensors": (folder / "model.safetensors").read_bytes()}
+    return {
+        "config.json": (folder / "config.json").read_bytes(),
+        "model.safetensors": (folder / "model.safetensors").read_bytes(),
+    }
 
 
 @pytest.fixture(scope="session")
 def fake_hub(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fakehub")
     tiny = llada_tiny_files()
-    gpt2 = {"config.json": json.dumps({"model_type": "gpt2", "n_layer": 2}).encode(), "model.safetensors": tiny["model.safetensors"], "tokenizer.json": tiny["tokenizer.json"]}
+    gpt2 = {
+        "config.json": json.dumps({"model_type": "gpt2", "n_layer": 2}).encode(),
+        "model.safetensors": tiny["model.safetensors"],
+        "tokenizer.json": tiny["tokenizer.json"],
+    }
     with FakeHub() as hub:
         hub.repos = {
             "fake-org/llada-tiny": Repo(tiny),
@@ -101,10 +119,21 @@ def hub(fake_hub, tmp_path, monkeypatch):
 
     fake_hub.reset()
     cache = tmp_path / "hf" / "hub"
-    settings = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(cache), "HF_ENDPOINT": fake_hub.url, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    settings = {
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_CACHE": str(cache),
+        "HF_ENDPOINT": fake_hub.url,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
-    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_DISABLE_PROGRESS_BARS"):
+    for key in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_HUB_DISABLE_PROGRESS_BARS",
+    ):
         monkeypatch.delenv(key, raising=False)
     point_at(monkeypatch, fake_hub.url)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
@@ -138,6 +167,8 @@ def embedded(tmp_path, monkeypatch):
     from unmask import loading
 
     weights = tmp_path / "weights"
-    shutil.copytree(GOLDEN / "llada-tiny", weights / "story", ignore=shutil.ignore_patterns("forward.*", "generations.*"))
+    shutil.copytree(
+        GOLDEN / "llada-tiny", weights / "story", ignore=shutil.ignore_patterns("forward.*", "generations.*")
+    )
     monkeypatch.setattr(loading, "WEIGHTS_DIR", weights)
     return weights / "story"

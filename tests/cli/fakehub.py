@@ -96,7 +96,9 @@ class FakeHub:
     def downloaded(self, repo_id: str) -> list[str]:
         """Files whose bytes were requested (GET on resolve), in order."""
         prefix = f"/{repo_id}/resolve/"
-        return [r.path[len(prefix) :].split("/", 1)[1] for r in self.requests(repo_id, "GET") if r.path.startswith(prefix)]
+        return [
+            r.path[len(prefix) :].split("/", 1)[1] for r in self.requests(repo_id, "GET") if r.path.startswith(prefix)
+        ]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self
@@ -145,8 +147,14 @@ class FakeHub:
                 if repo is None:
                     return
                 siblings = [{"rfilename": n, "size": len(b)} for n, b in sorted(repo.files.items())]
-                payload = {"id": repo_id, "modelId": repo_id, "sha": repo.sha, "private": False,
-                           "gated": "manual" if repo.token else False, "siblings": siblings}
+                payload = {
+                    "id": repo_id,
+                    "modelId": repo_id,
+                    "sha": repo.sha,
+                    "private": False,
+                    "gated": "manual" if repo.token else False,
+                    "siblings": siblings,
+                }
                 self.send(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
             def resolve(self, repo_id: str, rev: str, name: str, body: bool) -> None:
@@ -156,8 +164,12 @@ class FakeHub:
                 data = repo.files.get(name)
                 if data is None:
                     return self.error(404, "EntryNotFound", f"{name} does not exist", commit=repo.sha)
-                headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.sha,
-                           "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+                headers = {
+                    "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+                    "X-Repo-Commit": repo.sha,
+                    "Accept-Ranges": "bytes",
+                    "Content-Type": "application/octet-stream",
+                }
                 start = 0
                 if m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
                     start = int(m[1])

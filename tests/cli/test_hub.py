@@ -76,7 +76,12 @@ def repo_folder(hub, repo_id: str) -> Path:
 
 def subprocess_env(hub) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    return env | {"HF_ENDPOINT": hub.url, "HF_HUB_CACHE": str(hub.cache), "HF_HOME": str(hub.cache.parent), "COLUMNS": "120"}
+    return env | {
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_CACHE": str(hub.cache),
+        "HF_HOME": str(hub.cache.parent),
+        "COLUMNS": "120",
+    }
 
 
 # --------------------------------------------------------------------------------------------- pull
@@ -108,7 +113,11 @@ def test_pull_again_is_up_to_date_without_downloading(hub):
 def test_pull_sharded_checkpoint_follows_the_index(hub, monkeypatch):
     ok("pull", "fake-org/llada-sharded")
     got = hub.downloaded("fake-org/llada-sharded")
-    assert {"model.safetensors.index.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"} <= set(got)
+    assert {
+        "model.safetensors.index.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    } <= set(got)
     assert not any(name.endswith((".bin", ".py", ".md")) for name in got)
     go_offline(monkeypatch)
     assert unmask.load("fake-org/llada-sharded").num_parameters == parameter_count(GOLDEN / "llada-tiny")
@@ -196,7 +205,9 @@ def test_progress_never_goes_backwards_and_a_dropped_connection_resumes_with_a_r
 
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
-    proc = subprocess.Popen([*CLI, "pull", repo], stdin=terminal, stdout=terminal, stderr=terminal, env=subprocess_env(hub), close_fds=True)
+    proc = subprocess.Popen(
+        [*CLI, "pull", repo], stdin=terminal, stdout=terminal, stderr=terminal, env=subprocess_env(hub), close_fds=True
+    )
     os.close(terminal)
     chunks = []
     while True:
@@ -228,8 +239,13 @@ def test_ctrl_c_keeps_finished_files_and_the_next_pull_fetches_only_the_rest(hub
     hub.faults.pause_after[key] = 100_000
     # As in a terminal: a background job started by a non-interactive shell (nohup ... &) inherits
     # SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
-    proc = subprocess.Popen([*CLI, "pull", TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(hub),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [*CLI, "pull", TINY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(hub),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert hub.faults.paused.wait(timeout=60), "the download never reached model.safetensors"
         proc.send_signal(signal.SIGINT)
@@ -286,10 +302,19 @@ def test_list_shows_embedded_and_cached_models_with_config(hub, embedded):
     story, gpt2, tiny = rows
     expected = parameter_count(GOLDEN / "llada-tiny")
     assert story | {"path": None} == {
-        "name": "story", "source": "embedded", "path": None, "architecture": "llada", "supported": True,
-        "complete": True, "parameters": expected, "dtype": "float32", "size": story["size"],
+        "name": "story",
+        "source": "embedded",
+        "path": None,
+        "architecture": "llada",
+        "supported": True,
+        "complete": True,
+        "parameters": expected,
+        "dtype": "float32",
+        "size": story["size"],
     }
-    assert tiny["parameters"] == expected and tiny["source"] == "hub" and Path(tiny["path"], "model.safetensors").is_file()
+    assert (
+        tiny["parameters"] == expected and tiny["source"] == "hub" and Path(tiny["path"], "model.safetensors").is_file()
+    )
     assert tiny["size"] == sum(len(hub.repos[TINY].files[n]) for n in WANTED)
     assert gpt2["architecture"] == "gpt2" and not gpt2["supported"] and not gpt2["complete"]
 
@@ -341,7 +366,9 @@ def test_show_embedded_and_folder(embedded):
 
 
 def test_show_errors(hub):
-    assert "fake-org/elsewhere is not downloaded yet; run `unmask pull fake-org/elsewhere` first" in failed("show", "fake-org/elsewhere")
+    assert "fake-org/elsewhere is not downloaded yet; run `unmask pull fake-org/elsewhere` first" in failed(
+        "show", "fake-org/elsewhere"
+    )
     assert "unknown model 'nonsense'" in failed("show", "nonsense")
 
 

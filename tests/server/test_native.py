@@ -102,8 +102,18 @@ def test_models_and_health(live):
 
 
 def test_remask_steps_say_what_they_take_back(live):
-    frames = generate(live, model="story", prompt="Once upon a time,", max_new_tokens=16, steps=8,
-                      block_length=16, remask=0.99, temperature=0.8, seed=2, stop_at_eos=False)
+    frames = generate(
+        live,
+        model="story",
+        prompt="Once upon a time,",
+        max_new_tokens=16,
+        steps=8,
+        block_length=16,
+        remask=0.99,
+        temperature=0.8,
+        seed=2,
+        stop_at_eos=False,
+    )
     start, steps, done = frames[0][1], [d for e, d in frames if e == "step"], frames[-1][1]
     mask = start["mask_id"]
     canvas = list(start["region"])

@@ -39,7 +39,4 @@ def main() -> None:
     app()
 
 
-from . import bench, chat, run, train  # noqa: E402,F401  (register the verbs)
-from . import serve  # noqa: E402,F401
-from . import hub  # noqa: E402,F401
-from . import studio  # noqa: E402,F401
+from . import bench, chat, hub, run, serve, studio, train  # noqa: E402,F401  (register the verbs)

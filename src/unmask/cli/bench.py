@@ -44,8 +44,16 @@ def modes(length: int, block: int) -> list[tuple[str, dict]]:
         ("threshold 0.9", {"steps": length, "block_length": block, "threshold": 0.9, "recipe": "fast-dllm"}),
         ("prefix cache", {"steps": length, "block_length": block, "cache": "prefix", "recipe": "fast-dllm"}),
         ("dual cache", {"steps": length, "block_length": block, "cache": "dual", "recipe": "fast-dllm"}),
-        ("threshold + dual cache", {"steps": round_steps(length // 4, blocks), "block_length": block,
-                                    "threshold": 0.9, "cache": "dual", "recipe": "fast-dllm"}),
+        (
+            "threshold + dual cache",
+            {
+                "steps": round_steps(length // 4, blocks),
+                "block_length": block,
+                "threshold": 0.9,
+                "cache": "dual",
+                "recipe": "fast-dllm",
+            },
+        ),
     ]
 
 
@@ -71,8 +79,13 @@ def table(results: list[ModeResult], title: str) -> Table:
     for col in ("mode", "tokens/s", "speed-up", "passes (NFE)", "seconds"):
         t.add_column(col, justify="left" if col == "mode" else "right")
     for r in results:
-        t.add_row(r.name, f"{r.tokens_per_second:,.0f}", f"{r.tokens_per_second / base.tokens_per_second:.2f}x",
-                  str(r.nfe), f"{r.seconds:.3f}")
+        t.add_row(
+            r.name,
+            f"{r.tokens_per_second:,.0f}",
+            f"{r.tokens_per_second / base.tokens_per_second:.2f}x",
+            str(r.nfe),
+            f"{r.seconds:.3f}",
+        )
     return t
 
 
@@ -101,7 +114,9 @@ def bench(
         ids = m.tokenizer.encode(prompt, add_special_tokens=False) if m.tokenizer else [1, 2, 3]
         m.generate([ids], max_new_tokens=8, steps=2)  # warm-up
         results = measure(m, [ids] * batch, max_new_tokens, block_length, repeats)
-        title = f"{model} · {max_new_tokens} tokens · batch {batch} · {m.device.type} {str(m.dtype).removeprefix('torch.')}"
+        title = (
+            f"{model} · {max_new_tokens} tokens · batch {batch} · {m.device.type} {str(m.dtype).removeprefix('torch.')}"
+        )
         Console().print(table(results, title))
 
     guard(body)

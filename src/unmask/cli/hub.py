@@ -132,7 +132,10 @@ def describe(name: str, source: str, folder: Path, size: int) -> Checkpoint:
 def embedded_checkpoints() -> list[Checkpoint]:
     from .. import loading
 
-    return [describe(n, "embedded", loading.WEIGHTS_DIR / n, folder_size(loading.WEIGHTS_DIR / n)) for n in loading.embedded_models()]
+    return [
+        describe(n, "embedded", loading.WEIGHTS_DIR / n, folder_size(loading.WEIGHTS_DIR / n))
+        for n in loading.embedded_models()
+    ]
 
 
 def scan_cache():
@@ -202,7 +205,13 @@ def print_table(rows: list[Checkpoint]) -> None:
     console = Console()
     header = ("NAME", "ARCH", "PARAMS", "SIZE", "LOCATION")
     cells = [
-        (c.name if c.complete else f"{c.name} (incomplete)", architecture_label(c), human_count(c.parameters), human_size(c.size), c.path)
+        (
+            c.name if c.complete else f"{c.name} (incomplete)",
+            architecture_label(c),
+            human_count(c.parameters),
+            human_size(c.size),
+            c.path,
+        )
         for c in rows
     ]
     if console.is_terminal:
@@ -210,7 +219,9 @@ def print_table(rows: list[Checkpoint]) -> None:
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for title in header:
-            table.add_column(title, no_wrap=title != "LOCATION", justify="right" if title in ("PARAMS", "SIZE") else "left")
+            table.add_column(
+                title, no_wrap=title != "LOCATION", justify="right" if title in ("PARAMS", "SIZE") else "left"
+            )
         for row in cells:
             table.add_row(*row)
         console.print(table)
@@ -268,7 +279,11 @@ def model_details(ref: str, folder: Path) -> dict:
     checkpoint = describe(name, source, folder, folder_size(folder))
     try:  # the context length as `Model.context_length` computes it, for what unmask can run
         args = architecture_for(config.get("model_type")).make_args(config)
-        context = getattr(args, "max_position_embeddings", None) or getattr(args, "max_sequence_length", None) or DEFAULT_CONTEXT
+        context = (
+            getattr(args, "max_position_embeddings", None)
+            or getattr(args, "max_sequence_length", None)
+            or DEFAULT_CONTEXT
+        )
     except (ValueError, TypeError, KeyError):
         context = config.get("max_position_embeddings")
 
@@ -285,7 +300,11 @@ def model_details(ref: str, folder: Path) -> dict:
         mask, eos = ids.mask, ids.eos
     except loading.ModelLoadError:
         mask, eos = None, []
-    template = tokenizer.chat_template if tokenizer is not None else read_json_or_empty(folder / "tokenizer_config.json").get("chat_template")
+    template = (
+        tokenizer.chat_template
+        if tokenizer is not None
+        else read_json_or_empty(folder / "tokenizer_config.json").get("chat_template")
+    )
     template = template or (folder / "chat_template.jinja").is_file()
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
     return asdict(checkpoint) | {
@@ -305,7 +324,10 @@ def print_details(d: dict) -> None:
     lines = [
         ("name", d["name"]),
         ("source", {"hub": "hub cache", "embedded": "embedded in unmask", "folder": "local folder"}[d["source"]]),
-        ("architecture", (d["architecture"] or "?") if d["supported"] else f"{d['architecture']} (not supported by unmask)"),
+        (
+            "architecture",
+            (d["architecture"] or "?") if d["supported"] else f"{d['architecture']} (not supported by unmask)",
+        ),
         ("parameters", params if d["complete"] else "- (no weights found: incomplete download?)"),
         ("dtype", d["dtype"] or "-"),
         ("context length", str(d["context_length"] or "-")),
@@ -359,7 +381,9 @@ def hub_repo_id(model: str, verb: str) -> str:
     if Path(model).expanduser().is_dir():
         if verb == "pull":
             raise CliError(f"{model} is a local folder; unmask loads it directly, without pulling")
-        raise CliError(f"{model} is a local folder, not a downloaded model; unmask rm only removes models from the hub cache")
+        raise CliError(
+            f"{model} is a local folder, not a downloaded model; unmask rm only removes models from the hub cache"
+        )
     repo_id = ALIASES.get(model, model)
     if repo_id.count("/") != 1:
         raise CliError(f"unknown model {model!r}: give a hub id such as org/name, or an alias ({', '.join(ALIASES)})")
@@ -378,10 +402,13 @@ def rm(
 
         repo_id = hub_repo_id(model, "rm")
         cache = scan_cache()
-        repo = next((r for r in cache.repos if r.repo_type == "model" and r.repo_id == repo_id), None) if cache else None
+        repo = (
+            next((r for r in cache.repos if r.repo_type == "model" and r.repo_id == repo_id), None) if cache else None
+        )
         if repo is None:
             raise CliError(f"{repo_id} is not in the hub cache ({constants.HF_HUB_CACHE}); `unmask list` shows what is")
-        question = f"remove {repo_id} ({human_size(repo.size_on_disk)}, {len(repo.revisions)} revision(s)) from {repo.repo_path}?"
+        size = human_size(repo.size_on_disk)
+        question = f"remove {repo_id} ({size}, {len(repo.revisions)} revision(s)) from {repo.repo_path}?"
         if not yes:
             try:
                 confirmed = typer.confirm(question, default=False, err=True)
@@ -417,7 +444,14 @@ class PullView:
 
     def __enter__(self) -> PullView:
         if self.live:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -551,7 +585,9 @@ def cannot_reach(reason: str) -> CliError:
 
 
 def offline_error(repo_id: str) -> CliError:
-    return CliError(f"cannot reach the hub: HF_HUB_OFFLINE is set and {repo_id} is not downloaded; unset HF_HUB_OFFLINE to pull it")
+    return CliError(
+        f"cannot reach the hub: HF_HUB_OFFLINE is set and {repo_id} is not downloaded; unset HF_HUB_OFFLINE to pull it"
+    )
 
 
 @contextmanager
@@ -575,18 +611,22 @@ def hub_errors(repo_id: str):
         raise offline_error(repo_id) from None
     except GatedRepoError:
         raise CliError(
-            f"{repo_id} is gated: accept its terms at {constants.ENDPOINT}/{repo_id}, then set HF_TOKEN to an access token of that account"
+            f"{repo_id} is gated: accept its terms at {constants.ENDPOINT}/{repo_id}, "
+            "then set HF_TOKEN to an access token of that account"
         ) from None
     except RepositoryNotFoundError as err:
         if err.response is not None and err.response.status_code == 401:
             raise CliError(
-                f"the hub refused {repo_id} (401): it does not exist or is private; check the id, or set HF_TOKEN to a token that can read it"
+                f"the hub refused {repo_id} (401): it does not exist or is private; "
+                "check the id, or set HF_TOKEN to a token that can read it"
             ) from None
         raise CliError(f"{repo_id} was not found on the hub ({constants.ENDPOINT}); check the id") from None
     except RevisionNotFoundError:
         raise CliError(f"{repo_id} has no such revision; check --revision") from None
     except RemoteEntryNotFoundError as err:
-        raise CliError(f"{repo_id} lacks a file it lists ({err.response.url.path.rsplit('/', 1)[-1]}); try again later") from None
+        raise CliError(
+            f"{repo_id} lacks a file it lists ({err.response.url.path.rsplit('/', 1)[-1]}); try again later"
+        ) from None
     except HfHubHTTPError as err:
         status = err.response.status_code if err.response is not None else "?"
         hint = "set HF_TOKEN to a token that can read it" if status in (401, 403) else "try again later"
@@ -631,14 +671,18 @@ def check_architecture(repo_id: str, revision: str, bar: type) -> None:
         try:
             return json.loads(Path(path).read_text(encoding="utf-8")).get("model_type")
         except (OSError, ValueError, AttributeError):
-            raise CliError(f"{repo_id}: config.json is not valid JSON, so it is not a checkpoint unmask can load") from None
+            raise CliError(
+                f"{repo_id}: config.json is not valid JSON, so it is not a checkpoint unmask can load"
+            ) from None
 
     cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
     if isinstance(cached, str):
         found = model_type(cached)
     else:
         with tempfile.TemporaryDirectory(prefix="unmask-pull-") as tmp:
-            found = model_type(hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=tmp, tqdm_class=bar))
+            found = model_type(
+                hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=tmp, tqdm_class=bar)
+            )
     if str(found).lower() not in supported_types():
         raise CliError(
             f"{repo_id} is a {found!r} model, which unmask cannot run (supported architectures: "
@@ -664,7 +708,9 @@ def download(repo_id: str, revision: str, view_console) -> tuple[Path, int, int,
 
     index = None
     if SHARD_INDEX in sizes:
-        index = json.loads(Path(hf_hub_download(repo_id, SHARD_INDEX, revision=commit, tqdm_class=quiet)).read_text(encoding="utf-8"))
+        index = json.loads(
+            Path(hf_hub_download(repo_id, SHARD_INDEX, revision=commit, tqdm_class=quiet)).read_text(encoding="utf-8")
+        )
     names = pick_files(list(sizes), index)
     if not any(n.endswith(".safetensors") for n in names):
         from ..loading import PICKLE_SUFFIXES
@@ -706,7 +752,10 @@ def pull(
                 weights = None
             if not weights:
                 raise offline_error(repo_id)
-            typer.echo(f"{repo_id} is already downloaded at {folder} (HF_HUB_OFFLINE is set, so it was not checked for updates)")
+            typer.echo(
+                f"{repo_id} is already downloaded at {folder} "
+                "(HF_HUB_OFFLINE is set, so it was not checked for updates)"
+            )
             return
         with hub_errors(repo_id):
             folder, size, files, fetched = download(repo_id, revision, err_console)

@@ -32,8 +32,16 @@ class CanvasView:
         self.elapsed = 0.0
         self.done = False
 
-    def apply(self, index: int, planned: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float,
-              revoked: list[int] = ()) -> None:
+    def apply(
+        self,
+        index: int,
+        planned: int,
+        positions: list[int],
+        tokens: list[int],
+        nfe: int,
+        elapsed: float,
+        revoked: list[int] = (),
+    ) -> None:
         self.step, self.planned, self.nfe, self.elapsed = index + 1, planned, nfe, elapsed
         for p in revoked:  # masked again (remask) before this pass's commits
             self.region[p] = self.model.ids.mask
@@ -88,8 +96,9 @@ class GridView:
         self.committed_at: dict[int, int] = {}
         self.step, self.nfe, self.elapsed, self.done = 0, 0, 0.0, False
 
-    def apply(self, index: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float,
-              revoked: list[int] = ()) -> None:
+    def apply(
+        self, index: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float, revoked: list[int] = ()
+    ) -> None:
         self.step, self.nfe, self.elapsed = index + 1, nfe, elapsed
         for p in revoked:
             self.cells[p] = self.mask_id

@@ -15,8 +15,6 @@ from . import app
 from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, stdin_text
 from .live import CanvasView, GridView
 
-
-
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (model passes).")]
 MaxNew = Annotated[Optional[int], typer.Option("--max-new-tokens", "-n", help="Tokens to generate.")]
 BlockLength = Annotated[Optional[int], typer.Option("--block-length", help="Semi-autoregressive block size.")]
@@ -35,7 +33,9 @@ Spread = Annotated[
 ]
 Remask = Annotated[
     Optional[float],
-    typer.Option("--remask", help="Decode again earlier tokens of the block the model now gives less than this probability."),
+    typer.Option(
+        "--remask", help="Decode again earlier tokens of the block the model now gives less than this probability."
+    ),
 ]
 Cache = Annotated[Optional[str], typer.Option("--cache", help="KV cache: none, prefix or dual (needs --block-length).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling.")]
@@ -94,7 +94,7 @@ def stream_region(model, prompt_ids, region, options, view, live: bool, console:
 
 
 def generate_text(model, text_prompt, options, live: bool, console: Console, chat: bool) -> dict:
-    from ..canvas import Canvas, chat_or_prompt_ids, region_text
+    from ..canvas import Canvas, chat_or_prompt_ids
 
     if chat:
         prompt_ids = chat_or_prompt_ids(model, messages=[{"role": "user", "content": text_prompt}])
@@ -124,7 +124,9 @@ def finish(model, canvas, options, live: bool, console: Console, shown_prompt: s
     }
 
 
-def emit(result: dict, model_name: str, prompt: str, as_json: bool, live: bool, console: Console, completion: bool) -> None:
+def emit(
+    result: dict, model_name: str, prompt: str, as_json: bool, live: bool, console: Console, completion: bool
+) -> None:
     if as_json:
         print(json.dumps({"model": model_name, "prompt": prompt} | result))
     elif not live:
@@ -142,8 +144,12 @@ def live_wanted(no_live: bool, as_json: bool, console: Console) -> bool:
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Argument(help="Embedded name (story, sudoku), checkpoint folder, or hub id/alias.")] = DEFAULT_MODEL,
-    prompt: Annotated[Optional[str], typer.Argument(help="The prompt; for Sudoku a puzzle, or '-' for one per stdin line.")] = None,
+    model: Annotated[
+        str, typer.Argument(help="Embedded name (story, sudoku), checkpoint folder, or hub id/alias.")
+    ] = DEFAULT_MODEL,
+    prompt: Annotated[
+        Optional[str], typer.Argument(help="The prompt; for Sudoku a puzzle, or '-' for one per stdin line.")
+    ] = None,
     steps: Steps = None,
     max_new_tokens: MaxNew = None,
     block_length: BlockLength = None,
@@ -170,10 +176,20 @@ def run(
     The canvas is drawn live: dots are masked positions, highlighted tokens were committed by the
     latest step. Completion models (story) continue the prompt; chat models answer it.
     """
-    flags = dict(steps=steps, max_new_tokens=max_new_tokens, block_length=block_length, algorithm=algorithm,
-                 temperature=temperature, top_p=top_p, top_k=top_k, threshold=threshold, spread=spread, remask=remask,
-                 cache=cache,
-                 seed=seed)
+    flags = dict(
+        steps=steps,
+        max_new_tokens=max_new_tokens,
+        block_length=block_length,
+        algorithm=algorithm,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        threshold=threshold,
+        spread=spread,
+        remask=remask,
+        cache=cache,
+        seed=seed,
+    )
 
     def body() -> None:
         console = Console()
@@ -198,7 +214,9 @@ def run(
 @app.command()
 def infill(
     model: Annotated[str, typer.Argument(help="Model name, folder or hub id.")],
-    template: Annotated[Optional[str], typer.Argument(help="Text with gaps written {{N}} (N tokens); '-' or none reads stdin.")] = None,
+    template: Annotated[
+        Optional[str], typer.Argument(help="Text with gaps written {{N}} (N tokens); '-' or none reads stdin.")
+    ] = None,
     steps: Steps = None,
     algorithm: Algorithm = None,
     temperature: Temperature = None,
@@ -277,9 +295,20 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
         solution = "".join(digit_of.get(t, "0") for t in final)
         solved = is_solution(puzzle, solution)
         if as_json:
-            print(json.dumps({"model": name, "puzzle": puzzle, "solution": solution, "solved": solved,
-                              "algorithm": options.algorithm or "low_confidence", "steps": options.total_steps,
-                              "nfe": nfe, "elapsed": round(elapsed, 4)}))
+            print(
+                json.dumps(
+                    {
+                        "model": name,
+                        "puzzle": puzzle,
+                        "solution": solution,
+                        "solved": solved,
+                        "algorithm": options.algorithm or "low_confidence",
+                        "steps": options.total_steps,
+                        "nfe": nfe,
+                        "elapsed": round(elapsed, 4),
+                    }
+                )
+            )
         elif not live:
             print(solution + ("" if solved else "  (not a valid solution)"))
         elif not solved:

@@ -15,23 +15,29 @@ from . import app
 def train(
     recipe: Optional[str] = typer.Option(None, "--recipe", help="Built-in recipe: story or sudoku."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Your own UTF-8 text files (repeatable)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (resumed if it holds a run). Default: runs/<recipe>."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Run folder (resumed if it holds a run). Default: runs/<recipe>."
+    ),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimizer steps (default: the recipe's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Sequences per step."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.1, help="Stop and export after this long."),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", min=0.1, help="Stop and export after this long."
+    ),
     stop_at: Optional[int] = typer.Option(
         None, "--stop-at", min=1, help="Stop and export at this step; the learning-rate schedule still spans --steps."
     ),
     seed: int = typer.Option(0, "--seed", min=0),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."),
+    compile: Optional[bool] = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."
+    ),
 ) -> None:
     """Train a masked-diffusion model; writes a checkpoint folder that `unmask run` can load."""
     import torch
 
-    from ..train.loop import Trainer, print_log
     from ..train import recipes
+    from ..train.loop import Trainer, print_log
 
     if (recipe is None) == (not data):
         raise typer.BadParameter("give either --recipe (story, sudoku) or --data FILE", param_hint="--recipe/--data")
@@ -41,7 +47,9 @@ def train(
     if recipe is not None:
         builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe}
         if recipe not in builders:
-            raise typer.BadParameter(f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe")
+            raise typer.BadParameter(
+                f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"
+            )
         out = out or Path("runs") / recipe
         built = builders[recipe](out, **kwargs)
     else:
@@ -71,7 +79,13 @@ def run_with_progress(trainer, total: int, print_log) -> Path:
         return trainer.run(lambda r: print_log(r, total))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns) as progress:
         task = progress.add_task("train", total=total, completed=trainer.step, stats="")
 

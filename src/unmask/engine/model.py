@@ -9,9 +9,9 @@ Notable features:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -96,7 +96,9 @@ class Model:
             mask = mask[None] if mask.ndim == 1 else mask
             ids = torch.tensor(rows, device=self.device)
             if mask.shape != ids.shape:
-                raise ValueError(f"attention_mask: shape {tuple(mask.shape)} does not match prompt_ids {tuple(ids.shape)}")
+                raise ValueError(
+                    f"attention_mask: shape {tuple(mask.shape)} does not match prompt_ids {tuple(ids.shape)}"
+                )
             return ids, mask
         width = max(len(r) for r in rows)
         ids = torch.full((len(rows), width), self.ids.pad, dtype=torch.long, device=self.device)

@@ -23,10 +23,8 @@ import itertools
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
-
-import torch
 
 from ..options import GenerationOptions
 from .model import Model
@@ -259,7 +257,6 @@ class Engine:
                         self.active = [h for j in jobs for h in j.batch]
 
 
-
 class Job:
     """One batch being denoised: its canvas, its step generator, and the handles it serves."""
 
@@ -309,8 +306,19 @@ class Job:
             positions = [p - self.P for p in step.committed[row]]
             revoked = [p - self.P for p in step.revoked[row]]
             if positions or revoked:
-                h.push(StepEvent(step.index, step.planned_steps, step.block, positions, step.tokens[row],
-                                 step.remaining[row], step.nfe, step.elapsed, revoked))
+                h.push(
+                    StepEvent(
+                        step.index,
+                        step.planned_steps,
+                        step.block,
+                        positions,
+                        step.tokens[row],
+                        step.remaining[row],
+                        step.nfe,
+                        step.elapsed,
+                        revoked,
+                    )
+                )
             if step.remaining[row] == 0:
                 h.finished = True
                 h.push(self.done(row))
@@ -323,7 +331,9 @@ class Job:
 
     def done(self, row: int, cancelled: bool = False) -> DoneEvent:
         nfe, elapsed = (self.last.nfe, self.last.elapsed) if self.last else (0, 0.0)
-        return DoneEvent(self.x[row, self.P :].tolist(), nfe, elapsed, self.prompt_lens[row], len(self.batch), cancelled)
+        return DoneEvent(
+            self.x[row, self.P :].tolist(), nfe, elapsed, self.prompt_lens[row], len(self.batch), cancelled
+        )
 
     def finish_rest(self) -> None:
         for row, h in enumerate(self.batch):

@@ -7,8 +7,8 @@ type "Dream" and LLaDA "llada".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 

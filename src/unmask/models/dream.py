@@ -40,7 +40,10 @@ class DreamArgs:
             args.num_key_value_heads = args.num_attention_heads
         if args.hidden_act != "silu":
             raise ValueError(f"hidden_act: only 'silu' is supported, got {args.hidden_act!r}")
-        if args.rope_scaling not in (None, {}) and args.rope_scaling.get("rope_type", args.rope_scaling.get("type")) != "default":
+        if (
+            args.rope_scaling not in (None, {})
+            and args.rope_scaling.get("rope_type", args.rope_scaling.get("type")) != "default"
+        ):
             raise ValueError(f"rope_scaling: only default RoPE is supported, got {args.rope_scaling!r}")
         return args
 

@@ -17,8 +17,8 @@ Notable features:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -90,7 +90,9 @@ class DenoiseStep:
     revoked: list[list[int]] = field(default_factory=list)
 
 
-def make_schedule(p: Plan, options: GenerationOptions, masked: torch.Tensor, generator, revoking: bool = False) -> Schedule:
+def make_schedule(
+    p: Plan, options: GenerationOptions, masked: torch.Tensor, generator, revoking: bool = False
+) -> Schedule:
     steps = options.steps_per_block
     if p.schedule == "threshold":
         inner: Schedule = Threshold(options.threshold)
@@ -115,9 +117,7 @@ def score_masked(
     if p.choice == "dream":
         tokens, probs = dream_choice(logits, options.temperature, options.top_p, options.top_k, generator)
     else:
-        tokens, probs = llada_choice(
-            logits, options.temperature, options.top_p, options.top_k, p.prob_dtype, generator
-        )
+        tokens, probs = llada_choice(logits, options.temperature, options.top_p, options.top_k, p.prob_dtype, generator)
     tokens = never_mask(tokens, logits, mask_id)
     kind = SCORES.get(p.algorithm)
     if kind == "prob":
@@ -163,8 +163,9 @@ def remasking(options: GenerationOptions, block_masked: torch.Tensor) -> bool:
     return bool(options.remask) and options.steps_per_block < int(block_masked.sum(-1).max())
 
 
-def revoke(block: torch.Tensor, logits: torch.Tensor, ours: torch.Tensor, below: float, mask_id: int,
-           eos: torch.Tensor) -> torch.Tensor:
+def revoke(
+    block: torch.Tensor, logits: torch.Tensor, ours: torch.Tensor, below: float, mask_id: int, eos: torch.Tensor
+) -> torch.Tensor:
     """Mask again, in place, the tokens of `ours` that this pass gives less than `below` probability;
     returns the (B, N) positions revoked. Draft-and-revoke decoding (Wino, arXiv:2507.18578; ReMDM,
     arXiv:2503.00307): a token committed in parallel with a neighbour it contradicts ("met a a bear")

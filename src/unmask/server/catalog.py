@@ -53,8 +53,14 @@ def hub_models() -> list[str]:
 
 
 def not_found(name: str, served: bool = False) -> APIError:
-    why = ("is served but not present on this machine (not embedded, not a folder, not downloaded: "
-           "`unmask pull` fetches hub models)") if served else "is not served here; GET /v1/models lists the models"
+    why = (
+        (
+            "is served but not present on this machine (not embedded, not a folder, not downloaded: "
+            "`unmask pull` fetches hub models)"
+        )
+        if served
+        else "is not served here; GET /v1/models lists the models"
+    )
     return APIError(404, f"model: {name!r} {why}", param="model", code="model_not_found")
 
 

@@ -85,11 +85,19 @@ class HostGuard:
         host, origin = headers.get("host"), headers.get("origin")
         error = None
         if host is not None and not self.host_allowed(host):
-            error = APIError(403, f"host: {split_host(host)[:100]!r} is not a name of this server (DNS rebinding "
-                             "protection); use localhost, or start the server with that host", code="forbidden_host")
+            error = APIError(
+                403,
+                f"host: {split_host(host)[:100]!r} is not a name of this server (DNS rebinding "
+                "protection); use localhost, or start the server with that host",
+                code="forbidden_host",
+            )
         elif origin is not None and not self.origin_allowed(origin, host):
-            error = APIError(403, f"origin: requests from {origin[:100]!r} are not allowed; start the server with "
-                             "--allow-origin to let a web page call it", code="forbidden_origin")
+            error = APIError(
+                403,
+                f"origin: requests from {origin[:100]!r} are not allowed; start the server with "
+                "--allow-origin to let a web page call it",
+                code="forbidden_origin",
+            )
         if error is not None:
             return await refuse(scope, receive, send, error)
         await self.app(scope, receive, send)
@@ -116,11 +124,16 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         if self.needs_key(scope) and not self.key_ok(headers):
-            missing_key = APIError(401, "a valid API key is needed: send the header 'Authorization: Bearer <key>'",
-                                   code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            missing_key = APIError(
+                401,
+                "a valid API key is needed: send the header 'Authorization: Bearer <key>'",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
             return await refuse(scope, receive, send, missing_key)
-        too_big = APIError(413, f"body: the request body is larger than {self.max_body} bytes", param="body",
-                           code="body_too_large")
+        too_big = APIError(
+            413, f"body: the request body is larger than {self.max_body} bytes", param="body", code="body_too_large"
+        )
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return await refuse(scope, receive, send, too_big)

@@ -7,8 +7,8 @@ of any kind can be encoded; the special tokens are the ones the loader looks for
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -18,9 +18,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -96,7 +96,8 @@ class Trainer:
         other = [p for n, p in self.net.named_parameters() if p.ndim < 2]
         self.opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(0.9, cfg.beta2),
+            lr=cfg.lr,
+            betas=(0.9, cfg.beta2),
         )
         self.step = 0
         self.best_val: float | None = None
@@ -107,7 +108,11 @@ class Trainer:
         for name, p in self.net.named_parameters():
             if p.ndim < 2:
                 continue
-            std = 0.02 / math.sqrt(2 * layers) if name.endswith(("attn_out.weight", "ff_out.weight", "o_proj.weight", "down_proj.weight")) else 0.02
+            std = (
+                0.02 / math.sqrt(2 * layers)
+                if name.endswith(("attn_out.weight", "ff_out.weight", "o_proj.weight", "down_proj.weight"))
+                else 0.02
+            )
             torch.nn.init.normal_(p, 0.0, std)
 
     # -- checkpoints --------------------------------------------------------------------------
@@ -124,10 +129,17 @@ class Trainer:
         moments = {}
         for p, st in self.opt.state.items():
             for key, value in st.items():
-                moments[f"{names[p]}::{key}"] = value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu()
+                moments[f"{names[p]}::{key}"] = (
+                    value.detach().cpu().reshape(-1) if key == "step" else value.detach().cpu()
+                )
         save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, str(new / "model.safetensors"))
         save_file({k: v.contiguous() for k, v in moments.items()}, str(new / "optimizer.safetensors"))
-        meta = {"step": self.step, "best_val": self.best_val, "config": asdict(self.cfg), "model_config": self.model_config}
+        meta = {
+            "step": self.step,
+            "best_val": self.best_val,
+            "config": asdict(self.cfg),
+            "model_config": self.model_config,
+        }
         (new / "trainer.json").write_text(json.dumps(meta, indent=2))
         if self.state_dir.exists():
             shutil.rmtree(old, ignore_errors=True)
@@ -170,7 +182,10 @@ class Trainer:
         tokens, maskable = batch
         tokens = tokens.to(self.device)
         maskable = None if maskable is None else maskable.to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16), attention_kernel(self.device):
+        with (
+            torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16),
+            attention_kernel(self.device),
+        ):
             return diffusion_loss(self.net if net is None else net, tokens, self.mask_id, generator, maskable)
 
     @torch.no_grad()
@@ -187,7 +202,7 @@ class Trainer:
     def run(self, log: Callable[[dict], None] | None = None) -> Path:
         """Train until cfg.steps (or cfg.stop_at, or cfg.max_minutes); returns the exported model folder."""
         self.out.mkdir(parents=True, exist_ok=True)
-        started, tokens_seen, t_last = time.time(), 0, time.time()
+        started, tokens_seen = time.time(), 0
         self.net.train()
         log_file = (self.out / "log.jsonl").open("a")
         try:
@@ -203,8 +218,12 @@ class Trainer:
                 self.opt.step()
                 self.step += 1
                 tokens_seen += batch[0].numel()
-                record = {"step": self.step, "loss": float(parts.loss.detach()), "masked_ce": float(parts.masked_ce.detach()),
-                          "lr": self.opt.param_groups[0]["lr"]}
+                record = {
+                    "step": self.step,
+                    "loss": float(parts.loss.detach()),
+                    "masked_ce": float(parts.masked_ce.detach()),
+                    "lr": self.opt.param_groups[0]["lr"],
+                }
                 if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps:
                     record["val_loss"], record["val_masked_ce"] = self.evaluate()
                     if self.best_val is None or record["val_loss"] < self.best_val:
@@ -237,5 +256,6 @@ def print_log(record: dict, total: int, every: int = 25) -> None:
     print(
         f"step {record['step']}/{total} loss {record['loss']:.4f} ce {record['masked_ce']:.3f}{val} "
         f"lr {record['lr']:.2e} {record['tokens_per_s']:.0f} tok/s {record['elapsed_s'] / 60:.1f} min",
-        file=sys.stdout, flush=True,
+        file=sys.stdout,
+        flush=True,
     )

@@ -26,7 +26,10 @@ class LossParts:
 
 
 def mask_tokens(
-    tokens: torch.Tensor, mask_id: int, generator: torch.Generator | None, eps: float = MASK_EPS,
+    tokens: torch.Tensor,
+    mask_id: int,
+    generator: torch.Generator | None,
+    eps: float = MASK_EPS,
     maskable: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward process: (B, L) tokens -> (noisy tokens, masked bool (B, L), p_mask (B, 1))."""
@@ -43,7 +46,10 @@ def mask_tokens(
 
 
 def diffusion_loss(
-    net: nn.Module, tokens: torch.Tensor, mask_id: int, generator: torch.Generator | None = None,
+    net: nn.Module,
+    tokens: torch.Tensor,
+    mask_id: int,
+    generator: torch.Generator | None = None,
     maskable: torch.Tensor | None = None,
 ) -> LossParts:
     """The objective on one batch of (B, L) token ids."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -155,8 +155,16 @@ def story_recipe(work: Path, steps: int = 10_500, batch_size: int = 64, seed: in
         write_generation_config(
             # Chosen by a sweep at 64 steps, checked on held-out seeds (benchmarks/embedded_quality.py;
             # see the model card).
-            folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "topk_margin", "block_length": 32,
-                     "temperature": 0.35, "spread": 2, "remask": 0.15},
+            folder,
+            {
+                "max_new_tokens": 128,
+                "steps": 64,
+                "algorithm": "topk_margin",
+                "block_length": 32,
+                "temperature": 0.35,
+                "spread": 2,
+                "remask": 0.15,
+            },
         )
 
     cfg = TrainConfig(steps=steps, lr=2e-3, warmup=300, eval_every=250, save_every=250, seed=seed, compile=True)
@@ -213,8 +221,15 @@ def sudoku_recipe(work: Path, steps: int = 3_000, batch_size: int = 128, seed: i
 
 
 def text_recipe(
-    work: Path, files: list[Path], steps: int = 2_000, batch_size: int = 32, length: int = 256,
-    vocab: int = 8192, d_model: int = 256, n_layers: int = 6, seed: int = 0,
+    work: Path,
+    files: list[Path],
+    steps: int = 2_000,
+    batch_size: int = 32,
+    length: int = 256,
+    vocab: int = 8192,
+    d_model: int = 256,
+    n_layers: int = 6,
+    seed: int = 0,
 ) -> Recipe:
     """A LLaDA-format model on text files: documents are separated by the end token and cut into
     random windows of `length` tokens; the last 2% of the tokens are held out for validation."""
@@ -241,9 +256,19 @@ def text_recipe(
         save_tokenizer(tokenizer, folder)
         write_generation_config(folder, {"max_new_tokens": 128, "steps": 64, "algorithm": "low_confidence"})
 
-    cfg = TrainConfig(steps=steps, warmup=min(200, steps // 10 + 1), eval_every=max(1, min(250, steps)),
-                      save_every=max(1, min(250, steps)), seed=seed, eval_batches=2)
+    cfg = TrainConfig(
+        steps=steps,
+        warmup=min(200, steps // 10 + 1),
+        eval_every=max(1, min(250, steps)),
+        save_every=max(1, min(250, steps)),
+        seed=seed,
+        eval_batches=2,
+    )
     return Recipe(
-        "text", model_config, StreamBatches(train_ids, batch_size, length, seed),
-        StreamBatches(val_ids, batch_size, length, seed + 1), cfg, export,
+        "text",
+        model_config,
+        StreamBatches(train_ids, batch_size, length, seed),
+        StreamBatches(val_ids, batch_size, length, seed + 1),
+        cfg,
+        export,
     )

@@ -123,10 +123,28 @@ _CHILD_KIND = dict(
 
 # Grown-ups who may come to help; a gendered noun fixes the pronoun, the rest draw one.
 _HELPER_PEOPLE = {
-    "farmer": None, "baker": None, "gardener": None, "fisherman": "he", "teacher": None,
-    "king": "he", "queen": "she", "wizard": "he", "witch": "she", "fairy": None, "giant": None,
-    "knight": None, "sailor": None, "shepherd": None, "miller": None, "woodcutter": None,
-    "tailor": None, "potter": None, "doctor": None, "painter": None, "woman": "she", "man": "he",
+    "farmer": None,
+    "baker": None,
+    "gardener": None,
+    "fisherman": "he",
+    "teacher": None,
+    "king": "he",
+    "queen": "she",
+    "wizard": "he",
+    "witch": "she",
+    "fairy": None,
+    "giant": None,
+    "knight": None,
+    "sailor": None,
+    "shepherd": None,
+    "miller": None,
+    "woodcutter": None,
+    "tailor": None,
+    "potter": None,
+    "doctor": None,
+    "painter": None,
+    "woman": "she",
+    "man": "he",
 }
 _HELPER_PEOPLE_MOVES = "walked came hurried strolled wandered"
 
@@ -162,29 +180,61 @@ raspberry:raspberries blackberry:blackberries cranberry:cranberries
 # Goals pair a verb with targets it suits and with the adjectives that describe and block them:
 # (verb, past, targets, describing adjectives, blocking adjectives).
 _GOALS = (
-    ("climb", "climbed", "hill mountain tree tower wall cliff", "tall high steep big rocky",
-     "high steep tall slippery"),
-    ("cross", "crossed", "river stream lake valley bog", "wide deep big cold muddy",
-     "wide deep fast cold"),
+    (
+        "climb",
+        "climbed",
+        "hill mountain tree tower wall cliff",
+        "tall high steep big rocky",
+        "high steep tall slippery",
+    ),
+    ("cross", "crossed", "river stream lake valley bog", "wide deep big cold muddy", "wide deep fast cold"),
     ("visit", "visited", "town castle sea island market fair", "far big busy faraway", "far"),
-    ("reach", "reached", "island castle lighthouse shore waterfall", "far distant faraway",
-     "far"),
+    ("reach", "reached", "island castle lighthouse shore waterfall", "far distant faraway", "far"),
 )
 
 # Presents to make for family: (verb, past, things, adjectives, materials, ways to go wrong).
 # Materials and failures are phrases separated by commas.
 _MAKES = (
-    ("bake", "baked", "cake pie muffin tart loaf pudding", "tasty sweet warm delicious",
-     "flour, sugar, eggs, butter, honey, milk, berries",
-     "burned, sank in the middle, came out flat, fell apart"),
-    ("make", "made", "card hat necklace crown basket picture kite", "pretty colorful fine",
-     "paper, glue, string, beads, ribbons, feathers", "tore, fell apart, came out crooked"),
-    ("build", "built", "birdhouse bench raft sled swing boat", "strong sturdy fine",
-     "wood, nails, sticks, rope, planks", "wobbled, broke, fell apart"),
-    ("paint", "painted", "picture sign portrait", "bright colorful pretty",
-     "paints, brushes, paper", "smudged, came out messy"),
-    ("sew", "sewed", "quilt scarf doll blanket pillow", "soft cozy warm",
-     "cloth, thread, buttons, wool", "came apart, came out crooked"),
+    (
+        "bake",
+        "baked",
+        "cake pie muffin tart loaf pudding",
+        "tasty sweet warm delicious",
+        "flour, sugar, eggs, butter, honey, milk, berries",
+        "burned, sank in the middle, came out flat, fell apart",
+    ),
+    (
+        "make",
+        "made",
+        "card hat necklace crown basket picture kite",
+        "pretty colorful fine",
+        "paper, glue, string, beads, ribbons, feathers",
+        "tore, fell apart, came out crooked",
+    ),
+    (
+        "build",
+        "built",
+        "birdhouse bench raft sled swing boat",
+        "strong sturdy fine",
+        "wood, nails, sticks, rope, planks",
+        "wobbled, broke, fell apart",
+    ),
+    (
+        "paint",
+        "painted",
+        "picture sign portrait",
+        "bright colorful pretty",
+        "paints, brushes, paper",
+        "smudged, came out messy",
+    ),
+    (
+        "sew",
+        "sewed",
+        "quilt scarf doll blanket pillow",
+        "soft cozy warm",
+        "cloth, thread, buttons, wool",
+        "came apart, came out crooked",
+    ),
 )
 
 _LEXICON_WORDS = {
@@ -194,8 +244,7 @@ _LEXICON_WORDS = {
     "food_plural": " ".join(pair.split(":")[1] for pair in _FOODS.split()),
     "food_mass": "honey cheese bread soup porridge jam milk corn rice butter flour sugar cream "
     "juice lettuce toast pudding stew custard",
-    "family": "mother father mom dad grandma grandpa grandmother grandfather sister brother "
-    "aunt uncle cousin granny",
+    "family": "mother father mom dad grandma grandpa grandmother grandfather sister brother aunt uncle cousin granny",
     "he": "he she",
     "his": "his her",
     "him": "him her",
@@ -210,10 +259,8 @@ _LEXICON_WORDS = {
     "cheeky thoughtful daring forgetful",
     "superlative": "smallest fastest slowest youngest quietest tallest busiest cleverest "
     "sleepiest happiest bravest kindest funniest loudest silliest hungriest shyest tiniest",
-    "home_adj": "cozy little small warm snug tiny big old neat quiet dry pretty bright tidy "
-    "humble lovely round",
-    "region_adj": "green deep dark big quiet sunny old wild great peaceful busy pretty lovely "
-    "shady sleepy misty",
+    "home_adj": "cozy little small warm snug tiny big old neat quiet dry pretty bright tidy humble lovely round",
+    "region_adj": "green deep dark big quiet sunny old wild great peaceful busy pretty lovely shady sleepy misty",
     "cover": "rock stone bridge log bush hedge fence gate wall stump haystack woodpile bench "
     "cart boulder wheelbarrow ladder",
     "site": "pond stream river lake hill barn shed mill tower well road path cave waterfall "
@@ -221,8 +268,7 @@ _LEXICON_WORDS = {
     "container": "barn shed cave hut mill tower cottage tent greenhouse",
     "spot_adj": "big old tall small dark mossy muddy shady little broken crooked high low long "
     "wooden green quiet sunny rocky grassy sandy cold empty huge giant",
-    "tree_kind": "oak pine apple cherry maple birch elm beech willow plum pear chestnut fir "
-    "holly ash cedar palm lemon",
+    "tree_kind": "oak pine apple cherry maple birch elm beech willow plum pear chestnut fir holly ash cedar palm lemon",
     "field_place": "grass reeds bushes leaves flowers ferns weeds hay mud snow sand corn straw "
     "wheat nettles daisies rushes",
     "field_adj": "tall long thick deep wet soft green brown dry golden yellow wild cool",
@@ -247,8 +293,7 @@ _LEXICON_WORDS = {
     "sigh_verb": "sighed said whispered mumbled",
     "topic_plural": "dragons pirates stars ships castles trains giants fairies knights planets "
     "dinosaurs robots mountains oceans islands volcanoes rockets kings queens",
-    "collectible": "shells pebbles feathers acorns leaves stones pinecones buttons marbles "
-    "conkers ribbons",
+    "collectible": "shells pebbles feathers acorns leaves stones pinecones buttons marbles conkers ribbons",
     "flower_plural": "daisies tulips roses bluebells buttercups poppies sunflowers violets "
     "lilies dandelions primroses snowdrops",
     "water_site": "river lake pond stream sea",
@@ -273,22 +318,28 @@ _LEXICON_WORDS = {
     "nice_adj": "lovely beautiful wonderful special perfect pretty",
     "sleep_adv": "soundly well peacefully",
     "junk_adj": "old muddy broken wet rusty dusty torn soggy",
-    "speech_adv": "softly kindly gently quietly happily sadly loudly proudly bravely shyly "
-    "warmly sleepily brightly",
+    "speech_adv": "softly kindly gently quietly happily sadly loudly proudly bravely shyly warmly sleepily brightly",
     "tear_adj": "big little single fat",
     "friend_adj": "good best true new kind dear wonderful",
     "hug_adj": "big warm long tight",
     "eye_adj": "big bright kind sleepy shiny twinkly",
     "skill": "running singing climbing swimming digging counting drawing jumping hiding "
     "dancing whistling skipping painting baking juggling rhyming",
-
 }
 
 # Story roles reuse general classes under their own names, so that a story can bind them.
 _ROLE_ALIASES = {
-    "hero_name": "name", "helper_name": "name", "helper_he": "he", "helper_his": "his",
-    "helper_him": "him", "hero_family": "family", "hero_move": "move", "helper_move": "move",
-    "other_noun": "animal", "other_adj": "hero_adj", "any_object": "object",
+    "hero_name": "name",
+    "helper_name": "name",
+    "helper_he": "he",
+    "helper_his": "his",
+    "helper_him": "him",
+    "hero_family": "family",
+    "hero_move": "move",
+    "helper_move": "move",
+    "other_noun": "animal",
+    "other_adj": "hero_adj",
+    "any_object": "object",
     "any_home": "home_noun",
 }
 
@@ -344,7 +395,10 @@ _PHRASE_RULES: dict[str, list[str]] = {
     "hero_intro_plain": ["a [<hero_adj>] <hero_noun>"],
     "hero_intro_named": ["a [<hero_adj>] <hero_noun> ( named | called ) <hero_name>"],
     "helper": [
-        "the <helper_noun>", "the <helper_adj> <helper_noun>", "<helper_name>", "<helper_he>",
+        "the <helper_noun>",
+        "the <helper_adj> <helper_noun>",
+        "<helper_name>",
+        "<helper_he>",
     ],
     "helper_named": ["the [<helper_adj>] <helper_noun>", "<helper_name>"],
     "helper_obj": ["the [<helper_adj>] <helper_noun>", "<helper_name>", "<helper_him>"],
@@ -367,8 +421,14 @@ _PHRASE_RULES: dict[str, list[str]] = {
         "inside the [<spot_adj>] <container>",
     ],
     "transition": [
-        "after a while", "later that day", "the next morning", "soon", "at first",
-        "that afternoon", "a little later", "before long",
+        "after a while",
+        "later that day",
+        "the next morning",
+        "soon",
+        "at first",
+        "that afternoon",
+        "a little later",
+        "before long",
     ],
     "when": ["every ( day | morning | evening | afternoon | week | spring | summer )"],
     "hobby": [
@@ -442,7 +502,12 @@ _PHRASE_RULES: dict[str, list[str]] = {
         "the dark cellar",
     ],
     "fail_phrase": [
-        "<fail>", "got tired", "had to stop", "could not do it", "was too small", "got scared",
+        "<fail>",
+        "got tired",
+        "had to stop",
+        "could not do it",
+        "was too small",
+        "got scared",
     ],
     "material": _phrases(", ".join(row[4] for row in _MAKES)),
     "made_fail": _phrases(", ".join(row[5] for row in _MAKES)),
@@ -474,8 +539,10 @@ _PHRASE_RULES: dict[str, list[str]] = {
         "in an old fishing net",
         "on the roof of the <container>",
     ],
-    "rescue_tool": ["( long | strong ) ( rope | stick | branch | ladder | pole )",
-                    "( big | sturdy ) ( basket | plank )"],
+    "rescue_tool": [
+        "( long | strong ) ( rope | stick | branch | ladder | pole )",
+        "( big | sturdy ) ( basket | plank )",
+    ],
     "habit": [
         "woke up early",
         "shared <his> <food_plural>",
@@ -556,8 +623,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         "<hero> smiled from ear to ear [and <joy_act>] .",
         "<hero> was so <happy_feel> that <he> <joy_act> .",
         "<both> <joy_act> together .",
-        "<hero> laughed and ( clapped <his> hands | jumped for joy | spun around "
-        "| did a little dance ) .",
+        "<hero> laughed and ( clapped <his> hands | jumped for joy | spun around | did a little dance ) .",
     ],
     "helper_arrives": [
         "then <hero> met <helper_intro> .",
@@ -610,8 +676,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         "then <he> <search_verb> <spot> and <spot> .",
         "<hero> <search_verb> everywhere , from the <site> to the <site> , but <his> <object> "
         "was nowhere to be found .",
-        "<transition> , <hero> <search_verb> <spot> , but <he> only found a [<junk_adj>] "
-        "<any_object> .",
+        "<transition> , <hero> <search_verb> <spot> , but <he> only found a [<junk_adj>] <any_object> .",
         "<hero> <hero_move> to the <site> and <search_verb> <spot> .",
     ],
     "lost_explains": _say(
@@ -633,8 +698,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ],
     "lost_finds": [
         "at last , <hero> found <his> <object> <spot> .",
-        "and there it was , <spot> , ( just where <helper_named> had said | safe and sound "
-        "| as good as new ) !",
+        "and there it was , <spot> , ( just where <helper_named> had said | safe and sound | as good as new ) !",
         "there was the <object_adj> <object> , <spot> !",
         "<helper> found the <object> <spot> and gave it back to <hero_obj> .",
     ],
@@ -642,8 +706,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         "and <hero> never lost <his> <object> again .",
         "from that day on , <hero> kept <his> <object> safe .",
         "from that day on , <both> were best friends .",
-        "that night , <hero> went to sleep with <his> <object> ( close by | under <his> pillow "
-        "| in <his> arms ) .",
+        "that night , <hero> went to sleep with <his> <object> ( close by | under <his> pillow | in <his> arms ) .",
         "<hero> never let go of <his> [<object_adj>] <object> again .",
     ],
     # A lonely hero looks for a friend.
@@ -657,13 +720,11 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     "lonely_wish": [
         "<hero> wished <he> had a friend to play <game> with <spot> .",
         *_say("hero", "I wish I had a friend", "sigh_verb"),
-        "<hero> wanted a friend more than <food_plural> , more than <topic_plural> , more than "
-        "anything .",
+        "<hero> wanted a friend more than <food_plural> , more than <topic_plural> , more than anything .",
     ],
     "lonely_sets_out": [
         "one <weather_adj> <day_part> , <hero> <hero_move> to the <site> to look for a friend .",
-        "one <weather_adj> <day_part> , <hero> decided to find a friend at the [<spot_adj>] "
-        "<site> .",
+        "one <weather_adj> <day_part> , <hero> decided to find a friend at the [<spot_adj>] <site> .",
         "so <hero> set off to find a friend <spot> .",
     ],
     "lonely_meets_other": [
@@ -677,8 +738,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ),
     "lonely_rejected": [
         "but the [<other_adj>] <other_noun> was too busy <busy_with> .",
-        "but the [<other_adj>] <other_noun> ( ran | hurried | went ) off to the [<spot_adj>] "
-        "<site> .",
+        "but the [<other_adj>] <other_noun> ( ran | hurried | went ) off to the [<spot_adj>] <site> .",
         "the [<other_adj>] <other_noun> shook its head and went back to <busy_with> .",
     ],
     "lonely_meets_helper": [
@@ -693,13 +753,10 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         ),
         *_say(
             "helper",
-            "( I am new here and I have no friends | I will be your friend | let us play <game> "
-            "| I am lonely too )",
+            "( I am new here and I have no friends | I will be your friend | let us play <game> | I am lonely too )",
         ),
     ],
-    "lonely_hero_answers": _cry(
-        "hero", "( yes , please | yes , let us play <game> | hooray , a friend at last )"
-    ),
+    "lonely_hero_answers": _cry("hero", "( yes , please | yes , let us play <game> | hooray , a friend at last )"),
     "lonely_play": [
         "so <both> played <game> <spot> .",
         "<both> played <game> ( all day long | until the sun went down | all afternoon ) .",
@@ -711,8 +768,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         "and <hero> was never lonely again , thanks to <helper_named> .",
         "from that day on , <both> were best friends .",
         "from that day on , <both> played together <when> .",
-        "now <hero> had a [<friend_adj>] friend , and <he> was never alone ( again "
-        "| in the <region> again ) .",
+        "now <hero> had a [<friend_adj>] friend , and <he> was never alone ( again | in the <region> again ) .",
     ],
     # A hero sets out to climb, cross, visit or reach something.
     "goal_wants": [
@@ -732,8 +788,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     "goal_obstacle": [
         "but the <goal_target> was too <obstacle_adj> , and <hero> ( did not know what to do "
         "| felt <sad_feel> | sat down <spot> ) .",
-        "but the <goal_target> was very <obstacle_adj> , and <hero> was only ( small | little "
-        "| young | tiny ) .",
+        "but the <goal_target> was very <obstacle_adj> , and <hero> was only ( small | little | young | tiny ) .",
         "the <goal_target> was so <obstacle_adj> that <hero> felt ( small | worried | nervous ) .",
     ],
     "goal_tries": [
@@ -753,8 +808,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
             "( let us <goal_verb> it together | I know a <path_adj> way | follow me , <hero_call> "
             "| do not give up , <hero_call> | you can do it , <hero_call> )",
         ),
-        "<helper> showed <hero_obj> a <path_adj> path ( through the <region> | past the <site> "
-        "| around the <site> ) .",
+        "<helper> showed <hero_obj> a <path_adj> path ( through the <region> | past the <site> | around the <site> ) .",
         "<helper> had a clever idea , and <helper_he> told it to <hero_obj> .",
     ],
     "goal_succeeds": [
@@ -770,8 +824,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     "goal_ending": [
         "<hero_named> was [very] proud of <himself> , and so was <his> <family> .",
         "and <hero> never gave up again , because <helper_named> had shown <him> the way .",
-        "from that day on , <hero> knew that <he> could do hard things with a little help from "
-        "<helper_named> .",
+        "from that day on , <hero> knew that <he> could do hard things with a little help from <helper_named> .",
         "from that day on , <both> were best friends .",
     ],
     # A frightened hero is comforted.
@@ -782,12 +835,10 @@ _SENTENCE_RULES: dict[str, list[str]] = {
         "there was one thing <hero> was afraid of , and that was <fear> .",
     ],
     "scared_event": [
-        "one <weather_adj> night , a big storm came over the [<region_adj>] <region> , and <hero> "
-        "was all alone .",
+        "one <weather_adj> night , a big storm came over the [<region_adj>] <region> , and <hero> was all alone .",
         "that night , the wind howled around <his> <home_noun> and <hero> could not sleep .",
         "one night , <hero> heard a [<sound_adj>] <sound> <spot> .",
-        "one evening , <hero> had to walk home ( through the <region> | past the <site> ) all "
-        "alone .",
+        "one evening , <hero> had to walk home ( through the <region> | past the <site> ) all alone .",
     ],
     "scared_reacts": [
         "<hero> hid under <his> <bed_thing> .",
@@ -822,8 +873,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ],
     # A hero frees a stranger who is stuck.
     "rescue_hears": [
-        "one <weather_adj> <day_part> , <hero> heard a ( cry | call | squeak | shout ) for help "
-        "<spot> .",
+        "one <weather_adj> <day_part> , <hero> heard a ( cry | call | squeak | shout ) for help <spot> .",
         "one day , <hero> <hero_move> to the <site> and heard someone crying .",
         "on <his> way home , <hero> heard a [<sound_adj>] <sound> <spot> .",
     ],
@@ -839,24 +889,21 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     "rescue_tries": [
         "<hero> pulled and pulled , but the [<other_adj>] <other_noun> ( did not move "
         "| was stuck fast | did not budge ) .",
-        "<hero> tried to reach the [<other_adj>] <other_noun> , but <he> was too ( small "
-        "| short ) .",
+        "<hero> tried to reach the [<other_adj>] <other_noun> , but <he> was too ( small | short ) .",
         "<hero> could not free the [<other_adj>] <other_noun> all by <himself> .",
         "<hero> tried to help the [<other_adj>] <other_noun> , but <he> <fail_phrase> .",
     ],
     "rescue_plan": [
         *_say(
             "helper",
-            "( I have a <rescue_tool> | let us pull together | hold on , little <other_noun> "
-            "| I know what to do )",
+            "( I have a <rescue_tool> | let us pull together | hold on , little <other_noun> | I know what to do )",
         ),
         "<helper> ( fetched | brought | found ) a <rescue_tool> from the [<spot_adj>] <site> .",
     ],
     "rescue_done": [
         "together , <both> pulled the <other_noun> free .",
         "with a <rescue_tool> , <both> helped the [<other_adj>] <other_noun> get ( free | out ) .",
-        "at last , the [<other_adj>] <other_noun> was free , and <hero> ( cheered | clapped "
-        "| laughed ) !",
+        "at last , the [<other_adj>] <other_noun> was free , and <hero> ( cheered | clapped | laughed ) !",
     ],
     "rescue_thanks": [
         *_cry("other", "( thank you , thank you | you saved me )"),
@@ -870,8 +917,7 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ],
     # A hero makes a present for family.
     "gift_wants": [
-        "one day , <hero> wanted to <make_verb> a [<made_adj>] <made_thing> for <his> "
-        "<hero_family> .",
+        "one day , <hero> wanted to <make_verb> a [<made_adj>] <made_thing> for <his> <hero_family> .",
         "<hero> wanted to make a ( special | big | little ) surprise for <his> <hero_family> , "
         "who was ( sad | sick | tired | busy ) .",
     ],
@@ -883,10 +929,8 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ],
     "gift_attempt": [
         "<hero> tried to <make_verb> the <made_thing> all by <himself> , but it <made_fail> .",
-        "but the <made_thing> <made_fail> , and <hero> ( sighed | frowned | groaned "
-        "| felt <sad_feel> ) .",
-        "<transition> , <hero> tried again with more <material> , but the <made_thing> "
-        "<made_fail> again .",
+        "but the <made_thing> <made_fail> , and <hero> ( sighed | frowned | groaned | felt <sad_feel> ) .",
+        "<transition> , <hero> tried again with more <material> , but the <made_thing> <made_fail> again .",
     ],
     "gift_helper": [
         *_say(
@@ -898,17 +942,14 @@ _SENTENCE_RULES: dict[str, list[str]] = {
     ],
     "gift_success": [
         "together , <both> <make_past> a [<made_adj>] <made_thing> [<spot>] .",
-        "this time , the <made_thing> was perfect , and <hero> ( smiled | cheered | clapped "
-        "| laughed ) .",
-        "<transition> , the [<made_adj>] <made_thing> was ready , and <both> ( smiled | cheered "
-        "| clapped ) .",
+        "this time , the <made_thing> was perfect , and <hero> ( smiled | cheered | clapped | laughed ) .",
+        "<transition> , the [<made_adj>] <made_thing> was ready , and <both> ( smiled | cheered | clapped ) .",
     ],
     "gift_gives": [
         "<hero> gave the <made_thing> to <his> <hero_family> .",
         "<his> <hero_family> loved the [<made_adj>] <made_thing> and put it ( by the window "
         "| on the table | on the shelf | in a special place ) .",
-        '" what a <nice_adj> <made_thing> [ , <hero_call> ] ! " said <his> <hero_family> '
-        "[<speech_adv>] .",
+        '" what a <nice_adj> <made_thing> [ , <hero_call> ] ! " said <his> <hero_family> [<speech_adv>] .',
         "<his> <hero_family> gave <hero_obj> a <hug_adj> hug and a <food> .",
     ],
     "gift_ending": [
@@ -1030,10 +1071,7 @@ _PROPER = frozenset(_LEXICON["name"]) | {"I"}
 
 # Each token becomes one private-use character, so word classes become character classes.
 _PRIVATE_USE_START = 0xE000
-_TOKEN_CHAR = {
-    tok: chr(_PRIVATE_USE_START + k)
-    for k, tok in enumerate(sorted(_VOCABULARY) + list(_PUNCTUATION))
-}
+_TOKEN_CHAR = {tok: chr(_PRIVATE_USE_START + k) for k, tok in enumerate(sorted(_VOCABULARY) + list(_PUNCTUATION))}
 
 
 def _char_class(tokens) -> str:
@@ -1049,7 +1087,7 @@ def _char_class(tokens) -> str:
 _ARTICLE_CLASS = _char_class(_ARTICLES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rule_regex(name: str) -> str:
     return _tree_regex(_RULES[name])
 
@@ -1069,7 +1107,7 @@ def _tree_regex(tree) -> str:
     return "(?:" + _tree_regex(payload) + ")?"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(name: str) -> re.Pattern:
     return re.compile(_rule_regex(name))
 
@@ -1214,7 +1252,7 @@ def _prune(tree, forbidden: frozenset[str], rules: dict):
     return _NOTHING if inner is None else (_OPT, inner)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pruned_rules(forbidden: frozenset[str]) -> dict:
     """Every rule with the alternatives that need a forbidden symbol removed (None if empty)."""
     rules: dict = {}
@@ -1384,51 +1422,114 @@ def _cast(rng: random.Random) -> _Story:
 # A plot is a list of beats: (chance the beat is told, sentence rules to pick one from).
 _PLOTS = {
     "lost": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (1.0, ("lost_owns",)), (0.2, ("weather",)),
-        (1.0, ("lost_loses",)), (0.4, ("sad",)), (0.5, ("lost_asks",)), (1.0, ("lost_search",)),
-        (0.3, ("lost_search",)), (1.0, ("helper_arrives",)), (0.4, ("helper_asks",)),
-        (0.3, ("lost_explains",)), (0.8, ("lost_helper_offers",)),
-        (0.4, ("lost_search_together",)), (1.0, ("lost_finds",)), (0.5, ("thanks",)),
-        (0.3, ("glad",)), (1.0, ("lost_ending",)), (0.08, ("the_end",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (1.0, ("lost_owns",)),
+        (0.2, ("weather",)),
+        (1.0, ("lost_loses",)),
+        (0.4, ("sad",)),
+        (0.5, ("lost_asks",)),
+        (1.0, ("lost_search",)),
+        (0.3, ("lost_search",)),
+        (1.0, ("helper_arrives",)),
+        (0.4, ("helper_asks",)),
+        (0.3, ("lost_explains",)),
+        (0.8, ("lost_helper_offers",)),
+        (0.4, ("lost_search_together",)),
+        (1.0, ("lost_finds",)),
+        (0.5, ("thanks",)),
+        (0.3, ("glad",)),
+        (1.0, ("lost_ending",)),
+        (0.08, ("the_end",)),
     ),
     "lonely": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (1.0, ("lonely_state",)),
-        (0.5, ("lonely_wish",)), (0.2, ("weather",)), (1.0, ("lonely_sets_out",)),
-        (1.0, ("lonely_meets_other",)), (0.8, ("lonely_asks",)), (1.0, ("lonely_rejected",)),
-        (0.4, ("sad",)), (1.0, ("lonely_meets_helper", "helper_arrives")),
-        (0.8, ("lonely_helper_says",)), (0.5, ("lonely_hero_answers",)),
-        (1.0, ("lonely_play",)), (0.3, ("glad",)), (1.0, ("lonely_ending",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (1.0, ("lonely_state",)),
+        (0.5, ("lonely_wish",)),
+        (0.2, ("weather",)),
+        (1.0, ("lonely_sets_out",)),
+        (1.0, ("lonely_meets_other",)),
+        (0.8, ("lonely_asks",)),
+        (1.0, ("lonely_rejected",)),
+        (0.4, ("sad",)),
+        (1.0, ("lonely_meets_helper", "helper_arrives")),
+        (0.8, ("lonely_helper_says",)),
+        (0.5, ("lonely_hero_answers",)),
+        (1.0, ("lonely_play",)),
+        (0.3, ("glad",)),
+        (1.0, ("lonely_ending",)),
         (0.08, ("the_end",)),
     ),
     "goal": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (0.2, ("weather",)), (1.0, ("goal_wants",)),
-        (0.4, ("goal_says",)), (1.0, ("goal_obstacle",)), (1.0, ("goal_tries",)),
-        (0.3, ("sad",)), (1.0, ("helper_arrives",)), (0.4, ("helper_asks",)),
-        (0.4, ("goal_explains",)), (1.0, ("goal_helper_plan",)), (1.0, ("goal_succeeds",)),
-        (0.5, ("goal_after",)), (0.3, ("thanks",)), (1.0, ("goal_ending",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (0.2, ("weather",)),
+        (1.0, ("goal_wants",)),
+        (0.4, ("goal_says",)),
+        (1.0, ("goal_obstacle",)),
+        (1.0, ("goal_tries",)),
+        (0.3, ("sad",)),
+        (1.0, ("helper_arrives",)),
+        (0.4, ("helper_asks",)),
+        (0.4, ("goal_explains",)),
+        (1.0, ("goal_helper_plan",)),
+        (1.0, ("goal_succeeds",)),
+        (0.5, ("goal_after",)),
+        (0.3, ("thanks",)),
+        (1.0, ("goal_ending",)),
         (0.08, ("the_end",)),
     ),
     "scared": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (1.0, ("scared_fear",)),
-        (1.0, ("scared_event",)), (0.3, ("weather",)), (1.0, ("scared_reacts",)),
-        (0.4, ("scared_reacts",)), (1.0, ("helper_arrives",)), (0.4, ("helper_asks",)),
-        (1.0, ("scared_helper_says",)), (1.0, ("scared_helper_acts",)),
-        (1.0, ("scared_calm",)), (0.3, ("thanks",)), (1.0, ("scared_ending",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (1.0, ("scared_fear",)),
+        (1.0, ("scared_event",)),
+        (0.3, ("weather",)),
+        (1.0, ("scared_reacts",)),
+        (0.4, ("scared_reacts",)),
+        (1.0, ("helper_arrives",)),
+        (0.4, ("helper_asks",)),
+        (1.0, ("scared_helper_says",)),
+        (1.0, ("scared_helper_acts",)),
+        (1.0, ("scared_calm",)),
+        (0.3, ("thanks",)),
+        (1.0, ("scared_ending",)),
         (0.08, ("the_end",)),
     ),
     "gift": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (0.2, ("weather",)), (1.0, ("gift_wants",)),
-        (0.7, ("gift_plan",)), (1.0, ("gift_attempt",)), (0.4, ("sad",)),
-        (1.0, ("helper_arrives",)), (0.3, ("helper_asks",)), (1.0, ("gift_helper",)),
-        (1.0, ("gift_success",)), (1.0, ("gift_gives",)), (0.3, ("glad",)),
-        (1.0, ("gift_ending",)), (0.08, ("the_end",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (0.2, ("weather",)),
+        (1.0, ("gift_wants",)),
+        (0.7, ("gift_plan",)),
+        (1.0, ("gift_attempt",)),
+        (0.4, ("sad",)),
+        (1.0, ("helper_arrives",)),
+        (0.3, ("helper_asks",)),
+        (1.0, ("gift_helper",)),
+        (1.0, ("gift_success",)),
+        (1.0, ("gift_gives",)),
+        (0.3, ("glad",)),
+        (1.0, ("gift_ending",)),
+        (0.08, ("the_end",)),
     ),
     "rescue": (
-        (1.0, ("opening",)), (0.4, ("describe",)), (0.2, ("weather",)),
-        (1.0, ("rescue_hears",)), (1.0, ("rescue_finds",)), (0.7, ("rescue_plea",)),
-        (1.0, ("rescue_tries",)), (0.4, ("rescue_tries",)), (1.0, ("helper_arrives",)),
-        (0.3, ("helper_asks",)), (1.0, ("rescue_plan",)), (1.0, ("rescue_done",)),
-        (0.7, ("rescue_thanks",)), (0.3, ("thanks",)), (1.0, ("rescue_ending",)),
+        (1.0, ("opening",)),
+        (0.4, ("describe",)),
+        (0.2, ("weather",)),
+        (1.0, ("rescue_hears",)),
+        (1.0, ("rescue_finds",)),
+        (0.7, ("rescue_plea",)),
+        (1.0, ("rescue_tries",)),
+        (0.4, ("rescue_tries",)),
+        (1.0, ("helper_arrives",)),
+        (0.3, ("helper_asks",)),
+        (1.0, ("rescue_plan",)),
+        (1.0, ("rescue_done",)),
+        (0.7, ("rescue_thanks",)),
+        (0.3, ("thanks",)),
+        (1.0, ("rescue_ending",)),
         (0.08, ("the_end",)),
     ),
 }

@@ -208,8 +208,7 @@ def parse_puzzle(text: str) -> str:
             cells.append(ch)
         else:
             raise ValueError(
-                f"invalid character {ch!r} at position {position}: "
-                "cells must be digits 1-9, or '0' or '.' for a blank"
+                f"invalid character {ch!r} at position {position}: cells must be digits 1-9, or '0' or '.' for a blank"
             )
     if len(cells) != CELLS:
         raise ValueError(f"a puzzle needs {CELLS} cells, found {len(cells)}")
