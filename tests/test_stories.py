@@ -5,18 +5,21 @@ more words almost never yields another derivation, because the grammar fixes wor
 capital at the start and the place of every punctuation mark. We therefore demand 98%.
 """
 
+import hashlib
 import random
 import re
 import time
 
 import pytest
 
-from unmask.train import stories
-from unmask.train.stories import (
+from unmask.tasks.stories import (
     fluency,
     generate_corpus,
     generate_story,
+    generator,
+    grammar,
     iter_corpus,
+    lexicon,
     sentence_accepted,
     sentence_space,
     split_sentences,
@@ -70,9 +73,9 @@ def test_names_never_collide_with_common_words():
 
 
 def test_every_word_class_is_used():
-    used = {sym for tree in stories._RULES.values() for sym in stories._symbols(tree)}
-    sources = set(stories._ROLE_ALIASES.values())
-    assert not set(stories._LEXICON) - used - sources
+    used = {sym for tree in grammar.RULES.values() for sym in grammar.symbols(tree)}
+    sources = set(lexicon.ROLE_ALIASES.values())
+    assert not set(lexicon.LEXICON) - used - sources
 
 
 def test_stories_have_the_promised_shape(corpus):
@@ -84,7 +87,7 @@ def test_stories_have_the_promised_shape(corpus):
 
 
 def test_stories_refer_back_to_their_hero(corpus):
-    heroes = set(stories._LEXICON["hero_noun"])
+    heroes = set(lexicon.LEXICON["hero_noun"])
     for story in corpus:
         first, *rest = split_sentences(story)
         later = " ".join(rest)
@@ -96,8 +99,8 @@ def test_stories_refer_back_to_their_hero(corpus):
 def test_named_heroes_are_introduced_by_name():
     rng = random.Random(3)
     for _ in range(200):
-        story = stories._cast(rng)
-        opening = " ".join(stories._sentence("opening", story, rng))
+        story = generator._cast(rng)
+        opening = " ".join(generator._sentence("opening", story, rng))
         if "hero_name" in story.bindings:
             assert story.bindings["hero_name"][0][0] in opening
         else:
@@ -107,12 +110,12 @@ def test_named_heroes_are_introduced_by_name():
 def _sample_until(rule: str, binds: dict[str, str], forbidden: set[str], target: str) -> bool:
     """Draw sentences from `rule` for a fixed cast until `target` appears."""
     rng = random.Random(0)
-    story = stories._cast(rng)
+    story = generator._cast(rng)
     for symbol, value in binds.items():
         story.bind(symbol, value)
     story.forbidden = set(forbidden)
     for _ in range(5000):
-        if stories._realize(stories._sentence(rule, story, rng)) == target:
+        if grammar.realize(generator._sentence(rule, story, rng)) == target:
             return True
     return False
 
@@ -257,8 +260,35 @@ def test_sentence_space_dwarfs_a_large_corpus(sentences):
 
 
 def test_bindings_must_be_derivable():
-    story = stories._Story()
+    story = generator._Story()
     with pytest.raises(ValueError, match="hero_noun"):
         story.bind("hero_noun", "table")
     with pytest.raises(ValueError, match="fear"):
         story.bind("fear", "the purple sofa")
+
+
+def test_behaviour_fingerprint():
+    """Pin the generator and recognizer byte for byte, so that no refactor changes them unnoticed.
+
+    The shipped story model learnt from this grammar's corpus. A deliberate change to the lexicon
+    or the templates changes these values; update them in the same change.
+    """
+    corpus = generate_corpus(300, seed=7)
+    assert hashlib.sha256("\n".join(corpus).encode()).hexdigest() == (
+        "4f2162961ccd00d8eb9809edab6a9d94c84d81ad66242a9d2355315082fb7d20"
+    )
+    assert sentence_space() == 1684779809331507
+    assert hashlib.sha256("\n".join(sorted(vocabulary())).encode()).hexdigest() == (
+        "749e7c0ee00fc4815a916b6a30fc6e5f1ec864efea7bbe3f886006a61e4da704"
+    )
+    sentences = [s for story in generate_corpus(20, seed=3) for s in split_sentences(story)][:50]
+    rng = random.Random(5)
+    corrupted = []
+    for s in sentences[:20]:
+        words = s.split()
+        rng.shuffle(words)
+        corrupted.append(" ".join(words))
+    corrupted += [s[:-1] for s in sentences[:5]] + [s.lower() for s in sentences[5:10]]
+    corrupted += [s.replace("a ", "an ", 1) for s in sentences[10:20]]
+    verdicts = "".join("1" if sentence_accepted(s) else "0" for s in sentences + corrupted)
+    assert verdicts == "1" * 50 + "0" * 34 + "110001"

@@ -1,9 +1,9 @@
 """Training recipes: everything needed to reproduce a model from the repository alone.
 
 - `story`: a LLaDA-format model (~7M parameters) on stories from the seeded story grammar
-  (train/stories.py), so the official LLaDA and Fast-dLLM code could run it too.
+  (tasks/stories/), so the official LLaDA and Fast-dLLM code could run it too.
 - `sudoku`: a `grid` model (LLaDA blocks + row/column/box embeddings) on Sudoku solutions from
-  the seeded generator (train/sudoku.py); solving is infilling the blanks.
+  the seeded generator (tasks/sudoku.py); solving is infilling the blanks.
 - `text`: a LLaDA-format model on the user's own text files.
 
 Each recipe returns a `Recipe`: the config.json of the model, its batch sources, its training
@@ -89,7 +89,7 @@ def write_generation_config(folder: Path, defaults: dict) -> None:
 
 def story_data(work: Path) -> tuple[Tokenizer, list[list[list[int]]], list[list[list[int]]]]:
     """Tokenizer and sentence-split token ids of the story corpus, cached under work/."""
-    from .stories import generate_corpus, split_sentences
+    from ..tasks.stories import generate_corpus, split_sentences
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "stories.safetensors"
@@ -187,7 +187,7 @@ def sudoku_tokenizer() -> Tokenizer:
 
 
 def sudoku_solutions(work: Path, n: int, seed: int) -> list[str]:
-    from .sudoku import random_solution
+    from ..tasks.sudoku import random_solution
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / f"solutions-{seed}-{n}.txt"
@@ -200,7 +200,7 @@ def sudoku_solutions(work: Path, n: int, seed: int) -> list[str]:
 
 
 def sudoku_recipe(work: Path, steps: int = 3_000, batch_size: int = 128, seed: int = 0) -> Recipe:
-    from .sudoku import augment
+    from ..tasks.sudoku import augment
 
     tokenizer = sudoku_tokenizer()
     digit_ids = {str(d): d + 1 for d in range(1, 10)}

@@ -1,27 +1,18 @@
-"""A seeded grammar of short children's stories, and the recognizer that scores fluency with it.
-
-The small models unmask trains on a CPU learn from stories this module writes. Their fluency is
-then measured as the share of generated sentences that the same grammar derives, and their
-creativity as the share of those accepted sentences that never occurred in the training corpus.
+"""The story grammar: templates, their tiny EBNF, and the engine that expands, compiles and counts them.
 
 Notable features:
 - One grammar drives both directions. Sentence templates are written in a tiny EBNF
-  (`<symbol>`, `( a | b )`, `[ optional ]`) over word classes; the generator expands the parse
-  trees and the recognizer compiles the very same trees into one regular expression, so the two
-  cannot drift apart.
-- Stories stay coherent without a second grammar: a story binds symbols such as `<hero_noun>`
-  or `<object>` to a few of their derivations and forbids symbols it has no value for (a hero
-  without a name forbids `<hero_name>`). Later sentences then say "the fox", "Pip" or "she" and
-  are still plain derivations of the shared grammar; every binding is checked against it.
-- The recognizer works on words, not characters: each vocabulary word and punctuation mark maps
+  (`<symbol>`, `( a | b )`, `[ optional ]`) over the word classes of lexicon.py; the generator
+  expands the parse trees and the recognizer compiles the very same trees into one regular
+  expression, so the two cannot drift apart.
+- Compiled rules work on words, not characters: each vocabulary word and punctuation mark maps
   to one private-use character, so a word class becomes a regex character class and a
   15-word sentence is matched as a 15-character string.
-- It is strict about surface form: capitals only at the start of a sentence or quotation (and
-  for names and "I"), "a"/"an" chosen by the next word, canonical spacing around punctuation and
-  quotes. Shuffled, truncated or misspelt sentences are rejected.
 - Templates carry several independent slots (names, creatures, objects, places, feelings), so
   the sentence space (`sentence_space()`) dwarfs any corpus drawn from it and a model's accepted
   sentences can be measured for novelty.
+- The surface form (capitals, "a"/"an", spacing around punctuation and quotes) is written by
+  one set of functions here, which the generator and the recognizer share.
 """
 
 from __future__ import annotations
@@ -30,359 +21,13 @@ import functools
 import itertools
 import random
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+
+from .lexicon import LEXICON, MAKES
 
 # ---------------------------------------------------------------------------------------------
-# Lexicon: word classes. Every word a story can contain is listed here or in a template.
+# Templates: phrase rules and sentence rules, each a list of alternatives in the template EBNF.
 # ---------------------------------------------------------------------------------------------
-
-# Names are proper nouns, so none may equal a lowercase vocabulary word (tested): a capitalised
-# "Daisy" at the start of a sentence must mean the name, never a flower. Names are grouped by the
-# pronoun they suit; pet names suit either.
-_SHE_NAMES = """
-Mia Lily Anna Zoe Ella Rosie Molly Lucy Emma Ava Nora Luna Tilly Bella Daisy Poppy Hazel Abby
-Alice Bea Bonnie Cleo Cora Dot Edie Elsie Esme Evie Flora Freya Gemma Gigi Greta Hattie Heidi Ida
-Isla Josie Lola Lottie Mabel Maisie Matilda Millie Minnie Nell Nina Pippa Polly Rita Rosa Sadie
-Sophie Stella Tess Vera Wendy Winnie Yara Zara Clementine Dolly Florence Harriet Jemima Lulu
-Martha Sally Ursula Agnes Dora Fiona Imogen Orla Peggy Sybil Tabitha Alma Connie Enid Gwen Juniper
-Kiki Moira Olga Pansy Selma Trixie Ursa Wilma Elsa Fern Gracie Ingrid Pia Suki Uma Amelia Beatrix
-Chloe Delia Eliza Frida Hannah Iris Jenny Katie Leah Maggie Nancy Olivia Phoebe Ruth Tara Wanda
-"""
-_HE_NAMES = """
-Tom Sam Ben Max Leo Finn Milo Toby Ollie Jack Noah Liam Otto Hugo Jasper Felix Oscar Archie Alfie
-Charlie George Harry Henry Freddie Benji Caleb Dexter Eddie Ezra Frankie Gus Hank Iggy Jonah Larry
-Louie Marty Ned Nico Percy Rex Rory Sid Theo Ted Vinny Wally Zack Bertie Barnaby Ernie Gilbert
-Oliver Percival Quincy Reggie Rufus Timmy Walter Wilbur Basil Cedric Elmer Gordon Hector Jeremy
-Kevin Lenny Mortimer Norman Roland Victor Winston Boris Digby Ferdinand Humphrey Ivor Lionel Nigel
-Rupert Vincent Arlo Beau Dudley Harvey Jed Kenny Ozzy Rocco Tobias Albert Bruno Conrad Dennis
-Edgar Frank Gerald Ian Joe Leon Mick Neil Pete Ralph Stan Tim Vic
-"""
-_PET_NAMES = """
-Pip Kit Quinn Mo Coco Bramble Bumble Chester Dizzy Fluff Fuzzy Hoot Nibbles Patch Pickles Pudsey
-Ruffles Scamper Sniffy Socks Speedy Sparky Twiggy Whiskers Wiggles Ziggy Bubbles Dash Nutmeg Kip
-Tumble Biscotti Fidget Dottie Jingle Sprout Thistle Marmalade Pumpernickel Sixpence Tinker
-"""
-_NAMES_FOR = {"she": _SHE_NAMES + _PET_NAMES, "he": _HE_NAMES + _PET_NAMES}
-
-# Animals grouped by where they live and how they move, so a story keeps a fox in a den and lets
-# a duck swim. The recognizer is lenient here and accepts any animal in any home.
-_ANIMAL_KINDS = {
-    "woodland": dict(
-        nouns="fox rabbit bear deer wolf squirrel hedgehog badger mole mouse raccoon skunk "
-        "chipmunk porcupine weasel moose boar shrew vole stoat lynx bunny",
-        homes="den burrow hole cave house hut lodge hollow",
-        regions="forest wood valley meadow",
-        moves="ran hopped scampered trotted walked hurried crept wandered dashed",
-    ),
-    "bird": dict(
-        nouns="owl robin sparrow crow wren finch bluebird blackbird thrush magpie jay "
-        "woodpecker eagle hawk parrot pigeon dove lark starling swallow cuckoo kingfisher",
-        homes="nest treetop birdhouse tree",
-        regions="forest wood garden park orchard meadow",
-        moves="flew fluttered hopped swooped glided soared",
-    ),
-    "farm": dict(
-        nouns="pig cow goat sheep horse donkey hen rooster lamb calf pony kitten puppy cat dog "
-        "turkey mule ox llama piglet chick duckling foal",
-        homes="barn stable shed pen farmhouse coop kennel sty hutch",
-        regions="farm village valley field orchard",
-        moves="trotted ran walked waddled hurried skipped galloped wandered",
-    ),
-    "water": dict(
-        nouns="frog toad otter beaver duck turtle fish crab seal newt swan goose walrus whale "
-        "dolphin octopus shrimp lobster tadpole heron eel salmon trout penguin puffin",
-        homes="pond river lake marsh swamp pool reef cove",
-        regions="river lake sea marsh bay",
-        moves="swam paddled splashed waddled hopped dived glided floated",
-    ),
-    "bug": dict(
-        nouns="bee ant ladybug butterfly caterpillar spider snail beetle worm cricket "
-        "grasshopper firefly moth dragonfly slug bumblebee earwig",
-        homes="hive anthill web flower leaf log garden shell",
-        regions="garden meadow field park orchard",
-        moves="crawled buzzed flew fluttered crept wriggled hopped zoomed",
-    ),
-    "wild": dict(
-        nouns="lion tiger elephant giraffe zebra monkey hippo rhino panda koala kangaroo camel "
-        "gorilla leopard cheetah crocodile alligator sloth lemur meerkat ostrich flamingo "
-        "toucan hyena jaguar wombat",
-        homes="jungle cave tree grassland den burrow",
-        regions="jungle savanna grassland desert",
-        moves="walked ran stomped strolled trotted swung padded marched roamed",
-    ),
-}
-
-# Children are heroes only; their noun fixes the pronoun.
-_CHILD_KINDS = {"girl": "she", "boy": "he", "princess": "she", "prince": "he"}
-_CHILD_KIND = dict(
-    homes="house cottage hut castle farmhouse cabin palace tower",
-    regions="village town city valley kingdom forest farm",
-    moves="walked ran skipped hurried raced wandered marched tiptoed strolled dashed",
-)
-
-# Grown-ups who may come to help; a gendered noun fixes the pronoun, the rest draw one.
-_HELPER_PEOPLE = {
-    "farmer": None,
-    "baker": None,
-    "gardener": None,
-    "fisherman": "he",
-    "teacher": None,
-    "king": "he",
-    "queen": "she",
-    "wizard": "he",
-    "witch": "she",
-    "fairy": None,
-    "giant": None,
-    "knight": None,
-    "sailor": None,
-    "shepherd": None,
-    "miller": None,
-    "woodcutter": None,
-    "tailor": None,
-    "potter": None,
-    "doctor": None,
-    "painter": None,
-    "woman": "she",
-    "man": "he",
-}
-_HELPER_PEOPLE_MOVES = "walked came hurried strolled wandered"
-
-# Things a hero can treasure, lose, carry or find.
-_OBJECTS = """
-ball kite doll hat scarf boot mitten drum bell whistle flute book crayon pencil ring necklace
-bracelet button marble shell feather stone pebble key box basket bucket spade cup bowl spoon
-blanket pillow teddy boat cart wagon sled bicycle umbrella apron bag backpack lantern lamp candle
-clock watch compass map mirror comb brush ribbon bow crown cape coat jacket sweater sock glove
-belt trumpet violin guitar harp rattle puzzle robot train truck car plane rocket balloon jar
-bottle net rope shovel rake hammer wheel medal trophy coin purse letter card picture painting
-drawing photo flag badge crystal jewel gem pearl notebook paintbrush teacup teapot kettle
-tambourine locket thimble hoop kazoo banjo telescope magnet pinwheel scooter skateboard tricycle
-raincoat slipper bonnet shawl mug plate fork ladle tray present parcel sticker yoyo
-"""
-
-# (singular, plural): the singular follows "a"/"an", the plural fills lists and likings.
-_FOODS = """
-apple:apples pear:pears plum:plums cherry:cherries berry:berries strawberry:strawberries
-blueberry:blueberries carrot:carrots turnip:turnips potato:potatoes cabbage:cabbages bean:beans
-nut:nuts acorn:acorns seed:seeds cake:cakes pie:pies cookie:cookies biscuit:biscuits
-muffin:muffins bun:buns sandwich:sandwiches egg:eggs grape:grapes banana:bananas orange:oranges
-lemon:lemons melon:melons peach:peaches mango:mangoes pumpkin:pumpkins mushroom:mushrooms
-walnut:walnuts hazelnut:hazelnuts chestnut:chestnuts radish:radishes cucumber:cucumbers
-tomato:tomatoes onion:onions pancake:pancakes cupcake:cupcakes lollipop:lollipops
-cracker:crackers pretzel:pretzels doughnut:doughnuts tart:tarts raisin:raisins
-apricot:apricots fig:figs coconut:coconuts pineapple:pineapples sausage:sausages
-dumpling:dumplings scone:scones bagel:bagels waffle:waffles olive:olives peanut:peanuts
-almond:almonds parsnip:parsnips leek:leeks pea:peas lime:limes gooseberry:gooseberries
-raspberry:raspberries blackberry:blackberries cranberry:cranberries
-"""
-
-# Goals pair a verb with targets it suits and with the adjectives that describe and block them:
-# (verb, past, targets, describing adjectives, blocking adjectives).
-_GOALS = (
-    (
-        "climb",
-        "climbed",
-        "hill mountain tree tower wall cliff",
-        "tall high steep big rocky",
-        "high steep tall slippery",
-    ),
-    ("cross", "crossed", "river stream lake valley bog", "wide deep big cold muddy", "wide deep fast cold"),
-    ("visit", "visited", "town castle sea island market fair", "far big busy faraway", "far"),
-    ("reach", "reached", "island castle lighthouse shore waterfall", "far distant faraway", "far"),
-)
-
-# Presents to make for family: (verb, past, things, adjectives, materials, ways to go wrong).
-# Materials and failures are phrases separated by commas.
-_MAKES = (
-    (
-        "bake",
-        "baked",
-        "cake pie muffin tart loaf pudding",
-        "tasty sweet warm delicious",
-        "flour, sugar, eggs, butter, honey, milk, berries",
-        "burned, sank in the middle, came out flat, fell apart",
-    ),
-    (
-        "make",
-        "made",
-        "card hat necklace crown basket picture kite",
-        "pretty colorful fine",
-        "paper, glue, string, beads, ribbons, feathers",
-        "tore, fell apart, came out crooked",
-    ),
-    (
-        "build",
-        "built",
-        "birdhouse bench raft sled swing boat",
-        "strong sturdy fine",
-        "wood, nails, sticks, rope, planks",
-        "wobbled, broke, fell apart",
-    ),
-    (
-        "paint",
-        "painted",
-        "picture sign portrait",
-        "bright colorful pretty",
-        "paints, brushes, paper",
-        "smudged, came out messy",
-    ),
-    (
-        "sew",
-        "sewed",
-        "quilt scarf doll blanket pillow",
-        "soft cozy warm",
-        "cloth, thread, buttons, wool",
-        "came apart, came out crooked",
-    ),
-)
-
-_LEXICON_WORDS = {
-    "name": _SHE_NAMES + _HE_NAMES + _PET_NAMES,
-    "object": _OBJECTS,
-    "food": " ".join(pair.split(":")[0] for pair in _FOODS.split()),
-    "food_plural": " ".join(pair.split(":")[1] for pair in _FOODS.split()),
-    "food_mass": "honey cheese bread soup porridge jam milk corn rice butter flour sugar cream "
-    "juice lettuce toast pudding stew custard",
-    "family": "mother father mom dad grandma grandpa grandmother grandfather sister brother aunt uncle cousin granny",
-    "he": "he she",
-    "his": "his her",
-    "him": "him her",
-    "himself": "himself herself",
-    "hero_adj": "little young small brave shy clever kind curious happy tiny fluffy busy gentle "
-    "sleepy silly proud quiet playful friendly cheerful funny cheeky bold merry bouncy sweet "
-    "nimble smart careful eager jolly lively spotty stripy speckled",
-    "helper_adj": "wise old kind friendly gentle big strong clever helpful jolly patient tall "
-    "cheerful brave quick quiet calm good smiling cheery generous caring thoughtful humble",
-    "trait": "shy clever kind curious brave gentle cheerful helpful playful friendly quiet busy "
-    "lazy silly proud careful polite smart funny bold clumsy sleepy grumpy noisy messy bossy "
-    "cheeky thoughtful daring forgetful",
-    "superlative": "smallest fastest slowest youngest quietest tallest busiest cleverest "
-    "sleepiest happiest bravest kindest funniest loudest silliest hungriest shyest tiniest",
-    "home_adj": "cozy little small warm snug tiny big old neat quiet dry pretty bright tidy humble lovely round",
-    "region_adj": "green deep dark big quiet sunny old wild great peaceful busy pretty lovely shady sleepy misty",
-    "cover": "rock stone bridge log bush hedge fence gate wall stump haystack woodpile bench "
-    "cart boulder wheelbarrow ladder",
-    "site": "pond stream river lake hill barn shed mill tower well road path cave waterfall "
-    "garden field orchard cottage windmill lighthouse",
-    "container": "barn shed cave hut mill tower cottage tent greenhouse",
-    "spot_adj": "big old tall small dark mossy muddy shady little broken crooked high low long "
-    "wooden green quiet sunny rocky grassy sandy cold empty huge giant",
-    "tree_kind": "oak pine apple cherry maple birch elm beech willow plum pear chestnut fir holly ash cedar palm lemon",
-    "field_place": "grass reeds bushes leaves flowers ferns weeds hay mud snow sand corn straw "
-    "wheat nettles daisies rushes",
-    "field_adj": "tall long thick deep wet soft green brown dry golden yellow wild cool",
-    "prep_cover": "under behind beside near by below beneath",
-    "prep_site": "near by beside behind",
-    "object_adj": "red blue green yellow orange purple pink white black brown golden silver "
-    "gray shiny little old new favorite special soft tiny bright striped spotted wooden "
-    "woolly lucky magic sparkly precious",
-    "happy_feel": "happy glad joyful cheerful proud excited delighted thankful grateful calm "
-    "safe warm cozy content pleased thrilled",
-    "sad_feel": "sad unhappy upset lonely worried scared afraid frightened nervous cross "
-    "angry grumpy tired gloomy miserable confused sorry",
-    "calm_feel": "calm safe warm cozy sleepy peaceful snug brave",
-    "weather_adj": "sunny rainy windy snowy cloudy foggy stormy misty frosty cold warm hot "
-    "bright gray wet chilly breezy lovely fine quiet damp beautiful",
-    "season": "spring summer autumn winter",
-    "day_part": "morning afternoon evening day",
-    "search_verb": "looked searched peeked checked hunted",
-    "say_verb": "said replied answered whispered called explained laughed",
-    "ask_verb": "asked wondered called",
-    "cry_verb": "cried shouted called exclaimed yelled squeaked",
-    "sigh_verb": "sighed said whispered mumbled",
-    "topic_plural": "dragons pirates stars ships castles trains giants fairies knights planets "
-    "dinosaurs robots mountains oceans islands volcanoes rockets kings queens",
-    "collectible": "shells pebbles feathers acorns leaves stones pinecones buttons marbles conkers ribbons",
-    "flower_plural": "daisies tulips roses bluebells buttercups poppies sunflowers violets "
-    "lilies dandelions primroses snowdrops",
-    "water_site": "river lake pond stream sea",
-    "sky_watch": "clouds stars birds boats rain moon",
-    "weather_noun": "rain snow sun wind moonlight",
-    "song_adj": "happy little silly sleepy old sweet soft merry funny",
-    "countable_plural": "stars clouds leaves boats sheep birds",
-    "number": "two three four five six seven eight nine ten",
-    "heart_adj": "kind big warm good gentle",
-    "voice_adj": "soft loud sweet small squeaky deep gentle happy tiny",
-    "sound": "noise squeak rustle splash crash thump buzz whistle cry giggle bang creak "
-    "crackle hiss rumble sob snore snuffle squawk knock chirp",
-    "sound_adj": "strange little loud soft funny sad tiny",
-    "game": "tag catch hopscotch leapfrog ball",
-    "joy_act": "danced sang laughed clapped giggled cheered",
-    "fail": "slipped fell tumbled stumbled",
-    "bed_thing": "blanket quilt pillow bed covers",
-    "lamp_adj": "little small warm bright golden",
-    "brave_adj": "brave bold fearless daring",
-    "path_adj": "secret short safe easy hidden narrow winding",
-    "sky_plural": "stars clouds fireflies",
-    "nice_adj": "lovely beautiful wonderful special perfect pretty",
-    "sleep_adv": "soundly well peacefully",
-    "junk_adj": "old muddy broken wet rusty dusty torn soggy",
-    "speech_adv": "softly kindly gently quietly happily sadly loudly proudly bravely shyly warmly sleepily brightly",
-    "tear_adj": "big little single fat",
-    "friend_adj": "good best true new kind dear wonderful",
-    "hug_adj": "big warm long tight",
-    "eye_adj": "big bright kind sleepy shiny twinkly",
-    "skill": "running singing climbing swimming digging counting drawing jumping hiding "
-    "dancing whistling skipping painting baking juggling rhyming",
-}
-
-# Story roles reuse general classes under their own names, so that a story can bind them.
-_ROLE_ALIASES = {
-    "hero_name": "name",
-    "helper_name": "name",
-    "helper_he": "he",
-    "helper_his": "his",
-    "helper_him": "him",
-    "hero_family": "family",
-    "hero_move": "move",
-    "helper_move": "move",
-    "other_noun": "animal",
-    "other_adj": "hero_adj",
-    "any_object": "object",
-    "any_home": "home_noun",
-}
-
-
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(text.split()))  # keeps first-seen order, drops repeats
-
-
-def _joined(parts) -> str:
-    return " ".join(parts)
-
-
-def _build_lexicon() -> dict[str, tuple[str, ...]]:
-    lexicon = {name: _words(text) for name, text in _LEXICON_WORDS.items()}
-    kinds = list(_ANIMAL_KINDS.values()) + [_CHILD_KIND]
-    animals = _joined(kind["nouns"] for kind in _ANIMAL_KINDS.values())
-    lexicon["animal"] = _words(animals)
-    lexicon["hero_noun"] = _words(animals + " " + _joined(_CHILD_KINDS))
-    lexicon["helper_noun"] = _words(animals + " " + _joined(_HELPER_PEOPLE))
-    lexicon["home_noun"] = _words(_joined(kind["homes"] for kind in kinds))
-    lexicon["region"] = _words(_joined(kind["regions"] for kind in kinds))
-    lexicon["move"] = _words(_joined(kind["moves"] for kind in kinds) + " " + _HELPER_PEOPLE_MOVES)
-    goal_columns = ("goal_verb", "goal_past", "goal_target", "goal_adj", "obstacle_adj")
-    for k, name in enumerate(goal_columns):
-        lexicon[name] = _words(_joined(row[k] for row in _GOALS))
-    make_columns = ("make_verb", "make_past", "made_thing", "made_adj")
-    for k, name in enumerate(make_columns):
-        lexicon[name] = _words(_joined(row[k] for row in _MAKES))
-    for alias, source in _ROLE_ALIASES.items():
-        lexicon[alias] = lexicon[source]
-    return lexicon
-
-
-_LEXICON = _build_lexicon()
-
-# ---------------------------------------------------------------------------------------------
-# Grammar: phrase rules and sentence rules, each a list of alternatives in the template EBNF.
-# ---------------------------------------------------------------------------------------------
-
-
-def _phrases(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",")]
-
 
 _PHRASE_RULES: dict[str, list[str]] = {
     # Noun phrases are listed without [optional] parts so that a pronoun is only one choice in
@@ -509,8 +154,8 @@ _PHRASE_RULES: dict[str, list[str]] = {
         "was too small",
         "got scared",
     ],
-    "material": _phrases(", ".join(row[4] for row in _MAKES)),
-    "made_fail": _phrases(", ".join(row[5] for row in _MAKES)),
+    "material": [material for make in MAKES for material in make["materials"]],
+    "made_fail": [failure for make in MAKES for failure in make["failures"]],
     "needs": ["<material> , <material> and <material>"],
     "both": ["<hero_named> and <helper_named>"],
     "other_call": ["( little | dear | kind ) <other_noun>"],
@@ -961,14 +606,12 @@ _SENTENCE_RULES: dict[str, list[str]] = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Template EBNF: parse into trees, then expand (generation), compile (recognition) or count.
+# Template EBNF: parse into trees, then compile (recognition), count or expand (generation).
 # ---------------------------------------------------------------------------------------------
 
 # Node kinds. Trees are tuples (kind, payload) so that expansion stays a cheap tuple walk.
 _LIT, _SYM, _SEQ, _ALT, _OPT = range(5)
 _TEMPLATE_TOKEN = re.compile(r"\[|\]|\(|\)|\||<[a-z_]+>|[^\s\[\]()|<>]+")
-# The chance that an optional part appears; half keeps short and long forms equally common.
-_OPTIONAL_PROBABILITY = 0.5
 
 
 def _parse_template(text: str):
@@ -1015,9 +658,9 @@ def _parse_rule(alternatives: list[str]):
     return trees[0] if len(trees) == 1 else (_ALT, trees)
 
 
-_RULES = {name: _parse_rule(alts) for name, alts in {**_PHRASE_RULES, **_SENTENCE_RULES}.items()}
-_RULES["sentence"] = (_ALT, tuple(_RULES[name] for name in _SENTENCE_RULES))
-assert not set(_RULES) & set(_LEXICON), "rule and word class names must differ"
+RULES = {name: _parse_rule(alts) for name, alts in {**_PHRASE_RULES, **_SENTENCE_RULES}.items()}
+RULES["sentence"] = (_ALT, tuple(RULES[name] for name in _SENTENCE_RULES))
+assert not set(RULES) & set(LEXICON), "rule and word class names must differ"
 
 _ARTICLES = ("a", "an")
 _PUNCTUATION = tuple('.,!?"')
@@ -1025,15 +668,15 @@ _NO_SPACE_BEFORE = frozenset(".,!?")
 _VOWELS = frozenset("aeiouAEIOU")
 
 
-def _symbols(tree) -> Iterator[str]:
+def symbols(tree) -> Iterator[str]:
     kind, payload = tree
     if kind == _SYM:
         yield payload
     elif kind in (_SEQ, _ALT):
         for child in payload:
-            yield from _symbols(child)
+            yield from symbols(child)
     elif kind == _OPT:
-        yield from _symbols(payload)
+        yield from symbols(payload)
 
 
 def _literals(tree) -> Iterator[str]:
@@ -1049,9 +692,9 @@ def _literals(tree) -> Iterator[str]:
 
 def _check_grammar() -> None:
     """Fail at import if a template names an unknown symbol; that would be a silent dead slot."""
-    for name, tree in _RULES.items():
-        for symbol in _symbols(tree):
-            if symbol not in _RULES and symbol not in _LEXICON:
+    for name, tree in RULES.items():
+        for symbol in symbols(tree):
+            if symbol not in RULES and symbol not in LEXICON:
                 raise ValueError(f"rule {name!r} uses unknown symbol <{symbol}>")
 
 
@@ -1059,15 +702,19 @@ _check_grammar()
 
 
 def _build_vocabulary() -> frozenset[str]:
-    words = {w for class_words in _LEXICON.values() for w in class_words}
-    words |= {w for tree in _RULES.values() for w in _literals(tree) if w not in _PUNCTUATION}
+    words = {w for class_words in LEXICON.values() for w in class_words}
+    words |= {w for tree in RULES.values() for w in _literals(tree) if w not in _PUNCTUATION}
     words |= set(_ARTICLES)  # the templates write "a"; "an" appears before vowels
     return frozenset(words)
 
 
 _VOCABULARY = _build_vocabulary()
-# Words that keep their capital letter anywhere in a sentence.
-_PROPER = frozenset(_LEXICON["name"]) | {"I"}
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word (not punctuation) a story can contain; names keep their capital."""
+    return _VOCABULARY
+
 
 # Each token becomes one private-use character, so word classes become character classes.
 _PRIVATE_USE_START = 0xE000
@@ -1089,7 +736,7 @@ _ARTICLE_CLASS = _char_class(_ARTICLES)
 
 @functools.cache
 def _rule_regex(name: str) -> str:
-    return _tree_regex(_RULES[name])
+    return _tree_regex(RULES[name])
 
 
 def _tree_regex(tree) -> str:
@@ -1097,8 +744,8 @@ def _tree_regex(tree) -> str:
     if kind == _LIT:
         return _ARTICLE_CLASS if payload in _ARTICLES else re.escape(_TOKEN_CHAR[payload])
     if kind == _SYM:
-        if payload in _LEXICON:
-            return _char_class(_LEXICON[payload])
+        if payload in LEXICON:
+            return _char_class(LEXICON[payload])
         return "(?:" + _rule_regex(payload) + ")"
     if kind == _SEQ:
         return "".join(_tree_regex(child) for child in payload)
@@ -1112,10 +759,10 @@ def _compiled(name: str) -> re.Pattern:
     return re.compile(_rule_regex(name))
 
 
-def _derives(name: str, tokens: tuple[str, ...]) -> bool:
+def derives(name: str, tokens: Sequence[str]) -> bool:
     """True iff the rule or word class `name` derives exactly these (lowercase-form) tokens."""
-    if name in _LEXICON:
-        return len(tokens) == 1 and tokens[0] in _LEXICON[name]
+    if name in LEXICON:
+        return len(tokens) == 1 and tokens[0] in LEXICON[name]
     if any(tok not in _TOKEN_CHAR for tok in tokens):
         return False
     return _compiled(name).fullmatch("".join(_TOKEN_CHAR[t] for t in tokens)) is not None
@@ -1127,10 +774,10 @@ def _count(tree, memo: dict[str, int]) -> int:
     if kind == _LIT:
         return 1
     if kind == _SYM:
-        if payload in _LEXICON:
-            return len(_LEXICON[payload])
+        if payload in LEXICON:
+            return len(LEXICON[payload])
         if payload not in memo:
-            memo[payload] = _count(_RULES[payload], memo)
+            memo[payload] = _count(RULES[payload], memo)
         return memo[payload]
     if kind == _SEQ:
         total = 1
@@ -1144,18 +791,15 @@ def _count(tree, memo: dict[str, int]) -> int:
 
 def sentence_space() -> int:
     """Estimate how many sentences the grammar can derive (derivations of `<sentence>`)."""
-    return _count(_RULES["sentence"], {})
+    return _count(RULES["sentence"], {})
 
 
 # ---------------------------------------------------------------------------------------------
 # Surface form: tokens <-> text, shared by generator and recognizer.
 # ---------------------------------------------------------------------------------------------
 
-# Words, possibly with one apostrophe ("don't" is one token), or any other single character.
-_TEXT_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|[^\sA-Za-z]")
 
-
-def _capital_slots(tokens: list[str]) -> list[bool]:
+def capital_slots(tokens: list[str]) -> list[bool]:
     """Mark the words that must start with a capital: the first word and the first in a quote."""
     slots = [False] * len(tokens)
     expect_capital, in_quote = True, False
@@ -1169,7 +813,7 @@ def _capital_slots(tokens: list[str]) -> list[bool]:
     return slots
 
 
-def _render(tokens: list[str]) -> str:
+def render(tokens: list[str]) -> str:
     """Join tokens with canonical spacing: none before , . ! ? and none inside quotes' edges."""
     out, in_quote, after_opening = [], False, False
     for tok in tokens:
@@ -1191,41 +835,26 @@ def _fix_articles(tokens: list[str]) -> None:
             tokens[k] = "an" if tokens[k + 1][0] in _VOWELS else "a"
 
 
-def _articles_agree(tokens: list[str]) -> bool:
+def articles_agree(tokens: list[str]) -> bool:
     for k in range(len(tokens) - 1):
         if tokens[k] in _ARTICLES and (tokens[k] == "an") != (tokens[k + 1][0] in _VOWELS):
             return False
     return True
 
 
-def _realize(tokens: list[str]) -> str:
+def realize(tokens: list[str]) -> str:
     _fix_articles(tokens)
-    slots = _capital_slots(tokens)
+    slots = capital_slots(tokens)
     shown = [tok[0].upper() + tok[1:] if slot else tok for tok, slot in zip(tokens, slots)]
-    return _render(shown)
+    return render(shown)
 
 
 # ---------------------------------------------------------------------------------------------
-# Generation: a story binds its cast, then expands a plot's beats with the shared grammar.
+# Expansion: draw one derivation of a rule, with some symbols bound and some forbidden.
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass
-class _Story:
-    """What one story has fixed: symbol -> allowed derivations, and symbols it must not use."""
-
-    bindings: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
-    forbidden: set[str] = field(default_factory=set)
-
-    def bind(self, symbol: str, *options: str) -> None:
-        """Restrict `symbol` to `options` (each a space-separated derivation the grammar allows)."""
-        derivations = tuple(tuple(option.split()) for option in options)
-        for tokens in derivations:
-            if not _derives(symbol, tokens):
-                raise ValueError(f"<{symbol}> does not derive {' '.join(tokens)!r}")
-        self.bindings[symbol] = derivations
-
-
+# The chance that an optional part appears; half keeps short and long forms equally common.
+_OPTIONAL_PROBABILITY = 0.5
 _NOTHING = (_SEQ, ())  # what an optional part becomes when all of it is forbidden
 
 
@@ -1237,7 +866,7 @@ def _prune(tree, forbidden: frozenset[str], rules: dict):
     if kind == _SYM:
         if payload in forbidden:
             return None
-        if payload in _RULES and rules.get(payload, True) is None:
+        if payload in RULES and rules.get(payload, True) is None:
             return None
         return tree
     if kind == _SEQ:
@@ -1253,17 +882,17 @@ def _prune(tree, forbidden: frozenset[str], rules: dict):
 
 
 @functools.cache
-def _pruned_rules(forbidden: frozenset[str]) -> dict:
+def pruned_rules(forbidden: frozenset[str]) -> dict:
     """Every rule with the alternatives that need a forbidden symbol removed (None if empty)."""
     rules: dict = {}
-    remaining = dict(_RULES)
+    remaining = dict(RULES)
     # Prune a rule once the rules it refers to are pruned; a pass without progress is a cycle,
     # which the regex compilation could not handle either.
     while remaining:
         settled = [
             name
             for name, tree in remaining.items()
-            if {s for s in _symbols(tree) if s in _RULES and s not in forbidden} <= rules.keys()
+            if {s for s in symbols(tree) if s in RULES and s not in forbidden} <= rules.keys()
         ]
         if not settled:
             raise ValueError(f"rules refer to each other in a cycle: {sorted(remaining)}")
@@ -1272,397 +901,22 @@ def _pruned_rules(forbidden: frozenset[str]) -> dict:
     return rules
 
 
-def _expand(tree, story: _Story, rules: dict, rng: random.Random, out: list[str]) -> None:
+def expand(tree, bindings: dict, rules: dict, rng: random.Random, out: list[str]) -> None:
+    """Append one derivation of `tree` to `out`; bound symbols draw from `bindings`, the rest from `rules`."""
     kind, payload = tree
     if kind == _LIT:
         out.append(payload)
     elif kind == _SYM:
-        if payload in story.bindings:
-            out.extend(rng.choice(story.bindings[payload]))
-        elif payload in _LEXICON:
-            out.append(rng.choice(_LEXICON[payload]))
+        if payload in bindings:
+            out.extend(rng.choice(bindings[payload]))
+        elif payload in LEXICON:
+            out.append(rng.choice(LEXICON[payload]))
         else:
-            _expand(rules[payload], story, rules, rng, out)
+            expand(rules[payload], bindings, rules, rng, out)
     elif kind == _SEQ:
         for child in payload:
-            _expand(child, story, rules, rng, out)
+            expand(child, bindings, rules, rng, out)
     elif kind == _ALT:
-        _expand(rng.choice(payload), story, rules, rng, out)
+        expand(rng.choice(payload), bindings, rules, rng, out)
     elif rng.random() < _OPTIONAL_PROBABILITY:
-        _expand(payload, story, rules, rng, out)
-
-
-def _sentence(rule: str, story: _Story, rng: random.Random) -> list[str]:
-    rules = _pruned_rules(frozenset(story.forbidden))
-    tokens: list[str] = []
-    _expand(rules[rule], story, rules, rng, tokens)
-    return tokens
-
-
-def _pick_kind(rng: random.Random) -> tuple[str, dict, str | None]:
-    """A hero: (noun, its kind's homes/regions/moves, fixed pronoun or None)."""
-    # Children make up about a fifth of heroes, as in the picture books this imitates.
-    if rng.random() < 0.2:
-        noun = rng.choice(list(_CHILD_KINDS))
-        return noun, _CHILD_KIND, _CHILD_KINDS[noun]
-    kind = _ANIMAL_KINDS[rng.choice(list(_ANIMAL_KINDS))]
-    return rng.choice(kind["nouns"].split()), kind, None
-
-
-def _pick_helper(rng: random.Random, avoid: str) -> tuple[str, str, str | None]:
-    """A helper: (noun, how it moves, fixed pronoun or None), never the hero's own kind."""
-    # Mostly animals; a grown-up now and then keeps the cast varied.
-    while True:
-        if rng.random() < 0.25:
-            noun = rng.choice(list(_HELPER_PEOPLE))
-            moves, pronoun = _HELPER_PEOPLE_MOVES, _HELPER_PEOPLE[noun]
-        else:
-            kind = _ANIMAL_KINDS[rng.choice(list(_ANIMAL_KINDS))]
-            noun, moves, pronoun = rng.choice(kind["nouns"].split()), kind["moves"], None
-        if noun != avoid:
-            return noun, moves, pronoun
-
-
-_PRONOUNS = {"he": ("he", "his", "him", "himself"), "she": ("she", "her", "her", "herself")}
-# Share of heroes and helpers introduced with a name ("a fox named Pip").
-_NAMED_SHARE = 0.6
-
-
-def _cast_name(story: _Story, role: str, pronoun: str, rng: random.Random, avoid: str) -> str:
-    """Name a role (or leave it nameless) and forbid the introduction that would not fit."""
-    name = rng.choice([n for n in _NAMES_FOR[pronoun].split() if n != avoid])
-    if rng.random() < _NAMED_SHARE:
-        story.bind(f"{role}_name", name)
-        story.forbidden.add(f"{role}_intro_plain")
-        return name
-    story.forbidden.add(f"{role}_name")
-    return ""
-
-
-def _cast_hero(story: _Story, rng: random.Random) -> tuple[str, str]:
-    """Bind the hero; returns (noun, name or "")."""
-    hero, kind, pronoun = _pick_kind(rng)
-    pronoun = pronoun or rng.choice(tuple(_PRONOUNS))
-    for symbol, word in zip(("he", "his", "him", "himself"), _PRONOUNS[pronoun]):
-        story.bind(symbol, word)
-    story.bind("hero_noun", hero)
-    story.bind("hero_adj", rng.choice(_LEXICON["hero_adj"]))
-    story.bind("home_noun", rng.choice(kind["homes"].split()))
-    story.bind("region", rng.choice(kind["regions"].split()))
-    story.bind("hero_move", *kind["moves"].split())
-    story.bind("hero_family", rng.choice(_LEXICON["family"]))
-    return hero, _cast_name(story, "hero", pronoun, rng, avoid="")
-
-
-def _cast_helper(story: _Story, rng: random.Random, hero: str, hero_name: str) -> str:
-    """Bind a helper of another kind and name than the hero; returns its noun."""
-    helper, moves, pronoun = _pick_helper(rng, avoid=hero)
-    pronoun = pronoun or rng.choice(tuple(_PRONOUNS))
-    for symbol, word in zip(("helper_he", "helper_his", "helper_him"), _PRONOUNS[pronoun]):
-        story.bind(symbol, word)
-    story.bind("helper_noun", helper)
-    story.bind("helper_adj", rng.choice(_LEXICON["helper_adj"]))
-    story.bind("helper_move", *moves.split())
-    _cast_name(story, "helper", pronoun, rng, avoid=hero_name)
-    return helper
-
-
-def _cast_props(story: _Story, rng: random.Random, hero: str, helper: str) -> None:
-    """The treasured object, the stranger in the lonely and rescue plots, and the fear."""
-    story.bind("object", rng.choice(_LEXICON["object"]))
-    story.bind("object_adj", rng.choice(_LEXICON["object_adj"]))
-    story.bind("other_noun", rng.choice([a for a in _LEXICON["animal"] if a not in (hero, helper)]))
-    story.bind("other_adj", rng.choice(_LEXICON["other_adj"]))
-    story.bind("fear", " ".join(_sentence("fear", story, rng)))
-    story.bind("stuck_where", " ".join(_sentence("stuck_where", story, rng)))
-
-
-# Weather words a story may use; a few keep one story from being both sunny and snowy too often.
-_WEATHER_PER_STORY = 3
-
-
-def _cast_setting(story: _Story, rng: random.Random) -> None:
-    story.bind("season", rng.choice(_LEXICON["season"]))
-    story.bind("weather_adj", *rng.sample(_LEXICON["weather_adj"], _WEATHER_PER_STORY))
-
-
-def _cast_goal(story: _Story, rng: random.Random) -> None:
-    verb, past, targets, adjs, blocks = rng.choice(_GOALS)
-    story.bind("goal_verb", verb)
-    story.bind("goal_past", past)
-    story.bind("goal_target", rng.choice(targets.split()))
-    story.bind("goal_adj", rng.choice(adjs.split()))
-    story.bind("obstacle_adj", rng.choice(blocks.split()))
-
-
-def _cast_gift(story: _Story, rng: random.Random) -> None:
-    verb, past, things, adjs, materials, failures = rng.choice(_MAKES)
-    story.bind("make_verb", verb)
-    story.bind("make_past", past)
-    story.bind("made_thing", rng.choice(things.split()))
-    story.bind("made_adj", *adjs.split())
-    materials = _phrases(materials)
-    story.bind("material", *materials)
-    story.bind("needs", "{} , {} and {}".format(*rng.sample(materials, 3)))
-    story.bind("made_fail", rng.choice(_phrases(failures)))
-
-
-def _cast(rng: random.Random) -> _Story:
-    """Bind a hero, a helper and the props that every plot may use."""
-    story = _Story()
-    hero, hero_name = _cast_hero(story, rng)
-    helper = _cast_helper(story, rng, hero, hero_name)
-    _cast_props(story, rng, hero, helper)
-    _cast_setting(story, rng)
-    _cast_goal(story, rng)
-    _cast_gift(story, rng)
-    return story
-
-
-# A plot is a list of beats: (chance the beat is told, sentence rules to pick one from).
-_PLOTS = {
-    "lost": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (1.0, ("lost_owns",)),
-        (0.2, ("weather",)),
-        (1.0, ("lost_loses",)),
-        (0.4, ("sad",)),
-        (0.5, ("lost_asks",)),
-        (1.0, ("lost_search",)),
-        (0.3, ("lost_search",)),
-        (1.0, ("helper_arrives",)),
-        (0.4, ("helper_asks",)),
-        (0.3, ("lost_explains",)),
-        (0.8, ("lost_helper_offers",)),
-        (0.4, ("lost_search_together",)),
-        (1.0, ("lost_finds",)),
-        (0.5, ("thanks",)),
-        (0.3, ("glad",)),
-        (1.0, ("lost_ending",)),
-        (0.08, ("the_end",)),
-    ),
-    "lonely": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (1.0, ("lonely_state",)),
-        (0.5, ("lonely_wish",)),
-        (0.2, ("weather",)),
-        (1.0, ("lonely_sets_out",)),
-        (1.0, ("lonely_meets_other",)),
-        (0.8, ("lonely_asks",)),
-        (1.0, ("lonely_rejected",)),
-        (0.4, ("sad",)),
-        (1.0, ("lonely_meets_helper", "helper_arrives")),
-        (0.8, ("lonely_helper_says",)),
-        (0.5, ("lonely_hero_answers",)),
-        (1.0, ("lonely_play",)),
-        (0.3, ("glad",)),
-        (1.0, ("lonely_ending",)),
-        (0.08, ("the_end",)),
-    ),
-    "goal": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (0.2, ("weather",)),
-        (1.0, ("goal_wants",)),
-        (0.4, ("goal_says",)),
-        (1.0, ("goal_obstacle",)),
-        (1.0, ("goal_tries",)),
-        (0.3, ("sad",)),
-        (1.0, ("helper_arrives",)),
-        (0.4, ("helper_asks",)),
-        (0.4, ("goal_explains",)),
-        (1.0, ("goal_helper_plan",)),
-        (1.0, ("goal_succeeds",)),
-        (0.5, ("goal_after",)),
-        (0.3, ("thanks",)),
-        (1.0, ("goal_ending",)),
-        (0.08, ("the_end",)),
-    ),
-    "scared": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (1.0, ("scared_fear",)),
-        (1.0, ("scared_event",)),
-        (0.3, ("weather",)),
-        (1.0, ("scared_reacts",)),
-        (0.4, ("scared_reacts",)),
-        (1.0, ("helper_arrives",)),
-        (0.4, ("helper_asks",)),
-        (1.0, ("scared_helper_says",)),
-        (1.0, ("scared_helper_acts",)),
-        (1.0, ("scared_calm",)),
-        (0.3, ("thanks",)),
-        (1.0, ("scared_ending",)),
-        (0.08, ("the_end",)),
-    ),
-    "gift": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (0.2, ("weather",)),
-        (1.0, ("gift_wants",)),
-        (0.7, ("gift_plan",)),
-        (1.0, ("gift_attempt",)),
-        (0.4, ("sad",)),
-        (1.0, ("helper_arrives",)),
-        (0.3, ("helper_asks",)),
-        (1.0, ("gift_helper",)),
-        (1.0, ("gift_success",)),
-        (1.0, ("gift_gives",)),
-        (0.3, ("glad",)),
-        (1.0, ("gift_ending",)),
-        (0.08, ("the_end",)),
-    ),
-    "rescue": (
-        (1.0, ("opening",)),
-        (0.4, ("describe",)),
-        (0.2, ("weather",)),
-        (1.0, ("rescue_hears",)),
-        (1.0, ("rescue_finds",)),
-        (0.7, ("rescue_plea",)),
-        (1.0, ("rescue_tries",)),
-        (0.4, ("rescue_tries",)),
-        (1.0, ("helper_arrives",)),
-        (0.3, ("helper_asks",)),
-        (1.0, ("rescue_plan",)),
-        (1.0, ("rescue_done",)),
-        (0.7, ("rescue_thanks",)),
-        (0.3, ("thanks",)),
-        (1.0, ("rescue_ending",)),
-        (0.08, ("the_end",)),
-    ),
-}
-
-# Bounds a story must meet; drafts outside them are redrawn from the same stream.
-MIN_SENTENCES, MAX_SENTENCES = 6, 14
-MIN_WORDS, MAX_WORDS = 90, 220
-
-
-def _draft(rng: random.Random) -> list[list[str]]:
-    story = _cast(rng)
-    plot = _PLOTS[rng.choice(list(_PLOTS))]
-    sentences = []
-    for chance, rules in plot:
-        if chance >= 1.0 or rng.random() < chance:
-            sentences.append(_sentence(rng.choice(rules), story, rng))
-    return sentences
-
-
-def _word_count(tokens: list[str]) -> int:
-    return sum(1 for tok in tokens if tok[0].isalpha())
-
-
-def generate_story(rng: random.Random) -> str:
-    """Write one story of 6-14 sentences and 90-220 words, drawing all choices from `rng`."""
-    while True:
-        sentences = _draft(rng)
-        words = sum(_word_count(s) for s in sentences)
-        if MIN_SENTENCES <= len(sentences) <= MAX_SENTENCES and MIN_WORDS <= words <= MAX_WORDS:
-            return " ".join(_realize(s) for s in sentences)
-
-
-def iter_corpus(seed: int = 0) -> Iterator[str]:
-    """An endless stream of stories, the same for the same seed."""
-    rng = random.Random(seed)
-    while True:
-        yield generate_story(rng)
-
-
-def generate_corpus(n_stories: int, seed: int = 0) -> list[str]:
-    """The first `n_stories` stories of `iter_corpus(seed)`."""
-    return list(itertools.islice(iter_corpus(seed), n_stories))
-
-
-def vocabulary() -> frozenset[str]:
-    """Every word (not punctuation) a story can contain; names keep their capital."""
-    return _VOCABULARY
-
-
-# ---------------------------------------------------------------------------------------------
-# Recognition.
-# ---------------------------------------------------------------------------------------------
-
-_TERMINAL = frozenset(".!?")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences, keeping quoted dialogue with its speaker.
-
-    A sentence ends after . ! or ? (and a closing quote right after it) unless the next word
-    starts in lowercase, as in `"Help!" cried the fox.`. A trailing fragment without final
-    punctuation is returned too, so that it can be counted as not accepted.
-    """
-    sentences, start, k, n = [], 0, 0, len(text)
-    while k < n:
-        if text[k] not in _TERMINAL:
-            k += 1
-            continue
-        end = k + 1
-        while end < n and text[end] in _TERMINAL:
-            end += 1
-        if end < n and text[end] == '"':
-            end += 1
-        rest = end
-        while rest < n and text[rest].isspace():
-            rest += 1
-        if rest < n and text[rest].islower():
-            k = end  # dialogue continues: "Help!" cried the fox.
-            continue
-        piece = text[start:end].strip()
-        if piece:
-            sentences.append(piece)
-        start = k = end
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return sentences
-
-
-def _normalized_tokens(sentence: str) -> list[str] | None:
-    """Tokens in lexicon case, or None if the surface form itself is wrong."""
-    text = sentence.strip()
-    tokens = _TEXT_TOKEN.findall(text)
-    if not tokens or _render(tokens) != text:
-        return None
-    for k, slot in enumerate(_capital_slots(tokens)):
-        tok = tokens[k]
-        if not slot:
-            continue
-        if not tok[0].isupper():
-            return None
-        if tok not in _PROPER:
-            tokens[k] = tok[0].lower() + tok[1:]
-    return tokens
-
-
-def sentence_accepted(sentence: str) -> bool:
-    """True iff the grammar derives `sentence` (surrounding whitespace ignored)."""
-    tokens = _normalized_tokens(sentence)
-    if tokens is None or not _articles_agree(tokens):
-        return False
-    try:
-        encoded = "".join(_TOKEN_CHAR[tok] for tok in tokens)
-    except KeyError:
-        return False  # a word outside the vocabulary
-    return _compiled("sentence").fullmatch(encoded) is not None
-
-
-def fluency(texts: list[str], corpus_sentences: set[str]) -> dict:
-    """Score generated texts sentence by sentence against the grammar and a training corpus.
-
-    Returns:
-        {"sentences": count, "accepted": share derivable by the grammar, "novel": share of the
-        accepted sentences absent from `corpus_sentences`, "distinct": share of distinct
-        sentences among all}.
-    """
-    sentences = [s for text in texts for s in split_sentences(text)]
-    accepted = [s for s in sentences if sentence_accepted(s)]
-    novel = [s for s in accepted if s not in corpus_sentences]
-    n = len(sentences)
-    return {
-        "sentences": n,
-        "accepted": len(accepted) / n if n else 0.0,
-        "novel": len(novel) / len(accepted) if accepted else 0.0,
-        "distinct": len(set(sentences)) / n if n else 0.0,
-    }
+        expand(payload, bindings, rules, rng, out)
