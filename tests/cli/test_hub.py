@@ -21,12 +21,13 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 from typer.testing import CliRunner
 
 import unmask
+from unmask import checkpoints
 from unmask.cli import app
-from unmask.cli.hub import ALIAS_NAMES
 
 from ..conftest import GOLDEN
 from .conftest import DEFAULTS, TOKEN, go_offline, point_at
@@ -87,6 +88,7 @@ def subprocess_env(hub) -> dict:
 # --------------------------------------------------------------------------------------------- pull
 
 
+@pytest.mark.slow
 def test_pull_fetches_only_what_unmask_reads_and_the_model_then_loads_offline(hub, monkeypatch):
     out = ok("pull", TINY)
     assert re.search(r"pulled fake-org/llada-tiny \(\d+\.\d kB, 5 files\) -> .*snapshots", out.stdout), out.stdout
@@ -124,7 +126,7 @@ def test_pull_sharded_checkpoint_follows_the_index(hub, monkeypatch):
 
 
 def test_alias_names_the_hub_repo(hub):
-    assert ALIAS_NAMES == tuple(unmask.loading.ALIASES)
+    assert unmask.loading.ALIASES is checkpoints.ALIASES  # one table, which `pull --help` reads without torch
     out = ok("pull", "llada")
     assert "GSAI-ML/LLaDA-8B-Instruct" in out.stdout
     assert set(hub.downloaded("GSAI-ML/LLaDA-8B-Instruct")) == WANTED
@@ -192,6 +194,7 @@ def test_pull_refuses_embedded_names_folders_and_unknown_words(hub, embedded):
     assert "unknown model 'nonsense'" in failed("pull", "nonsense")
 
 
+@pytest.mark.slow
 def test_progress_never_goes_backwards_and_a_dropped_connection_resumes_with_a_range(hub):
     """On a pseudo-terminal, as a person sees it: the server cuts model.safetensors after 1.5
     read chunks; the library retries from the last whole chunk with `Range` and the bar holds."""
@@ -234,6 +237,7 @@ def test_progress_never_goes_backwards_and_a_dropped_connection_resumes_with_a_r
     assert "%|" not in screen, "huggingface_hub's own tqdm bars must not show beside ours"
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_files_and_the_next_pull_fetches_only_the_rest(hub):
     key = f"{TINY}/model.safetensors"
     hub.faults.pause_after[key] = 100_000
@@ -272,7 +276,7 @@ def test_bar_holds_when_the_library_takes_bytes_back():
 
     from rich.console import Console
 
-    from unmask.cli.hub import PullView
+    from unmask.cli.pull import PullView
 
     screen = StringIO()
     with PullView(Console(file=screen, force_terminal=True, width=120), ["model.safetensors"]) as view:

@@ -39,4 +39,4 @@ def main() -> None:
     app()
 
 
-from . import bench, chat, hub, run, serve, studio, train  # noqa: E402,F401  (register the verbs)
+from . import bench, chat, hub, pull, run, serve, studio, train  # noqa: E402,F401  (register the verbs)
