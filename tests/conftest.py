@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import re
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -108,10 +111,10 @@ def tiny_grid_model_dir(tmp_path_factory):
 
 def train_grid_model(work: Path) -> Path:
     """A tiny Sudoku model, trained just enough (10 steps) that it never proposes the mask token."""
+    from unmask.tasks.sudoku import augment, random_solution
     from unmask.train import recipes
     from unmask.train.data import GridBatches
     from unmask.train.loop import TrainConfig, Trainer
-    from unmask.train.sudoku import augment, random_solution
 
     rng = random.Random(0)
     solutions = [random_solution(rng) for _ in range(8)]
@@ -127,18 +130,23 @@ def train_grid_model(work: Path) -> Path:
     return Trainer(config, batches, batches, work, train, export).run()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def loopback_socket() -> socket.socket:
+    """A TCP socket bound to a free loopback port, for `start_uvicorn` to serve on.
+
+    The port is held from the moment it is chosen until the server closes it, so no other
+    process (another test run on this machine) can take it in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
-def start_uvicorn(config, what: str):
-    """Run uvicorn.Server(config) in a daemon thread; returns (server, thread) once it listens."""
+def start_uvicorn(config, what: str, sock: socket.socket):
+    """Run uvicorn.Server(config) on `sock` (see `loopback_socket`) in a daemon thread; returns
+    (server, thread) once it listens. The server closes the socket when it stops."""
     import uvicorn
 
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -146,3 +154,52 @@ def start_uvicorn(config, what: str):
             raise RuntimeError(f"the {what} did not start")
         time.sleep(0.02)
     return server, thread
+
+
+@contextlib.contextmanager
+def reserved_port():
+    """A free loopback port for a server that a subprocess binds by number (`unmask serve --port`).
+
+    On Linux the port stays bound here, not listening, with SO_REUSEADDR until the block ends: the
+    server's own bind still succeeds (asyncio sets SO_REUSEADDR too), while other processes are
+    refused it and the kernel hands it to no one asking for port 0. Elsewhere it is released at
+    once, and `start_server_process` retries on a fresh port if another process takes it first."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        if not sys.platform.startswith("linux"):
+            sock.close()
+        yield port
+    finally:
+        sock.close()
+
+
+# What a server subprocess says when its port was taken before it could bind it: uvicorn's bind
+# error, or `unmask studio` finding another program (or another unmask server) on it.
+PORT_TAKEN = re.compile(r"address already in use|taken by another program|already running", re.IGNORECASE)
+
+
+def start_server_process(launch, ready, attempts: int = 3, timeout: float = 60):
+    """launch(port) -> Popen of a server on a reserved free port; returns (process, port) once
+    ready(port) is true. If the process exits because the port was taken, it is launched again on
+    another port; if it exits for any other reason, or is not ready in `timeout` s, the test fails
+    with its output (so launch it with text pipes, or no pipes)."""
+    for _ in range(attempts):
+        with reserved_port() as port:
+            process = launch(port)
+            deadline = time.monotonic() + timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                if ready(port):
+                    return process, port
+                time.sleep(0.2)
+        late = process.poll() is None
+        if late:
+            process.kill()
+        out, err = process.communicate(timeout=30)
+        output = (out or "") + (err or "")
+        if late or not PORT_TAKEN.search(output):
+            why = f"was not ready in {timeout:g} s" if late else f"exited with status {process.returncode}"
+            raise AssertionError(f"the server on port {port} {why}: {output or 'no output'}")
+    raise AssertionError(f"the server lost its port to another process {attempts} times: {output}")

@@ -13,11 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 
 import unmask
 from unmask.loading import WEIGHTS_DIR, embedded_models
-from unmask.train import stories, sudoku
+from unmask.tasks import stories, sudoku
 
 UNMASK = str(Path(sys.executable).parent / "unmask")
 # The story model card measures about 70% accepted with its shipped defaults (48 samples); six
@@ -46,6 +47,7 @@ def test_both_models_ship_in_the_package_with_a_model_card():
     assert total <= 30 * 2**20
 
 
+@pytest.mark.slow
 def test_run_story_offline(tmp_path):
     done = run_cli("run", "story", "Once upon a time", "--no-live", "--seed", "1", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -54,6 +56,7 @@ def test_run_story_offline(tmp_path):
     assert "\u2047" not in text and "<|mdm_mask|>" not in text  # no mask left on the canvas
 
 
+@pytest.mark.slow
 def test_story_writes_sentences_the_grammar_accepts():
     model = unmask.load("story")
     shipped = model.generation_config["unmask"]  # the defaults `unmask run story` uses
@@ -78,6 +81,7 @@ def test_story_writes_sentences_the_grammar_accepts():
     assert scores["accepted"] >= ACCEPTED_FLOOR, texts
 
 
+@pytest.mark.slow
 def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
     puzzles = sudoku.generate_puzzles(12, 36, seed=7)
     lines = []
@@ -104,6 +108,7 @@ def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
     assert sum(r["solved"] for r in random_order) < sum(r["solved"] for r in confident)
 
 
+@pytest.mark.slow
 def test_sudoku_with_no_puzzle_makes_one_and_solves_it(tmp_path):
     done = run_cli("run", "sudoku", "--json", "--seed", "5", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr

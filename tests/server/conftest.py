@@ -21,7 +21,7 @@ import uvicorn
 import unmask
 from unmask.server import Limits, Settings, create_app
 
-from ..conftest import GOLDEN, free_port, start_uvicorn, train_grid_model
+from ..conftest import GOLDEN, loopback_socket, start_uvicorn, train_grid_model
 from ..test_tokenizer import QWEN2_TEMPLATE
 
 TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
@@ -53,17 +53,19 @@ def server_models(tmp_path_factory) -> dict[str, str]:
 
 
 class LiveServer:
-    """uvicorn serving create_app(settings) in a background thread on a free loopback port."""
+    """uvicorn serving create_app(settings) in a background thread on a free loopback port (a
+    socket bound here and handed to uvicorn, so the port cannot be taken in between)."""
 
     def __init__(self, settings: Settings):
-        settings.host, settings.port = "127.0.0.1", free_port()
+        sock = loopback_socket()
+        settings.host, settings.port = "127.0.0.1", sock.getsockname()[1]
         self.settings = settings
         self.app = create_app(settings)
         self.url = f"http://127.0.0.1:{settings.port}"
         config = uvicorn.Config(
             self.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
         )
-        self.server, self.thread = start_uvicorn(config, "test server")
+        self.server, self.thread = start_uvicorn(config, "test server", sock)
 
     @property
     def engine(self):

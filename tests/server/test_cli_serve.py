@@ -7,35 +7,34 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
+import pytest
 
 from unmask.server import Settings
 
-from .conftest import free_port
+from ..conftest import start_server_process
 
 
+@pytest.mark.slow
 def test_serve_from_the_environment_and_stop_on_sigterm(server_models):
-    port = free_port()
-    env = os.environ | {
-        "UNMASK_PORT": str(port),
-        "UNMASK_API_KEY": "k",
-        "UNMASK_MODELS": f"tiny={server_models['tiny']}",
-    }
+    env = os.environ | {"UNMASK_API_KEY": "k", "UNMASK_MODELS": f"tiny={server_models['tiny']}"}
     command = [sys.executable, "-c", "from unmask.cli import main; main()", "serve", "tiny", "--max-batch", "4"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def launch(port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            command, env=env | {"UNMASK_PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def ready(port: int) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    process, port = start_server_process(launch, ready)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
-            time.sleep(0.2)
         assert httpx.get(f"{url}/v1/models").status_code == 401
         models = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer k"}).json()
         assert [m["id"] for m in models["data"]] == ["tiny"]

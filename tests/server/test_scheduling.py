@@ -81,6 +81,7 @@ async def stream_once(url: str, body: dict) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_overload_refuses_quickly_and_finishes_the_admitted(start_server):
     counter = PassCounter(delay=0.03)
     server = start_server(loader=counter, max_queue=2)
@@ -105,6 +106,7 @@ def test_overload_refuses_quickly_and_finishes_the_admitted(start_server):
     assert server.engine.in_flight == 0
 
 
+@pytest.mark.slow
 def test_batched_output_equals_single_output(start_server):
     server = start_server(loader=PassCounter(delay=0.01), max_batch=8)
     prompts = ["The fox", "The bear slept in", "A bird", "The river ran to the cave and"]

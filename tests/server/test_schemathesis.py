@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+
+pytestmark = pytest.mark.slow  # about 2,200 requests: half a minute here
 
 CASES_PER_OPERATION = {"POST": 350, "GET": 60}  # per generation mode; about 2,200 requests in all
 MIN_CASES = 2000
