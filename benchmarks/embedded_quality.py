@@ -23,7 +23,7 @@ import time
 import torch
 
 import unmask
-from unmask.train import stories, sudoku
+from unmask.tasks import stories, sudoku
 
 STORY_PROMPTS = [
     "Once upon a time,",
@@ -57,32 +57,31 @@ def story_quality(
     spread=0,
     remask=None,
 ) -> list[dict]:
+    from unmask.engine import Canvas, complete, resolve
+
     tok = model.tokenizer
     rows = []
     for steps in steps_list:
         texts, lengths, generated, seconds = [], [], 0, 0.0
         for i in range(samples):
             prompt = STORY_PROMPTS[i % len(STORY_PROMPTS)]
-            ids = tok.encode(prompt, add_special_tokens=False)
-            start = time.perf_counter()
-            out = model.generate(
-                [ids],
+            canvas = Canvas(tok.encode(prompt, add_special_tokens=False))
+            asked = dict(
                 max_new_tokens=128,
                 steps=steps,
                 block_length=block_length,
                 temperature=temperature,
                 algorithm=algorithm,
                 spread=spread,
-                remask=remask,
+                remask=remask or 0.0,
                 seed=seed + i,
-                stop_at_eos=True,
             )
-            seconds += time.perf_counter() - start
-            region = out.sequences[0][len(ids) :]
-            end = next((j for j, t in enumerate(region) if t in model.ids.eos), len(region))
-            generated += 128
-            lengths.append(end)
-            texts.append(prompt + tok.decode(region[:end]))
+            # Resolved as `unmask run` resolves it, and answered by the same Completion.
+            c = complete(model, canvas, resolve(model, asked, canvas=canvas))
+            seconds += c.elapsed
+            generated += c.completion_tokens
+            lengths.append(c.completion_tokens)
+            texts.append(prompt + c.text)
         f = stories.fluency(texts, corpus)
         rows.append(
             {
@@ -92,7 +91,7 @@ def story_quality(
                 "distinct": f["distinct"],
                 "sentences": f["sentences"],
                 "length": sum(lengths) / len(lengths),
-                "tokens_per_second": generated / seconds,
+                "tokens_per_second": generated / seconds,  # text tokens over denoising time
                 "example": texts[0],
             }
         )

@@ -52,9 +52,9 @@ def random_story_model(folder: Path) -> Path:
     from safetensors.torch import save_file
 
     from unmask.models import architecture_for
+    from unmask.tasks.stories import generate_corpus
     from unmask.train import recipes
     from unmask.train.bpe import save_tokenizer, train_bpe
-    from unmask.train.stories import generate_corpus
 
     tokenizer = train_bpe(generate_corpus(2000, seed=0), recipes.STORY_VOCAB)
     config = recipes.llada_config(tokenizer.get_vocab_size(), d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=1024)

@@ -101,7 +101,7 @@ def test_chat_commands(tiny_text_model_dir):
 
 
 def test_sudoku_json_lines_from_stdin(tiny_grid_model_dir):
-    from unmask.train.sudoku import generate_puzzles
+    from unmask.tasks.sudoku import generate_puzzles
 
     puzzles = [p for p, _ in generate_puzzles(2, 36, seed=3)]
     result = invoke("run", tiny_grid_model_dir, "-", "--json", input="\n".join(puzzles) + "\n")
@@ -129,6 +129,7 @@ def unmask_cmd() -> str:
     return os.path.join(os.path.dirname(sys.executable), "unmask")
 
 
+@pytest.mark.slow
 def test_live_view_in_a_real_terminal(tiny_text_model_dir):
     """The canvas is drawn with placeholders while it denoises, and the final text stays."""
     child = pexpect.spawn(
@@ -149,6 +150,7 @@ def test_live_view_in_a_real_terminal(tiny_text_model_dir):
     assert child.wait() == 0
 
 
+@pytest.mark.slow
 def test_sudoku_live_grid_in_a_real_terminal(tiny_grid_model_dir):
     child = pexpect.spawn(
         unmask_cmd(),

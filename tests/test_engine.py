@@ -106,3 +106,36 @@ def test_requests_that_cannot_share_passes_progress_together():
         assert short_events[-1].batch_size == 1 and long_events[-1].batch_size == 1
     finally:
         e.close()
+
+
+def test_a_model_loading_never_stalls_another_models_requests():
+    """Loads run off the worker thread, and lookups never wait for a load: while one model takes
+    its time to load, requests on a loaded model keep finishing, and the waiting request then runs."""
+    import threading
+
+    release = threading.Event()
+    worker_loads = []
+
+    def loader(name):
+        worker_loads.append(threading.current_thread().name)
+        if name == "slow":
+            assert release.wait(30)
+            name = "dream-tiny"
+        return unmask.load(GOLDEN / name)
+
+    e = Engine(loader, max_jobs=2)
+    try:
+        e.model("llada-tiny")
+        waiting = e.submit(Request("slow", PROMPTS[0], GenerationOptions(max_new_tokens=8, steps=4)))
+        started = time.monotonic()
+        for _ in range(3):
+            e.model("llada-tiny")  # a lookup, while "slow" is loading
+            quick = e.submit(Request("llada-tiny", PROMPTS[1], GenerationOptions(max_new_tokens=8, steps=4)))
+            assert isinstance(list(quick.events(timeout=30))[-1], DoneEvent)
+        assert time.monotonic() - started < 20 and not waiting.finished
+        release.set()
+        assert isinstance(list(waiting.events(timeout=30))[-1], DoneEvent)
+        assert "unmask-engine" not in worker_loads, "a model was loaded on the worker thread"
+    finally:
+        release.set()
+        e.close()

@@ -56,10 +56,15 @@ def test_steps_multiple_of_blocks():
 
 
 def test_threshold_rules():
+    from unmask.engine.resolve import plan_for
+
     assert "threshold" in error_text(threshold=0.9, factor=1.0)
-    assert "algorithm" in error_text(threshold=0.9, algorithm="entropy")
     assert "cache" in error_text(cfg_scale=1.0, cache="prefix")
     GenerationOptions(threshold=0.9, algorithm="topk_margin", cache="dual", block_length=32)
+    # Which algorithms can take a threshold is the sampler plan's rule, checked for the family.
+    with pytest.raises(ValueError, match="^algorithm: 'entropy' cannot be used with threshold"):
+        plan_for("dream", GenerationOptions(threshold=0.9, algorithm="entropy"))
+    assert plan_for("dream", GenerationOptions(threshold=0.9)).algorithm == "maskgit_plus"
 
 
 def test_a_shipped_remask_gives_way_to_threshold_decoding():
@@ -69,6 +74,7 @@ def test_a_shipped_remask_gives_way_to_threshold_decoding():
     from unmask.server.decoding import resolve_options
     from unmask.server.limits import Limits
 
+    # One resolver behind both surfaces (unmask.engine.resolve).
     model = SimpleNamespace(
         family="llada",
         context_length=4096,
@@ -81,3 +87,24 @@ def test_a_shipped_remask_gives_way_to_threshold_decoding():
     assert resolve_options(model, {"factor": 1.0}, Limits()).remask is None
     with pytest.raises(Exception, match="remask"):
         resolve_options(model, {"threshold": 0.9, "remask": 0.2}, Limits())
+
+
+def test_the_resolver_keeps_the_shipped_ratio_and_rounds_steps_up():
+    """33 new tokens on a model shipping 64 steps for 128: 16.5 steps rounded up, one block
+    (the shipped 32 does not divide 33); the same on every surface, which all call resolve."""
+    from types import SimpleNamespace
+
+    from unmask.engine import PRESETS, resolve
+
+    model = SimpleNamespace(
+        family="llada", defaults={"max_new_tokens": 128, "steps": 64, "block_length": 32, "remask": 0.15}
+    )
+    odd = resolve(model, {"max_new_tokens": 33})
+    assert (odd.total_steps, odd.block_length) == (17, None)
+    assert resolve(model, {}).total_steps == 64 and resolve(model, {}).block_length == 32
+    steps = {p: resolve(model, {}, p).total_steps for p in PRESETS}
+    assert steps == {"fast": 32, "balanced": 64, "best": 128}
+    with pytest.raises(ValueError, match="^preset: unknown preset"):
+        resolve(model, {}, "turbo")
+    with pytest.raises(ValueError, match="^temprature: unknown decoding option"):
+        resolve(model, {"temprature": 0.5})

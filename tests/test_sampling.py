@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from unmask.engine.resolve import plan_for
 from unmask.options import GenerationOptions
-from unmask.sampling.denoise import finish_at_eos, plan
+from unmask.sampling.denoise import finish_at_eos
 from unmask.sampling.ranking import factor_count
 
 PROMPT = [[17, 3, 99, 41, 8, 120, 77, 5]]
@@ -87,7 +88,7 @@ def test_threshold_uses_fewer_passes(llada_tiny):
 
 def test_origin_needs_timestep_schedule():
     with pytest.raises(ValueError, match="origin"):
-        plan("llada", GenerationOptions(algorithm="origin"))
+        plan_for("llada", GenerationOptions(algorithm="origin"))
 
 
 def test_factor_rule_matches_reference_edges():
@@ -193,3 +194,16 @@ def test_remask_rests_at_one_token_per_pass(llada_tiny):
 def test_remask_cannot_run_with_threshold():
     with pytest.raises(ValueError, match="remask"):
         GenerationOptions(remask=0.2, threshold=0.9)
+
+
+def test_dynamic_threshold_commits_its_share_or_everything_confident():
+    """SDAR's low_confidence_dynamic: all positions above the threshold when they are at least
+    the step's share of an even split, else the share's best; the steps bound the passes."""
+    from unmask.sampling.schedule import DynamicThreshold
+
+    masked = torch.ones(2, 6, dtype=torch.bool)
+    schedule = DynamicThreshold(masked, steps=3, threshold=0.9)  # shares: 2, 2, 2
+    scores = torch.tensor([[0.95, 0.99, 0.97, 0.2, 0.1, 0.3], [0.5, 0.95, 0.4, 0.3, 0.2, 0.6]])
+    chosen = schedule.select(0, scores, masked)
+    assert chosen[0].tolist() == [True, True, True, False, False, False]  # three confident: all
+    assert chosen[1].tolist() == [False, True, False, False, False, True]  # one confident: the best two

@@ -1,4 +1,4 @@
-"""From a model reference to a ready `Model`: resolve, read config, check and load weights.
+"""From a model reference to a loaded `Checkpoint`: resolve, read config, check and load weights.
 
 Notable features:
 - A reference is an embedded name (`story`, `sudoku`), a local folder, or a Hugging Face repo id
@@ -14,30 +14,72 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
+from torch import nn
 
-from .engine.model import Model, SpecialIds
+from .formats import ALIASES, PICKLE_SUFFIXES
 from .models import architecture_for
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Above this size a CPU load defaults to bfloat16: float32 would not fit most laptops.
 CPU_FLOAT32_MAX_PARAMS = 2_000_000_000
 
-ALIASES = {
-    "dream": "Dream-org/Dream-v0-Instruct-7B",
-    "dream-base": "Dream-org/Dream-v0-Base-7B",
-    "dream-coder": "Dream-org/Dream-Coder-v0-Instruct-7B",
-    "diffucoder": "apple/DiffuCoder-7B-cpGRPO",
-    "llada": "GSAI-ML/LLaDA-8B-Instruct",
-    "llada-base": "GSAI-ML/LLaDA-8B-Base",
-    "llada-1.5": "GSAI-ML/LLaDA-1.5",
-}
-
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class SpecialIds:
+    mask: int
+    eos: list[int]  # every id that ends a generation (eos, end of turn)
+    pad: int
+    bos: int | None = None
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the network, its tokenizer and special ids, and what its files say."""
+
+    net: nn.Module
+    config: dict
+    family: str  # "dream" | "llada": whose recipe and quirks are native to it
+    ids: SpecialIds
+    tokenizer: object | None = None  # unmask.tokenizer.Tokenizer
+    name: str = ""
+    path: Path | None = None
+    generation_config: dict = field(default_factory=dict)
+
+    @property
+    def defaults(self) -> dict:
+        """Decoding defaults shipped with the checkpoint: the "unmask" section of its
+        generation_config.json (our own models write one), without unset values; else {}."""
+        section = (self.generation_config or {}).get("unmask") or {}
+        return {k: v for k, v in section.items() if v is not None}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    @property
+    def context_length(self) -> int:
+        args = self.net.args
+        return getattr(args, "max_position_embeddings", None) or getattr(args, "max_sequence_length", 4096)
+
+    @property
+    def chat(self) -> bool:
+        """Whether prompts go through a chat template."""
+        return bool(self.tokenizer is not None and self.tokenizer.chat_template)
 
 
 class ModelLoadError(Exception):
@@ -190,7 +232,7 @@ def special_ids(config: dict, generation_config: dict, tokenizer) -> SpecialIds:
     return SpecialIds(mask=int(mask), eos=eos, pad=int(pad), bos=first(config.get("bos_token_id")))
 
 
-def load(ref: str | os.PathLike, dtype: str = "auto", device: str = "auto") -> Model:
+def load_checkpoint(ref: str | os.PathLike, dtype: str = "auto", device: str = "auto") -> Checkpoint:
     """Load a checkpoint. ref: embedded name, local folder, or hub id / alias already pulled."""
     folder = resolve(ref)
     config = read_json(folder / "config.json", "config.json")
@@ -215,4 +257,4 @@ def load(ref: str | os.PathLike, dtype: str = "auto", device: str = "auto") -> M
         tokenizer = Tokenizer.from_folder(folder)
     ids = special_ids(config, generation_config, tokenizer)
     name = str(ref)
-    return Model(net, config, arch.family, ids, tokenizer, name, folder, generation_config)
+    return Checkpoint(net, config, arch.family, ids, tokenizer, name, folder, generation_config)

@@ -2,8 +2,10 @@
 and studio (unknown fields are errors, never silently ignored).
 
 Every numeric field is bounded; the bounds are named constants so the server's limits and the
-CLI's help text quote the same numbers. Cross-field rules (block and step divisibility, which
-algorithms a threshold applies to) raise errors that begin with the field's name.
+CLI's help text quote the same numbers. Cross-field rules (block and step divisibility) raise
+errors that begin with the field's name. What options mean for a model family (which algorithm
+runs, whether it can take a threshold) is checked where the model is known: when the engine
+resolves a request (`unmask.engine.resolve`), or when the sampler plans it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,6 @@ MAX_SPREAD = 64
 Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random"]
 Recipe = Literal["dream", "llada", "fast-dllm"]
 Cache = Literal["none", "prefix", "dual"]
-
-# Thresholds compare a probability-like score in [0, 1]; entropy and random scores are not.
-THRESHOLD_ALGORITHMS = ("maskgit_plus", "low_confidence", "topk_margin")
 
 
 class GenerationOptions(BaseModel):
@@ -79,14 +78,6 @@ class GenerationOptions(BaseModel):
             raise ValueError(f"steps: {self.total_steps} must be a multiple of the number of blocks ({blocks})")
         if self.threshold is not None and self.factor is not None:
             raise ValueError("threshold: set either threshold or factor, not both")
-        if (self.threshold is not None or self.factor is not None) and self.algorithm not in (
-            None,
-            *THRESHOLD_ALGORITHMS,
-        ):
-            raise ValueError(
-                f"algorithm: {self.algorithm!r} cannot be used with threshold or factor; "
-                f"use one of {', '.join(THRESHOLD_ALGORITHMS)}"
-            )
         if self.remask and (self.threshold is not None or self.factor is not None):
             raise ValueError("remask: works with a step count per pass; it cannot run with threshold or factor")
         if self.cfg_scale > 0 and self.cache != "none":
@@ -104,11 +95,3 @@ class GenerationOptions(BaseModel):
     @property
     def steps_per_block(self) -> int:
         return self.total_steps // self.num_blocks
-
-
-def yield_to_requested(defaults: dict, requested: dict) -> dict:
-    """A model's shipped `remask` gives way when the caller picks threshold or factor decoding,
-    which cannot run with it; asked for together they are still an error."""
-    if "remask" not in requested and ({"threshold", "factor"} & requested.keys()):
-        return {k: v for k, v in defaults.items() if k != "remask"}
-    return defaults

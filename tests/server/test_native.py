@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from unmask.train.sudoku import generate_puzzles
+from unmask.tasks.sudoku import generate_puzzles
 
 from .conftest import read_sse
 
@@ -99,6 +99,19 @@ def test_models_and_health(live):
     assert models["tiny"]["defaults"]["stop_at_eos"] is True
     assert "/" not in json.dumps(models["tiny"]["defaults"])  # nothing about where files live
     assert health["status"] == "ok" and health["in_flight"] >= 0
+
+
+def test_models_not_loaded_still_report_their_parameters(start_server, server_models):
+    """Counted from the safetensors headers, with nothing loaded (a fresh server loads on first use)."""
+    from safetensors.torch import load_file
+
+    server = start_server()
+    with server.client() as http:
+        models = {m["name"]: m for m in http.get("/api/models").json()["models"]}
+    weights = load_file(f"{server_models['llada-tiny']}/model.safetensors")
+    assert not models["llada-tiny"]["loaded"] and models["llada-tiny"]["available"]
+    assert models["llada-tiny"]["parameters"] == sum(t.numel() for t in weights.values())
+    assert all(isinstance(m["parameters"], int) and m["parameters"] > 0 for m in models.values()), models
 
 
 def test_remask_steps_say_what_they_take_back(live):

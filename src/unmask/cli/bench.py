@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import app
-from .common import DEFAULT_MODEL, guard, load_model, round_steps
+from .common import DEFAULT_MODEL, err_console, guard, load_model
 
 
 @dataclass
@@ -26,55 +26,86 @@ class ModeResult:
     settings: dict
     seconds: float
     nfe: int
-    tokens: int
+    tokens: int  # completion tokens of every row: the text, not end padding
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def modes(length: int, block: int) -> list[tuple[str, dict]]:
-    """(name, options) for each decoding mode at a given length and block size."""
+def reference_modes(length: int, block: int) -> list[tuple[str, dict]]:
+    """(name, options) for the reference recipes' speed dial, exactly as given (no model defaults)."""
+    from ..engine import steps_for
+
     blocks = length // block
+    fast_dllm = {"block_length": block, "recipe": "fast-dllm"}
     return [
         ("exact, 1 step/token", {"steps": length}),
-        ("exact, 1/2 steps", {"steps": round_steps(length // 2, 1)}),
-        ("exact, 1/4 steps", {"steps": round_steps(length // 4, 1)}),
+        ("exact, 1/2 steps", {"steps": steps_for(length, 0.5, 1)}),
+        ("exact, 1/4 steps", {"steps": steps_for(length, 0.25, 1)}),
         ("blocks, 1 step/token", {"steps": length, "block_length": block}),
-        ("threshold 0.9", {"steps": length, "block_length": block, "threshold": 0.9, "recipe": "fast-dllm"}),
-        ("prefix cache", {"steps": length, "block_length": block, "cache": "prefix", "recipe": "fast-dllm"}),
-        ("dual cache", {"steps": length, "block_length": block, "cache": "dual", "recipe": "fast-dllm"}),
+        ("threshold 0.9", {"steps": length, "threshold": 0.9} | fast_dllm),
+        ("prefix cache", {"steps": length, "cache": "prefix"} | fast_dllm),
+        ("dual cache", {"steps": length, "cache": "dual"} | fast_dllm),
         (
             "threshold + dual cache",
-            {
-                "steps": round_steps(length // 4, blocks),
-                "block_length": block,
-                "threshold": 0.9,
-                "cache": "dual",
-                "recipe": "fast-dllm",
-            },
+            {"steps": steps_for(length, 0.25, blocks), "threshold": 0.9, "cache": "dual"} | fast_dllm,
         ),
     ]
 
 
-def measure(model, prompts: list[list[int]], length: int, block: int, repeats: int = 2) -> list[ModeResult]:
+def modes(model, length: int, block: int) -> list[tuple[str, object]]:
+    """(name, GenerationOptions): the model's own defaults and presets (as `unmask run` resolves
+    them), then the reference recipes."""
+    from ..engine import PRESETS, resolve
     from ..options import GenerationOptions
 
+    asked = {"max_new_tokens": length}
+    out = [("model defaults", resolve(model, asked))]
+    out += [(f"--{preset}", resolve(model, asked, preset)) for preset in PRESETS]
+    out += [
+        (name, GenerationOptions(max_new_tokens=length, **settings))
+        for name, settings in reference_modes(length, block)
+    ]
+    return out
+
+
+def timed(model, prompts: list[list[int]], options) -> tuple[float, int, int]:
+    """(seconds, passes, completion tokens over all rows) of one generation."""
+    from ..engine import Canvas, Completion, StepEvent
+
+    completions = [Completion(model, Canvas(p), options) for p in prompts]
+    width = max(len(p) for p in prompts)
+    start = time.perf_counter()
+    last = None
+    for step in model.stream(prompts, None, options):
+        for row, c in enumerate(completions):
+            c.step(StepEvent.of(step, row, width))
+        last = step
+    seconds = time.perf_counter() - start
+    for row, c in enumerate(completions):
+        c.finish(last.canvas[row, width:].tolist() if last is not None else c.region)
+    return seconds, last.nfe if last is not None else 0, sum(c.completion_tokens for c in completions)
+
+
+def measure(
+    model, prompts: list[list[int]], length: int, block: int, repeats: int = 2, progress=None
+) -> list[ModeResult]:
     results = []
-    for name, settings in modes(length, block):
-        options = GenerationOptions(max_new_tokens=length, **settings)
-        best, nfe = float("inf"), 0
+    for name, options in modes(model, length, block):
+        if progress is not None:
+            progress(name)
+        best, nfe, tokens = float("inf"), 0, 0
         for _ in range(repeats):
-            start = time.perf_counter()
-            out = model.generate(prompts, options=options)
-            best = min(best, time.perf_counter() - start)
-            nfe = out.nfe
-        results.append(ModeResult(name, settings, best, nfe, length * len(prompts)))
+            seconds, nfe, tokens = timed(model, prompts, options)
+            best = min(best, seconds)
+        results.append(ModeResult(name, options.model_dump(exclude_defaults=True), best, nfe, tokens))
     return results
 
 
 def table(results: list[ModeResult], title: str) -> Table:
-    base = results[0]
+    # Ratios against the reference recipe at one step per token, whatever the model ships.
+    base = next((r for r in results if r.name == "exact, 1 step/token"), results[0])
     t = Table(title=title)
     for col in ("mode", "tokens/s", "speed-up", "passes (NFE)", "seconds"):
         t.add_column(col, justify="left" if col == "mode" else "right")
@@ -113,7 +144,8 @@ def bench(
         m = load_model(model, dtype, device)
         ids = m.tokenizer.encode(prompt, add_special_tokens=False) if m.tokenizer else [1, 2, 3]
         m.generate([ids], max_new_tokens=8, steps=2)  # warm-up
-        results = measure(m, [ids] * batch, max_new_tokens, block_length, repeats)
+        with err_console.status("measuring…") as status:
+            results = measure(m, [ids] * batch, max_new_tokens, block_length, repeats, lambda n: status.update(n))
         title = (
             f"{model} · {max_new_tokens} tokens · batch {batch} · {m.device.type} {str(m.dtype).removeprefix('torch.')}"
         )

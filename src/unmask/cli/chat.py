@@ -8,7 +8,15 @@ import typer
 from rich.console import Console
 
 from . import app
-from .common import DEFAULT_MODEL, CliError, build_options, describe_validation, guard, load_model
+from .common import (
+    DEFAULT_MODEL,
+    CliError,
+    build_options,
+    describe_request_error,
+    describe_validation,
+    guard,
+    load_model,
+)
 
 HELP = """commands:
   /clear            forget the conversation
@@ -36,12 +44,12 @@ def chat_loop(model, name: str, flags: dict, preset: str | None, console: Consol
     """Read turns until /bye or end of input; each answer is drawn live."""
     from pydantic import ValidationError
 
-    from ..canvas import Canvas, chat_or_prompt_ids
+    from ..engine import Canvas, chat_or_prompt_ids
     from .run import finish
 
     overrides = {k: v for k, v in flags.items() if v is not None}
-    options = build_options(model, overrides, preset, stop_at_eos=True)
-    chat = bool(model.tokenizer and model.tokenizer.chat_template)
+    options = build_options(model, overrides, preset)
+    chat = model.chat
     messages: list[dict] = []
     kind = "chat" if chat else "completion (each line continues the text)"
     console.print(f"[dim]{name} · {kind} · /help for commands, /bye to leave[/]")
@@ -71,13 +79,15 @@ def chat_loop(model, name: str, flags: dict, preset: str | None, console: Consol
                     if not key or not value:
                         raise CliError(f"usage: {cmd} {'N' if cmd == '/steps' else 'KEY VALUE'}")
                     overrides[key.replace("-", "_")] = parse_value(value.strip())
-                    options = build_options(model, overrides, preset, stop_at_eos=True)
+                    options = build_options(model, overrides, preset)
                     console.print(f"[dim]{key} = {value.strip()}[/]")
                 else:
                     raise CliError(f"unknown command {cmd}; /help lists them")
-            except ValidationError as err:
+            except ValueError as err:  # pydantic's, the resolver's or the sampler plan's
                 overrides.pop(key.replace("-", "_"), None)
-                console.print(f"[red]{describe_validation(err)}[/]")
+                options = build_options(model, overrides, preset)
+                shown = describe_validation(err) if isinstance(err, ValidationError) else describe_request_error(err)
+                console.print(f"[red]{shown}[/]")
             except CliError as err:
                 console.print(f"[red]{err}[/]")
             continue

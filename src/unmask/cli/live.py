@@ -32,23 +32,15 @@ class CanvasView:
         self.elapsed = 0.0
         self.done = False
 
-    def apply(
-        self,
-        index: int,
-        planned: int,
-        positions: list[int],
-        tokens: list[int],
-        nfe: int,
-        elapsed: float,
-        revoked: list[int] = (),
-    ) -> None:
-        self.step, self.planned, self.nfe, self.elapsed = index + 1, planned, nfe, elapsed
-        for p in revoked:  # masked again (remask) before this pass's commits
+    def apply(self, event) -> None:
+        """One engine StepEvent."""
+        self.step, self.planned, self.nfe, self.elapsed = event.index + 1, event.planned_steps, event.nfe, event.elapsed
+        for p in event.revoked:  # masked again (remask) before this pass's commits
             self.region[p] = self.model.ids.mask
             self.committed_at.pop(p, None)
-        for p, t in zip(positions, tokens):
+        for p, t in zip(event.positions, event.tokens):
             self.region[p] = t
-            self.committed_at[p] = index + 1
+            self.committed_at[p] = event.index + 1
 
     @property
     def generated(self) -> int:
@@ -96,16 +88,15 @@ class GridView:
         self.committed_at: dict[int, int] = {}
         self.step, self.nfe, self.elapsed, self.done = 0, 0, 0.0, False
 
-    def apply(
-        self, index: int, positions: list[int], tokens: list[int], nfe: int, elapsed: float, revoked: list[int] = ()
-    ) -> None:
-        self.step, self.nfe, self.elapsed = index + 1, nfe, elapsed
-        for p in revoked:
+    def apply(self, event) -> None:
+        """One engine StepEvent."""
+        self.step, self.nfe, self.elapsed = event.index + 1, event.nfe, event.elapsed
+        for p in event.revoked:
             self.cells[p] = self.mask_id
             self.committed_at.pop(p, None)
-        for p, t in zip(positions, tokens):
+        for p, t in zip(event.positions, event.tokens):
             self.cells[p] = t
-            self.committed_at[p] = index + 1
+            self.committed_at[p] = event.index + 1
 
     def __rich__(self) -> Group:
         lines = []

@@ -55,71 +55,49 @@ def pick_preset(fast: bool, balanced: bool, best: bool) -> str | None:
     return chosen[0] if chosen else None
 
 
-def stream_region(model, prompt_ids, region, options, view, live: bool, console: Console):
-    """Denoise one row, feeding the view; returns (final region ids, nfe, elapsed)."""
-    nfe, elapsed = 0, 0.0
-    steps = model.stream([prompt_ids], None, options, canvas=[region] if region is not None else None)
-    P = len(prompt_ids)
+def stream_region(model, canvas, options, view, live: bool, console: Console):
+    """Denoise one canvas, feeding the view every step; returns its Completion."""
+    from ..engine import complete
 
-    def feed(step) -> None:
-        nonlocal nfe, elapsed
-        nfe, elapsed = step.nfe, step.elapsed
-        if view is not None:
-            positions = [p - P for p in step.committed[0]]
-            revoked = [p - P for p in step.revoked[0]]
-            if isinstance(view, GridView):
-                view.apply(step.index, positions, step.tokens[0], step.nfe, step.elapsed, revoked)
-            else:
-                view.apply(step.index, step.planned_steps, positions, step.tokens[0], step.nfe, step.elapsed, revoked)
+    if not live:
+        return complete(model, canvas, options, view.apply if view is not None else None)
+    # Refreshed by hand after every step: rich's auto-refresh thread would render the view
+    # concurrently, and it intermittently aborted the process at exit ("terminate called
+    # without an active exception", SIGABRT) while native code was still in use.
+    with Live(view, console=console, auto_refresh=False, transient=False) as screen:
 
-    final = None
-    if live:
-        # Refreshed by hand after every step: rich's auto-refresh thread would render the view
-        # concurrently, and it intermittently aborted the process at exit ("terminate called
-        # without an active exception", SIGABRT) while native code was still in use.
-        with Live(view, console=console, auto_refresh=False, transient=False) as screen:
-            for step in steps:
-                feed(step)
-                final = step.canvas[0, P:].tolist()
-                screen.refresh()
-            view.done = True
+        def shown(event) -> None:
+            view.apply(event)
             screen.refresh()
-    else:
-        for step in steps:
-            feed(step)
-            final = step.canvas[0, P:].tolist()
-    if final is None:  # nothing to denoise
-        final = list(region) if region is not None else []
-    return final, nfe, elapsed
+
+        completion = complete(model, canvas, options, shown)
+        view.done = True
+        screen.refresh()
+    return completion
 
 
-def generate_text(model, text_prompt, options, live: bool, console: Console, chat: bool) -> dict:
-    from ..canvas import Canvas, chat_or_prompt_ids
+def text_canvas(model, text: str, chat: bool):
+    from ..engine import Canvas, chat_or_prompt_ids
 
     if chat:
-        prompt_ids = chat_or_prompt_ids(model, messages=[{"role": "user", "content": text_prompt}])
-    else:
-        prompt_ids = chat_or_prompt_ids(model, prompt=text_prompt)
-    return finish(model, Canvas(prompt_ids), options, live, console, "" if chat else text_prompt)
+        return Canvas(chat_or_prompt_ids(model, messages=[{"role": "user", "content": text}]))
+    return Canvas(chat_or_prompt_ids(model, prompt=text))
 
 
 def finish(model, canvas, options, live: bool, console: Console, shown_prompt: str) -> dict:
-    from ..canvas import region_text
-
     region = canvas.region
     view = CanvasView(model, region or [model.ids.mask] * options.max_new_tokens, shown_prompt) if live else None
-    final, nfe, elapsed = stream_region(model, canvas.prompt_ids, region, options, view, live, console)
-    text, reason = region_text(model, canvas, final)
-    completion_tokens = sum(1 for t in final if t != model.ids.mask)
+    c = stream_region(model, canvas, options, view, live, console)
     return {
-        "text": text,
-        "finish_reason": reason,
-        "nfe": nfe,
+        "text": c.text,
+        "finish_reason": c.finish_reason,
+        "nfe": c.passes,
         "steps": options.total_steps,
-        "prompt_tokens": len(canvas.prompt_ids),
-        "completion_tokens": completion_tokens,
-        "elapsed": round(elapsed, 4),
-        "tokens_per_second": round(completion_tokens / elapsed, 1) if elapsed > 0 else None,
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "revoked": c.revocations,
+        "elapsed": round(c.elapsed, 4),
+        "tokens_per_second": round(c.tokens_per_second, 1) if c.elapsed > 0 else None,
         "options": options.model_dump(exclude_defaults=True),
     }
 
@@ -202,10 +180,11 @@ def run(
             from .chat import chat_loop
 
             return chat_loop(m, model, flags, preset, console)
-        chat = bool(m.tokenizer and m.tokenizer.chat_template)
-        options = build_options(m, flags, preset, stop_at_eos=True)
+        chat = m.chat
+        canvas = text_canvas(m, text, chat)
+        options = build_options(m, flags, preset, canvas)
         live = live_wanted(no_live, as_json, console)
-        result = generate_text(m, text, options, live, console, chat)
+        result = finish(m, canvas, options, live, console, "" if chat else text)
         emit(result, model, text, as_json, live, console, completion=not chat)
 
     guard(body)
@@ -234,7 +213,7 @@ def infill(
     """
 
     def body() -> None:
-        from ..canvas import infill_canvas
+        from ..engine import infill_canvas
 
         console = Console()
         text = template if template not in (None, "-") else stdin_text()
@@ -243,10 +222,7 @@ def infill(
         m = load_model(model, dtype, device)
         canvas = infill_canvas(m, text)
         flags = dict(steps=steps, algorithm=algorithm, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
-        gap_tokens = len(canvas.gap_positions())
-        options = build_options(m, flags, None, max_new_tokens=len(canvas.region), block_length=None)
-        if steps is None:
-            options = options.model_copy(update={"steps": min(options.total_steps, gap_tokens)})
+        options = build_options(m, flags, None, canvas)
         live = live_wanted(no_live, as_json, console)
         result = finish(m, canvas, options, live, console, canvas.prefix_text)
         result["text"] = canvas.prefix_text + result["text"]
@@ -262,7 +238,7 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
     """Solve puzzles by confidence-ordered unmasking (or --algorithm random, to see why order matters)."""
     import random
 
-    from ..train.sudoku import is_solution, make_puzzle, parse_puzzle, random_solution
+    from ..tasks.sudoku import is_solution, make_puzzle, parse_puzzle, random_solution
 
     if prompt == "-":
         puzzles = [parse_puzzle(line) for line in sys.stdin.read().splitlines() if line.strip()]
@@ -273,22 +249,22 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
     else:
         rng = random.Random(seed if seed is not None else time.time_ns())
         puzzles = [make_puzzle(random_solution(rng), givens, rng)]
-    tok = m.tokenizer
-    digit_id = {str(d): tok.token_id(str(d)) for d in range(1, 10)}
-    digit_of = {v: k for k, v in digit_id.items()}
-    rows = [[digit_id[c] if c != "0" else m.ids.mask for c in p] for p in puzzles]
-    blanks = max(p.count("0") for p in puzzles)
-    settings = {k: v for k, v in flags.items() if v is not None and k not in ("max_new_tokens", "block_length")}
-    settings.setdefault("steps", max(1, blanks))
-    options = build_options(m, {}, None, max_new_tokens=81, **settings)
+    from ..engine import puzzle_canvas
+
+    canvases = [puzzle_canvas(m, p) for p in puzzles]
+    digit_of = {m.tokenizer.token_id(str(d)): str(d) for d in range(1, 10)}
+    settings = {k: v for k, v in flags.items() if k not in ("max_new_tokens", "block_length")}
+    # Steps are planned for the board with the most blanks; the others finish early.
+    widest = max(canvases, key=lambda c: c.masked(m.ids.mask, 81))
+    options = build_options(m, settings, None, widest)
     live = live_wanted(no_live, as_json, console) and len(puzzles) == 1
     started = time.perf_counter()
     if live:
-        view = GridView(lambda t: digit_of.get(t, "?"), rows[0], m.ids.mask)
-        finals = [stream_region(m, [], rows[0], options, view, True, console)[0]]
+        view = GridView(lambda t: digit_of.get(t, "?"), canvases[0].region, m.ids.mask)
+        finals = [stream_region(m, canvases[0], options, view, True, console).region]
         nfe = view.nfe
     else:
-        result = m.generate([[] for _ in rows], canvas=rows, options=options)
+        result = m.generate([[] for _ in canvases], canvas=[c.region for c in canvases], options=options)
         finals, nfe = result.sequences, result.nfe
     elapsed = time.perf_counter() - started
     for puzzle, final in zip(puzzles, finals):
@@ -302,7 +278,7 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
                         "puzzle": puzzle,
                         "solution": solution,
                         "solved": solved,
-                        "algorithm": options.algorithm or "low_confidence",
+                        "algorithm": options.algorithm,
                         "steps": options.total_steps,
                         "nfe": nfe,
                         "elapsed": round(elapsed, 4),

@@ -1,5 +1,70 @@
-"""The engine: a loaded `Model` (token-level generation) and, for servers, the batching scheduler."""
+"""The engine: the public API the CLI, the server, the benchmarks and Python users go through.
 
-from .model import GenerationResult, Model, SpecialIds
+- `load` / `Model`: a loaded checkpoint with token-level `generate`, `stream` and `logits`.
+- `canvas`: requests become canvases (prompt, chat, infill template, suffix, Sudoku board).
+- `resolve`: a request's decoding fields become options for one model, once (presets too).
+- `Completion`: a generation's step events become its text, usage and timings, once.
+- `Engine` (scheduler): concurrent requests on one worker, batched where they can share passes.
+"""
 
-__all__ = ["GenerationResult", "Model", "SpecialIds"]
+from ..loading import ModelLoadError, SpecialIds
+from ..options import GenerationOptions
+from ..sampling import DenoiseStep
+from ..tokenizer import TemplateError
+from .canvas import Canvas, RequestError, chat_or_prompt_ids, infill_canvas, puzzle_canvas, suffix_canvas
+from .completion import Completion, complete
+from .events import DoneEvent, ErrorEvent, Event, StepEvent
+from .model import GenerationResult, Model
+from .resolve import (
+    FAST_THRESHOLD,
+    PRESET_HELP,
+    PRESETS,
+    check_context,
+    default_length,
+    preset_settings,
+    resolve,
+    steps_for,
+)
+from .scheduler import Engine, EngineBusy, EngineClosed, Handle, Request
+
+
+def load(ref, dtype: str = "auto", device: str = "auto") -> Model:
+    """Load a model: an embedded name (`story`, `sudoku`), a local folder, or a pulled hub id."""
+    return Model.load(ref, dtype, device)
+
+
+__all__ = [
+    "FAST_THRESHOLD",
+    "PRESETS",
+    "PRESET_HELP",
+    "Canvas",
+    "Completion",
+    "DenoiseStep",
+    "DoneEvent",
+    "Engine",
+    "EngineBusy",
+    "EngineClosed",
+    "ErrorEvent",
+    "Event",
+    "GenerationOptions",
+    "GenerationResult",
+    "Handle",
+    "Model",
+    "ModelLoadError",
+    "Request",
+    "RequestError",
+    "SpecialIds",
+    "StepEvent",
+    "TemplateError",
+    "chat_or_prompt_ids",
+    "complete",
+    "check_context",
+    "default_length",
+    "infill_canvas",
+    "load",
+    "preset_settings",
+    "puzzle_canvas",
+    "resolve",
+    "steps_for",
+    "suffix_canvas",
+]

@@ -5,10 +5,9 @@ Notable features:
   prompt ids and a region to denoise, so the CLI, the server and the studio agree.
 - Infill templates write gaps as `{{N}}` (N masked tokens). Everything before the first gap is the
   prompt; the region runs from the first gap to the end of the template, fixed text kept as fixed
-  tokens. The finished text is rebuilt from the template's own strings around the decoded gaps,
-  so every character outside the gaps is kept exactly.
-- Generated text ends at the first end token; `finish_reason` is "stop" then, "length" when the
-  canvas ran out first (the OpenAI meanings).
+  tokens; the text is rebuilt from the template's own strings around the decoded gaps
+  (completion.py), so every character outside the gaps is kept exactly.
+- OpenAI's `suffix` and a Sudoku board are canvases too, so every surface builds them here.
 """
 
 from __future__ import annotations
@@ -36,10 +35,24 @@ class Canvas:
     # (fixed text, its token count) or (None, gap size).
     prefix_text: str = ""
     segments: list[tuple[str | None, int]] = field(default_factory=list)
+    puzzle: bool = False  # a Sudoku board: the region is the 81 cells
 
     @property
     def is_infill(self) -> bool:
         return bool(self.segments)
+
+    @property
+    def fixed_length(self) -> int | None:
+        """The region length when the canvas fixes it (infill, a puzzle); None for a prompt."""
+        return None if self.region is None else len(self.region)
+
+    @property
+    def gaps(self) -> int:
+        return sum(1 for text, _ in self.segments if text is None)
+
+    def masked(self, mask_id: int, length: int) -> int:
+        """Positions to fill: what the step count is measured against."""
+        return length if self.region is None else sum(1 for t in self.region if t == mask_id)
 
     def gap_positions(self) -> list[int]:
         """Region offsets of the gap tokens (what may change)."""
@@ -74,7 +87,7 @@ def chat_or_prompt_ids(model, prompt: str | None = None, messages: list[dict] | 
     """Prompt ids for a plain completion or a chat conversation."""
     tok = model.tokenizer
     if tok is None:
-        raise RequestError("model", "this checkpoint has no tokenizer.json, so it cannot take text")
+        raise RequestError("model", "this checkpoint has no tokenizer, so it cannot take text")
     if messages is not None:
         if not messages:
             raise RequestError("messages", "at least one message is needed")
@@ -90,7 +103,7 @@ def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> 
     """The canvas for an infill template (optionally after prefix_ids, e.g. a chat prompt)."""
     tok = model.tokenizer
     if tok is None:
-        raise RequestError("model", "this checkpoint has no tokenizer.json, so it cannot take text")
+        raise RequestError("model", "this checkpoint has no tokenizer, so it cannot take text")
     pieces = parse_template(template)
     first_gap = next(i for i, p in enumerate(pieces) if isinstance(p, int))
     prefix_text = "".join(pieces[:first_gap])
@@ -108,29 +121,35 @@ def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> 
     return Canvas(prompt, region, prefix_text, segments)
 
 
+def suffix_canvas(model, prompt_ids: list[int], gap: int, suffix: str) -> Canvas:
+    """A prompt, a gap of `gap` masks, then fixed text (OpenAI's `suffix`): infilling whose text is
+    the gap alone."""
+    ids = model.tokenizer.encode(suffix, add_special_tokens=False)
+    return Canvas(list(prompt_ids), [model.ids.mask] * gap + ids, "", [(None, gap), (suffix, len(ids))])
+
+
+def puzzle_canvas(model, puzzle: str) -> Canvas:
+    """The canvas for a Sudoku board (81 cells, 0 or . for blanks) on a grid model."""
+    from ..tasks.sudoku import BLANK, parse_puzzle
+
+    if str(model.config.get("model_type", "")).lower() != "grid":
+        raise RequestError("puzzle", "puzzles need a grid (Sudoku) model; this model is not one")
+    try:
+        grid = parse_puzzle(puzzle)
+    except ValueError as err:
+        raise RequestError("puzzle", str(err)) from None
+    tok = model.tokenizer
+    if tok is None:
+        raise RequestError("model", "this grid model has no tokenizer to map digits to tokens")
+    digits = {d: tok.token_id(d) for d in "123456789"}
+    if None in digits.values():
+        raise RequestError("model", "this grid model's tokenizer has no tokens for the digits 1-9")
+    return Canvas([], [model.ids.mask if ch == BLANK else digits[ch] for ch in grid], puzzle=True)
+
+
 def cut_at_end(ids: list[int], end_ids: list[int]) -> tuple[list[int], str]:
     """Generated ids up to (not including) the first end token, and the finish reason."""
     for i, t in enumerate(ids):
         if t in end_ids:
             return ids[:i], "stop"
     return ids, "length"
-
-
-def region_text(model, canvas: Canvas, region: list[int]) -> tuple[str, str]:
-    """The text of a finished region, and why it finished.
-
-    For infill, fixed pieces are copied from the template and each gap decoded on its own; an
-    end token inside a gap ends that gap's text only.
-    """
-    tok = model.tokenizer
-    if not canvas.is_infill:
-        ids, reason = cut_at_end(region, model.ids.eos)
-        return tok.decode(ids), reason
-    out, pos = [], 0
-    for text, n in canvas.segments:
-        if text is None:
-            out.append(tok.decode(cut_at_end(region[pos : pos + n], model.ids.eos)[0]))
-        else:
-            out.append(text)
-        pos += n
-    return "".join(out), "stop"

@@ -4,20 +4,23 @@ Notable features:
 - `generate` mirrors the reference entry points: it returns prompt + canvas per row, the canvas
   after every pass when asked, and the number of model passes.
 - `stream` yields the sampler's `DenoiseStep`s, which the CLI, server and studio draw from.
+- The options are used as given (the reference entry points' semantics, what the golden records
+  check); the surfaces resolve a request's options first (`resolve`), with the model's defaults.
 - Rows of different lengths are left-padded with the pad id and masked, as both references do.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import torch
-from torch import nn
 
+from ..loading import Checkpoint, load_checkpoint
 from ..options import GenerationOptions
 from ..sampling import DenoiseStep, denoise
+from .resolve import plan_for
 
 
 @dataclass
@@ -30,47 +33,17 @@ class GenerationResult:
 
 
 @dataclass
-class SpecialIds:
-    mask: int
-    eos: list[int]  # every id that ends a generation (eos, end of turn)
-    pad: int
-    bos: int | None = None
+class Model(Checkpoint):
+    """A loaded checkpoint with the token-level generation API."""
 
+    @classmethod
+    def load(cls, ref: str | os.PathLike, dtype: str = "auto", device: str = "auto") -> Model:
+        """An embedded name, a local folder, or a hub id / alias already pulled."""
+        return cls.of(load_checkpoint(ref, dtype, device))
 
-@dataclass
-class Model:
-    net: nn.Module
-    config: dict
-    family: str  # "dream" | "llada"
-    ids: SpecialIds
-    tokenizer: object | None = None  # unmask.tokenizer.Tokenizer
-    name: str = ""
-    path: Path | None = None
-    generation_config: dict = field(default_factory=dict)
-
-    @property
-    def defaults(self) -> dict:
-        """Decoding defaults shipped with the checkpoint: the "unmask" section of its
-        generation_config.json (our own models write one), without unset values; else {}."""
-        section = (self.generation_config or {}).get("unmask") or {}
-        return {k: v for k, v in section.items() if v is not None}
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.net.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.net.parameters()).dtype
-
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
-
-    @property
-    def context_length(self) -> int:
-        args = self.net.args
-        return getattr(args, "max_position_embeddings", None) or getattr(args, "max_sequence_length", 4096)
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> Model:
+        return cls(**{f.name: getattr(checkpoint, f.name) for f in fields(checkpoint)})
 
     @torch.no_grad()
     def logits(self, input_ids, attention_mask=None) -> torch.Tensor:
@@ -150,7 +123,8 @@ class Model:
         generator = None
         if options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)
-        return denoise(self.net, x, P, options, self.ids.mask, self.family, key_mask, self.ids.eos, generator)
+        plan = plan_for(self.family, options)
+        return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator)
 
     @staticmethod
     def options(options: GenerationOptions | None, canvas, kwargs: dict) -> GenerationOptions:

@@ -11,7 +11,9 @@ Notable features:
   with different settings progress together instead of waiting for each other.
 - Cancellation takes effect at the next step boundary: a cancelled row gets no more commits or
   events, its slot is freed at once, and a batch whose rows are all cancelled stops.
-- Models load on first use and unload after `keep_alive` seconds idle.
+- Models load on first use, each in its own thread and never on the worker, so a model that
+  takes minutes to load stalls only the requests that wait for it; lookups take only the short
+  state lock. Models unload after `keep_alive` seconds idle.
 - Events reach a caller through a thread-safe queue, or an asyncio queue fed with
   `call_soon_threadsafe` when the request was submitted from an event loop.
 """
@@ -24,9 +26,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ..options import GenerationOptions
+from .events import DoneEvent, ErrorEvent, Event, StepEvent
 from .model import Model
 
 DEFAULT_MAX_QUEUE = 64  # requests waiting or running, beyond which submit() refuses
@@ -55,35 +59,6 @@ class Request:
     region: list[int] | None = None  # the canvas after the prompt; None = all masks
 
 
-@dataclass
-class StepEvent:
-    index: int  # 0-based model pass
-    planned_steps: int
-    block: int
-    positions: list[int]  # region offsets committed by this pass
-    tokens: list[int]
-    remaining: int  # masked positions left in the region
-    nfe: int
-    elapsed: float
-    revoked: list[int] = field(default_factory=list)  # region offsets masked again first (remask)
-
-
-@dataclass
-class DoneEvent:
-    region: list[int]  # the finished canvas after the prompt
-    nfe: int
-    elapsed: float
-    prompt_tokens: int
-    batch_size: int  # rows that shared the passes
-    cancelled: bool = False
-
-
-@dataclass
-class ErrorEvent:
-    error: BaseException
-
-
-Event = StepEvent | DoneEvent | ErrorEvent
 _ids = itertools.count(1)
 
 
@@ -147,8 +122,9 @@ class Engine:
         self.last_used: dict[str, float] = {}
         self.pending: list[Handle] = []
         self.active: list[Handle] = []
-        self.lock = threading.Condition()
-        self.load_lock = threading.Lock()  # model loads can take minutes: never under self.lock
+        self.lock = threading.Condition()  # guards the state above; held only briefly
+        self._loads: dict[str, Future] = {}  # models being loaded, by name
+        self._queued_loads: set[str] = set()  # names a background load was started for
         self.closing = False
         self.batches_run = 0
         self.worker = threading.Thread(target=self._work, name="unmask-engine", daemon=True)
@@ -166,17 +142,61 @@ class Engine:
             if self._in_flight() >= self.max_queue:
                 raise EngineBusy(retry_after=1)
             self.pending.append(handle)
+            load = request.model not in self.models and request.model not in self._queued_loads
+            if load:
+                self._queued_loads.add(request.model)
             self.lock.notify_all()
+        if load:
+            threading.Thread(
+                target=self._load_for_queue, args=(request.model,), name=f"unmask-load-{request.model}", daemon=True
+            ).start()
         return handle
 
     def model(self, name: str) -> Model:
-        """The loaded model (loading it if needed); callable from any thread."""
-        with self.load_lock:
+        """The loaded model, loading it in the calling thread if needed (one load per name at a
+        time; callers of other names, and the worker, are never held up by it)."""
+        with self.lock:
             found = self.models.get(name)
-            if found is None:
-                found = self.models[name] = self.loader(name)
+            if found is not None:
+                self.last_used[name] = time.monotonic()
+                return found
+            pending = self._loads.get(name)
+            owner = pending is None
+            if owner:
+                pending = self._loads[name] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            loaded = self.loader(name)
+        except BaseException as err:
+            with self.lock:
+                self._loads.pop(name, None)
+            pending.set_exception(err)
+            raise
+        with self.lock:
+            self.models[name] = loaded
             self.last_used[name] = time.monotonic()
-            return found
+            self._loads.pop(name, None)
+            self.lock.notify_all()
+        pending.set_result(loaded)
+        return loaded
+
+    def _load_for_queue(self, name: str) -> None:
+        """Load a model requests are waiting for; a failure is every such request's error."""
+        try:
+            self.model(name)
+        except BaseException as err:
+            with self.lock:
+                self._queued_loads.discard(name)
+                waiting = [h for h in self.pending if h.request.model == name]
+                self.pending = [h for h in self.pending if h.request.model != name]
+                self.lock.notify_all()
+            for h in waiting:
+                h.finished = True
+                h.push(ErrorEvent(err))
+            return
+        with self.lock:
+            self._queued_loads.discard(name)
 
     def _in_flight(self) -> int:
         """Queued requests plus running ones not yet finished or cancelled (caller holds the lock)."""
@@ -200,9 +220,13 @@ class Engine:
 
     # -- worker -------------------------------------------------------------------------------
 
-    def _take_batch(self) -> list[Handle]:
-        """The oldest pending request and every queued one that may share its passes (lock held)."""
-        first = self.pending.pop(0)
+    def _ready(self) -> Handle | None:
+        """The oldest pending request whose model is loaded (lock held)."""
+        return next((h for h in self.pending if h.request.model in self.models), None)
+
+    def _take_batch(self, first: Handle) -> list[Handle]:
+        """`first` and every queued request that may share its passes (lock held)."""
+        self.pending.remove(first)
         batch = [first]
         key = batch_key(first.request)
         if key is not None:
@@ -215,27 +239,25 @@ class Engine:
         return batch
 
     def _unload_idle(self) -> None:
-        if not self.load_lock.acquire(blocking=False):
-            return
-        try:
-            now = time.monotonic()
-            for name in [n for n, t in self.last_used.items() if now - t > self.keep_alive]:
-                if not any(h.request.model == name for h in self.pending + self.active):
-                    self.models.pop(name, None)
-                    self.last_used.pop(name, None)
-        finally:
-            self.load_lock.release()
+        """Drop models idle for keep_alive seconds that no request waits for (lock held)."""
+        now = time.monotonic()
+        busy = {h.request.model for h in self.pending + self.active}
+        for name in [n for n, t in self.last_used.items() if now - t > self.keep_alive and n not in busy]:
+            self.models.pop(name, None)
+            self.last_used.pop(name, None)
 
     def _admit(self, jobs: list[Job]) -> bool:
-        """Wait for work; move pending batches into jobs. False once closed and idle."""
+        """Wait for work; move pending batches whose model is loaded into jobs. False once closed
+        and idle."""
         with self.lock:
-            while not self.pending and not jobs:
-                if self.closing:
+            while not jobs and self._ready() is None:
+                if self.closing and not self.pending:
                     return False
                 self.lock.wait(timeout=1.0)
                 self._unload_idle()
-            while self.pending and len(jobs) < self.max_jobs:
-                jobs.append(Job(self, self._take_batch()))
+            while len(jobs) < self.max_jobs and (first := self._ready()) is not None:
+                batch = self._take_batch(first)
+                jobs.append(Job(self, batch, self.models[first.request.model]))
             self.active = [h for job in jobs for h in job.batch]
             return True
 
@@ -260,8 +282,8 @@ class Engine:
 class Job:
     """One batch being denoised: its canvas, its step generator, and the handles it serves."""
 
-    def __init__(self, engine: Engine, batch: list[Handle]):
-        self.engine, self.batch = engine, batch
+    def __init__(self, engine: Engine, batch: list[Handle], model: Model):
+        self.engine, self.batch, self.model = engine, batch, model
         self.steps = None  # started on the first advance(), in the worker thread
         self.last = None
 
@@ -271,7 +293,7 @@ class Job:
                 h.finished = True
                 h.push(DoneEvent([], 0, 0.0, len(h.request.prompt_ids), 0, cancelled=True))
         first = self.batch[0].request
-        self.model = model = self.engine.model(first.model)
+        model = self.model
         regions = None
         if any(h.request.region is not None for h in self.batch):
             regions = [h.request.region or [model.ids.mask] * first.options.max_new_tokens for h in self.batch]
@@ -303,22 +325,9 @@ class Job:
                 self.retire(row)
                 h.push(self.done(row, cancelled=True))
                 continue
-            positions = [p - self.P for p in step.committed[row]]
-            revoked = [p - self.P for p in step.revoked[row]]
-            if positions or revoked:
-                h.push(
-                    StepEvent(
-                        step.index,
-                        step.planned_steps,
-                        step.block,
-                        positions,
-                        step.tokens[row],
-                        step.remaining[row],
-                        step.nfe,
-                        step.elapsed,
-                        revoked,
-                    )
-                )
+            event = StepEvent.of(step, row, self.P)
+            if event.positions or event.revoked:
+                h.push(event)
             if step.remaining[row] == 0:
                 h.finished = True
                 h.push(self.done(row))

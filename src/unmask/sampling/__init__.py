@@ -1,5 +1,16 @@
-"""Samplers for masked diffusion language models, as orthogonal parts (see denoise.py)."""
+"""Samplers for masked diffusion language models, as orthogonal parts (see denoise.py).
 
-from .denoise import DenoiseStep, Plan, denoise, plan
+This layer knows only torch and the network: settings arrive as a frozen `Plan`."""
 
-__all__ = ["DenoiseStep", "Plan", "denoise", "plan"]
+from .denoise import DenoiseStep, denoise
+from .plan import DEFAULT_ALGORITHM, THRESHOLD_ALGORITHM, THRESHOLD_ALGORITHMS, Plan, make_plan
+
+__all__ = [
+    "DEFAULT_ALGORITHM",
+    "THRESHOLD_ALGORITHM",
+    "THRESHOLD_ALGORITHMS",
+    "DenoiseStep",
+    "Plan",
+    "denoise",
+    "make_plan",
+]

@@ -5,11 +5,12 @@ Notable features:
   generate, in which every mask id is to be filled and every other id is kept (infilling is a
   canvas with fixed tokens in it).
 - A recipe is a combination of orthogonal parts: token choice (logits.py), ranking (ranking.py),
-  schedule (schedule.py) and cache window (cache.py). `plan()` picks the combination the Dream hub
-  sampler, the official LLaDA `generate` or Fast-dLLM uses, so their outputs are reproduced token
-  for token (tests/golden).
+  schedule (schedule.py) and cache window (cache.py). `make_plan()` (plan.py) picks the
+  combination the Dream hub sampler, the official LLaDA `generate` or Fast-dLLM uses, so their
+  outputs are reproduced token for token (tests/golden).
 - `remask` (ours, after Wino and ReMDM) may take back a block's earlier commits that a later pass
-  doubts; each step says which positions it revoked, so a consumer replaying the stream stays exact.
+  doubts; each step says which positions it revoked, so a consumer replaying the stream stays exact,
+  and up to where the canvas is settled, so a consumer sending text sends only what is final.
 - The canvas in each step is the live tensor: a consumer may pin tokens into it between steps
   (a constraint) or stop iterating (cancel); nothing else is kept alive.
 """
@@ -24,51 +25,23 @@ import torch
 from torch import nn
 
 from ..models.layers import KVStore
-from ..options import GenerationOptions
 from .cache import window_for
 from .logits import dream_choice, guide, llada_choice, shift_right
+from .plan import Plan
 from .ranking import margin, max_prob, neg_entropy, uniform
-from .schedule import EvenSplit, Factor, HeadFirst, QuotaThreshold, Remaining, Schedule, Threshold, Timestep
+from .schedule import (
+    DynamicThreshold,
+    EvenSplit,
+    Factor,
+    HeadFirst,
+    QuotaThreshold,
+    Remaining,
+    Schedule,
+    Threshold,
+    Timestep,
+)
 
 SCORES = {"maskgit_plus": "prob", "low_confidence": "prob", "topk_margin": "margin", "entropy": "entropy"}
-DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"}
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a set of options means for a model family."""
-
-    family: str  # "dream" | "llada"
-    recipe: str  # "dream" | "llada" | "fast-dllm"
-    algorithm: str
-    choice: str  # "dream" (sample_tokens) | "llada" (Gumbel-max)
-    prob_dtype: torch.dtype
-    schedule: str  # "timestep" | "even" | "threshold" | "quota_threshold" | "factor"
-    head_first: bool  # Fast-dLLM Dream block sampler: full pass commits the block's first position
-
-    @property
-    def fast_dllm_dream(self) -> bool:
-        return self.recipe == "fast-dllm" and self.family == "dream"
-
-
-def plan(family: str, options: GenerationOptions) -> Plan:
-    recipe = options.recipe or family
-    algorithm = options.algorithm or DEFAULT_ALGORITHM[family]
-    fast_dream = recipe == "fast-dllm" and family == "dream"
-    choice = "dream" if recipe == "dream" or fast_dream else "llada"
-    # Fast-dLLM's LLaDA sampler takes its softmax in float64; the official LLaDA one in float32.
-    prob_dtype = torch.float64 if recipe == "fast-dllm" and choice == "llada" else torch.float32
-    if options.threshold is not None:
-        schedule = "quota_threshold" if fast_dream and options.cache == "none" else "threshold"
-    elif options.factor is not None:
-        schedule = "factor"
-    elif recipe == "llada" or (recipe == "fast-dllm" and family == "llada"):
-        schedule = "even"
-    else:
-        schedule = "timestep"
-    if algorithm == "origin" and schedule != "timestep":
-        raise ValueError(f"algorithm: 'origin' follows Dream's timestep schedule; it cannot run with recipe {recipe!r}")
-    return Plan(family, recipe, algorithm, choice, prob_dtype, schedule, fast_dream and options.cache != "none")
 
 
 @dataclass
@@ -88,36 +61,37 @@ class DenoiseStep:
     # per row, canvas positions masked again by this pass (remask) before its commits, which may
     # take some of them back at once
     revoked: list[list[int]] = field(default_factory=list)
+    # per row, the canvas position before which nothing will change again: committed tokens are
+    # final, except those of a block that remask may still revoke (until the block is filled)
+    settled: list[int] = field(default_factory=list)
 
 
-def make_schedule(
-    p: Plan, options: GenerationOptions, masked: torch.Tensor, generator, revoking: bool = False
-) -> Schedule:
-    steps = options.steps_per_block
+def make_schedule(p: Plan, masked: torch.Tensor, generator, revoking: bool = False) -> Schedule:
+    steps = p.steps_per_block
     if p.schedule == "threshold":
-        inner: Schedule = Threshold(options.threshold)
+        inner: Schedule = Threshold(p.threshold)
+    elif p.schedule == "dynamic_threshold":
+        inner = DynamicThreshold(masked, steps, p.threshold)
     elif p.schedule == "quota_threshold":
-        inner = QuotaThreshold(masked, steps, options.threshold)
+        inner = QuotaThreshold(masked, steps, p.threshold)
     elif p.schedule == "factor":
-        inner = Factor(options.factor)
+        inner = Factor(p.factor)
     elif revoking:
-        inner = Remaining(steps, options.alg_temp, generator, options.spread)
+        inner = Remaining(steps, p.alg_temp, generator, p.spread)
     elif p.schedule == "even":
-        inner = EvenSplit(masked, steps, options.alg_temp, generator, options.spread)
+        inner = EvenSplit(masked, steps, p.alg_temp, generator, p.spread)
     else:
-        inner = Timestep(steps, options.eps, p.algorithm == "origin", options.alg_temp, generator, options.spread)
+        inner = Timestep(steps, p.eps, p.algorithm == "origin", p.alg_temp, generator, p.spread)
     return HeadFirst(inner) if p.head_first else inner
 
 
-def score_masked(
-    p: Plan, options: GenerationOptions, logits: torch.Tensor, generator, mask_id: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def score_masked(p: Plan, logits: torch.Tensor, generator, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, V) logits at masked positions -> proposed tokens (M,) and scores (M,), higher = surer."""
     logits = logits.float()
     if p.choice == "dream":
-        tokens, probs = dream_choice(logits, options.temperature, options.top_p, options.top_k, generator)
+        tokens, probs = dream_choice(logits, p.temperature, p.top_p, p.top_k, generator)
     else:
-        tokens, probs = llada_choice(logits, options.temperature, options.top_p, options.top_k, p.prob_dtype, generator)
+        tokens, probs = llada_choice(logits, p.temperature, p.top_p, p.top_k, p.prob_dtype, generator)
     tokens = never_mask(tokens, logits, mask_id)
     kind = SCORES.get(p.algorithm)
     if kind == "prob":
@@ -156,11 +130,11 @@ def finish_at_eos(x: torch.Tensor, gen_start: int, mask_id: int, eos_ids: torch.
     return done
 
 
-def remasking(options: GenerationOptions, block_masked: torch.Tensor) -> bool:
+def remasking(p: Plan, block_masked: torch.Tensor) -> bool:
     """remask is on, and the block's passes commit more than one token each: revocation mends the
     errors of committing tokens together; at one per pass there are none, and what it took back
     would make later passes commit several (on the story model, 87% accepted against 94%)."""
-    return bool(options.remask) and options.steps_per_block < int(block_masked.sum(-1).max())
+    return bool(p.remask) and p.steps_per_block < int(block_masked.sum(-1).max())
 
 
 def revoke(
@@ -185,9 +159,8 @@ def denoise(
     net: nn.Module,
     canvas: torch.Tensor,
     gen_start: int,
-    options: GenerationOptions,
+    p: Plan,
     mask_id: int,
-    family: str,
     key_mask: torch.Tensor | None = None,
     eos_ids: list[int] | tuple[int, ...] = (),
     generator: torch.Generator | None = None,
@@ -196,14 +169,13 @@ def denoise(
 
     key_mask (B, L) marks real tokens (False = left padding); None means no padding.
     """
-    p = plan(family, options)
     x = canvas
     B, L = x.shape
     device = x.device
     if key_mask is not None and bool(key_mask.all()):
         key_mask = None
     positions = net.positions(key_mask, L, device).expand(B, L)
-    block_len = options.block_length or (L - gen_start)
+    block_len = p.block_length or (L - gen_start)
     blocks = [(s, min(s + block_len, L)) for s in range(gen_start, L, block_len)]
     cache = None
     # A shifted model reads position s-1 to predict s; a cached window must include it, except
@@ -217,28 +189,30 @@ def denoise(
         masked = x[:, s:e] == mask_id
         if not masked.any():
             continue
-        revoking = remasking(options, masked)
-        schedule = make_schedule(p, options, masked, generator, revoking)
+        revoking = remasking(p, masked)
+        schedule = make_schedule(p, masked, generator, revoking)
         # What remask may revoke: this block's commits, once they have been seen by one pass (a token
         # just committed is judged when its neighbours of the next pass are there too).
         ours = torch.zeros_like(masked)
         fresh = torch.zeros_like(masked)
         i = 0
         while masked.any():
-            w = window_for(options.cache, i == 0, (s, e), L, lead)
+            w = window_for(p.cache, i == 0, (s, e), L, lead)
             if w.cached and i == 0:
                 cache = KVStore(net.n_layers)
             a = max(s - 1, w.start) if net.shift_logits else s
-            logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), options, fixed, mask_id)
+            logits = forward(net, x, w, positions, key_mask, cache, (a - w.start, e - w.start), p, fixed, mask_id)
             if net.shift_logits:
                 logits = shift_right(logits)[:, s - a :]
             revoked: list[list[int]] = [[] for _ in range(B)]
-            if revoking and 0 < i < options.steps_per_block - 1:
-                taken = revoke(x[:, s:e], logits, ours & ~fresh, options.remask, mask_id, eos)
+            if revoking and 0 < i < p.steps_per_block - 1:
+                # Only rows still filling this block: a row whose block is full is final, as alone.
+                open_rows = masked.any(-1, keepdim=True)
+                taken = revoke(x[:, s:e], logits, ours & ~fresh & open_rows, p.remask, mask_id, eos)
                 ours &= ~taken
                 masked = x[:, s:e] == mask_id
                 revoked = [(row.nonzero().flatten() + s).tolist() for row in taken]
-            tokens, scores = score_masked(p, options, logits[masked], generator, mask_id)
+            tokens, scores = score_masked(p, logits[masked], generator, mask_id)
             table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
             table[masked] = scores
             proposal = torch.full_like(masked, mask_id, dtype=x.dtype)
@@ -250,15 +224,19 @@ def denoise(
             fresh = chosen
             nfe += 1
             i += 1
-            if options.stop_at_eos and len(eos_ids):
+            if p.stop_at_eos and len(eos_ids):
                 finish_at_eos(x, gen_start, mask_id, eos)
             masked = x[:, s:e] == mask_id
             committed = [(row.nonzero().flatten() + s).tolist() for row in chosen]
-            remaining = (x[:, gen_start:] == mask_id).sum(-1)
+            gen_masked = x[:, gen_start:] == mask_id
+            remaining = gen_masked.sum(-1)
+            settled = torch.where(gen_masked.any(-1), gen_masked.int().argmax(-1), L - gen_start) + gen_start
+            if revoking and i < p.steps_per_block - 1:
+                settled = torch.where(masked.any(-1), torch.clamp(settled, max=s), settled)
             yield DenoiseStep(
                 index=nfe - 1,
                 block=b,
-                planned_steps=options.total_steps,
+                planned_steps=p.total_steps,
                 canvas=x,
                 committed=committed,
                 tokens=[x[row, pos].tolist() for row, pos in enumerate(committed)],
@@ -267,18 +245,19 @@ def denoise(
                 elapsed=time.perf_counter() - t0,
                 remaining=remaining.tolist(),
                 revoked=revoked,
+                settled=settled.tolist(),
             )
 
 
-def forward(net, x, w, positions, key_mask, cache, keep, options: GenerationOptions, fixed, mask_id) -> torch.Tensor:
+def forward(net, x, w, positions, key_mask, cache, keep, p: Plan, fixed, mask_id) -> torch.Tensor:
     """One model pass over window w, returning logits for window rows keep[0]..keep[1]-1."""
     ids = x[:, w.start : w.end]
     pos = positions[:, w.start : w.end]
-    if options.cfg_scale <= 0:
+    if p.cfg_scale <= 0:
         return net(ids, pos, key_mask, cache if w.cached else None, w.start, keep)
     # Unconditional copy: everything fixed at the start (the prompt) is masked (LLaDA App. B.3).
     uncond = ids.masked_fill(fixed[:, w.start : w.end], mask_id)
     km = None if key_mask is None else torch.cat([key_mask, key_mask])
     both = net(torch.cat([ids, uncond]), torch.cat([pos, pos]), km, None, w.start, keep)
     cond, unc = both.chunk(2)
-    return guide(cond, unc, options.cfg_scale)
+    return guide(cond, unc, p.cfg_scale)

@@ -11,6 +11,9 @@ Notable features:
 - `EvenSplit` is LLaDA's `get_num_transfer_tokens`: a linear noise schedule moves the same
   expected number of tokens per step (arXiv:2502.09992, Eq. 8), the remainder going first.
 - `Threshold` and `Factor` are Fast-dLLM's confidence-aware parallel decoding (arXiv:2505.22618).
+- `DynamicThreshold` is SDAR's `low_confidence_dynamic` (and LLaDA2's block refinement): each
+  pass commits its share of an even split, or every position above the threshold when those are
+  more; so the planned steps bound the passes, and confident blocks finish sooner.
 - `QuotaThreshold` is Fast-dLLM's Dream sampler without cache: each step proposes its quota plus
   what earlier steps deferred, commits the best one and those above the threshold, and adds a step
   whenever the last one still defers.
@@ -119,6 +122,18 @@ class Threshold(Schedule):
 
     def select(self, i, scores, masked):
         return select_threshold(scores, self.threshold)
+
+
+class DynamicThreshold(EvenSplit):
+    def __init__(self, masked: torch.Tensor, steps: int, threshold: float):
+        super().__init__(masked, steps)
+        self.threshold = threshold
+
+    def select(self, i, scores, masked):
+        counts = torch.minimum(self.counts(i, masked), masked.sum(-1))
+        above = (scores >= self.threshold) & masked
+        enough = above.sum(-1) >= counts
+        return torch.where(enough[:, None], above, select_top(scores, counts))
 
 
 class Factor(Schedule):

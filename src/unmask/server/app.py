@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..engine.scheduler import Engine
+from ..engine import Engine
 from . import errors, native, openai_routes
 from .limits import DRAIN_SECONDS
 from .security import HostGuard, RequestGuard
@@ -29,7 +29,7 @@ log = logging.getLogger("unmask.server")
 
 
 def default_loader(name: str):
-    from ..loading import load
+    from ..engine import load
 
     return load(name)
 

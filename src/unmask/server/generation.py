@@ -23,7 +23,7 @@ from contextlib import aclosing
 from fastapi import Request as HTTPRequest
 from fastapi.responses import StreamingResponse
 
-from ..engine.scheduler import Engine, EngineBusy, EngineClosed, ErrorEvent, Handle, Request, StepEvent
+from ..engine import Engine, EngineBusy, EngineClosed, ErrorEvent, Handle, Request, StepEvent
 from .errors import APIError, from_options_error, internal_error
 from .limits import RETRY_AFTER_BUSY, RETRY_AFTER_CLOSING
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..canvas import RequestError, chat_or_prompt_ids
-from ..tokenizer import TemplateError
+from ..engine import RequestError, TemplateError, chat_or_prompt_ids
 from .errors import invalid
 
 

@@ -20,17 +20,16 @@ from contextlib import aclosing
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..canvas import GAP, Canvas, RequestError, cut_at_end, infill_canvas, region_text
-from ..engine.scheduler import DoneEvent
-from ..engine.scheduler import Request as EngineRequest
-from ..train.sudoku import BLANK, parse_puzzle
+from ..engine import PRESETS, Canvas, Completion, DoneEvent, RequestError, infill_canvas, puzzle_canvas
+from ..engine import Request as EngineRequest
+from ..engine.canvas import GAP
 from .compat import message_text
-from .decoding import check_context, resolve_options
+from .decoding import fits_context, resolve_options
 from .errors import APIError, invalid
 from .generation import events, guarded, sse, sse_response, submit_all
 from .inputs import chat_prompt, require_tokenizer, text_prompt
 from .limits import MAX_GAPS
-from .schemas import NATIVE_OPTION_FIELDS, GenerateRequest
+from .schemas import NATIVE_OPTION_FIELDS, GenerateRequest, ResolveRequest
 from .state import server
 
 router = APIRouter(tags=["native"])
@@ -49,7 +48,10 @@ def build_canvas(model, name: str, body: GenerateRequest, max_tokens: int) -> tu
     if body.puzzle is not None:
         if given != ["puzzle"]:
             raise invalid("puzzle", "send a puzzle on its own, without prompt, messages or template")
-        return puzzle_canvas(model, body.puzzle), "puzzle", True
+        try:
+            return puzzle_canvas(model, body.puzzle), "puzzle", True
+        except RequestError as err:
+            raise invalid(err.field, str(err).split(": ", 1)[-1]) from None
     require_tokenizer(model, name)
     if body.prompt is not None and body.messages is not None:
         raise invalid("messages", "send either prompt or messages, not both")
@@ -74,39 +76,26 @@ def build_canvas(model, name: str, body: GenerateRequest, max_tokens: int) -> tu
     return canvas, field if body.prompt is not None or body.messages is not None else "template", False
 
 
-def puzzle_canvas(model, puzzle: str) -> Canvas:
-    if str(model.config.get("model_type", "")).lower() != "grid":
-        raise invalid("puzzle", "puzzles need a grid (Sudoku) model; this model is not one")
-    try:
-        grid = parse_puzzle(puzzle)
-    except ValueError as err:
-        raise invalid("puzzle", str(err)) from None
-    tok = model.tokenizer
-    if tok is None:
-        raise invalid("model", "this grid model has no tokenizer.json to map digits to tokens")
-    digits = {d: tok.token_id(d) for d in "123456789"}
-    if None in digits.values():
-        raise invalid("model", "this grid model's tokenizer has no tokens for the digits 1-9")
-    return Canvas([], [model.ids.mask if ch == BLANK else digits[ch] for ch in grid])
+@router.post("/api/resolve")
+async def resolve_route(body: ResolveRequest, request: Request) -> dict:
+    """The options a generation with these fields would run with, and each preset's."""
+    srv = server(request)
+    name, model = await srv.catalog.load(body.model)
+    canvas = None
+    if body.template is not None:
+        require_tokenizer(model, name)
+        try:
+            canvas = infill_canvas(model, body.template)
+        except RequestError as err:
+            raise invalid(err.field, str(err).split(": ", 1)[-1]) from None
+    requested = {k: getattr(body, k) for k in NATIVE_OPTION_FIELDS}
 
+    def shown(preset):
+        options = resolve_options(model, requested, srv.limits, canvas=canvas, preset=preset)
+        return options.model_dump(exclude={"history"}), options.num_blocks
 
-def finished_text(model, canvas: Canvas, region: list[int], puzzle: bool) -> tuple[str, str, int]:
-    """(text, finish_reason, completion tokens) of a finished region."""
-    tok = model.tokenizer
-    if puzzle:
-        cells = [tok.piece(t) for t in region]
-        text = "".join(c if len(c) == 1 and c.isdigit() else BLANK for c in cells)
-        return text, "stop", sum(1 for t in canvas.region if t == model.ids.mask)
-    if canvas.is_infill:
-        text, reason = region_text(model, canvas, region)
-        generated, pos = 0, 0
-        for fixed, n in canvas.segments:
-            if fixed is None:
-                generated += len(cut_at_end(region[pos : pos + n], model.ids.eos)[0])
-            pos += n
-        return text, reason, generated
-    ids, reason = cut_at_end(region, model.ids.eos)
-    return tok.decode(ids), reason, len(ids)
+    options, blocks = shown(body.preset)
+    return {"model": name, "options": options, "presets": {p: shown(p)[0] for p in PRESETS}, "blocks": blocks}
 
 
 @router.post("/api/generate")
@@ -115,25 +104,13 @@ async def generate(body: GenerateRequest, request: Request):
     t0 = time.perf_counter()
     srv = server(request)
     name, model = await srv.catalog.load(body.model)
-    canvas, prompt_field, puzzle = build_canvas(model, name, body, srv.limits.max_tokens)
+    canvas, prompt_field, _ = build_canvas(model, name, body, srv.limits.max_tokens)
     requested = {k: getattr(body, k) for k in NATIVE_OPTION_FIELDS}
-    region_length = len(canvas.region) if canvas.region is not None else None
-    if region_length is not None:
-        if body.max_new_tokens is not None and body.max_new_tokens != region_length:
-            raise invalid(
-                "max_new_tokens", f"the {prompt_field} fixes the length at {region_length} tokens; leave it out"
-            )
-        single_gap = canvas.is_infill and sum(1 for t, _ in canvas.segments if t is None) == 1
-        if requested["stop_at_eos"] is None:
-            # An end token inside one gap must not blank the others (or a Sudoku cell).
-            requested["stop_at_eos"] = single_gap
-    elif requested["stop_at_eos"] is None:
-        requested["stop_at_eos"] = True
-    options = resolve_options(model, requested, srv.limits, region_length=region_length)
-    check_context(model, len(canvas.prompt_ids), options.max_new_tokens, srv.limits, prompt_field, "max_new_tokens")
+    options = resolve_options(model, requested, srv.limits, canvas=canvas, preset=body.preset)
+    fits_context(model, len(canvas.prompt_ids), options.max_new_tokens, srv.limits, prompt_field, "max_new_tokens")
     engine = srv.running_engine
     [handle] = submit_all(engine, [EngineRequest(name, canvas.prompt_ids, options, canvas.region)])
-    run = Run(model, name, canvas, puzzle, options, t0)
+    run = Run(model, name, canvas, options, t0)
     frames = run.frames(handle, request)
     if body.stream:
         return sse_response(guarded(frames, lambda err: sse(err.body(), event="error")), [handle])
@@ -151,13 +128,11 @@ async def generate(body: GenerateRequest, request: Request):
 class Run:
     """One native generation: turns engine events into start / step / done payloads."""
 
-    def __init__(self, model, name: str, canvas: Canvas, puzzle: bool, options, t0: float):
-        self.model, self.name, self.canvas, self.puzzle = model, name, canvas, puzzle
-        self.options, self.t0 = options, t0
+    def __init__(self, model, name: str, canvas: Canvas, options, t0: float):
+        self.model, self.name, self.canvas, self.options, self.t0 = model, name, canvas, options, t0
         self.id = f"gen-{uuid.uuid4().hex[:24]}"
-        self.region = list(canvas.region) if canvas.region is not None else [model.ids.mask] * options.max_new_tokens
-        self.first_step: float | None = None
-        self.committed = 0
+        self.completion = Completion(model, canvas, options)
+        self.region = list(self.completion.region)
         self.done: dict | None = None
 
     def piece(self, token: int) -> str | None:
@@ -175,24 +150,27 @@ class Run:
             "end_ids": list(self.model.ids.eos),
             "pieces": [self.piece(t) for t in self.region],
             "total_steps": self.options.total_steps,
+            "block_length": self.options.block_length or self.options.max_new_tokens,
+            "options": self.options.model_dump(exclude={"history"}),
+            "queued": round(time.perf_counter() - self.t0, 6),
         }
 
     async def frames(self, handle, http: Request):
         yield sse(self.start(), event="start")
+        completion = self.completion
         async with aclosing(events(handle, http)) as stream:
             async for event in stream:
-                now = time.perf_counter() - self.t0
                 if isinstance(event, DoneEvent):
                     if event.cancelled:
                         raise APIError(
                             503, "the request was cancelled: the server is shutting down", code="shutting_down"
                         )
-                    self.done = self.finish(event, now)
+                    completion.batch_size = event.batch_size
+                    completion.finish(event.region, event.nfe, event.elapsed)
+                    self.done = self.finish(event)
                     yield sse(self.done, event="done")
                     return
-                if self.first_step is None:
-                    self.first_step = now
-                self.committed += len(event.positions)
+                completion.step(event)
                 yield sse(
                     {
                         "step": event.index + 1,
@@ -202,28 +180,22 @@ class Run:
                         "tokens": event.tokens,
                         "texts": [self.model.tokenizer.piece(t) for t in event.tokens],
                         "revoked": event.revoked,
-                        "elapsed": round(now, 6),
+                        "settled": event.settled,
+                        "elapsed": round(event.elapsed, 6),
                         "nfe": event.nfe,
-                        "tokens_per_second": round(self.committed / max(now, 1e-9), 3),
+                        "tokens_per_second": round(completion.decided / max(event.elapsed, 1e-9), 3),
                     },
                     event="step",
                 )
 
-    def finish(self, event: DoneEvent, now: float) -> dict:
-        text, reason, generated = finished_text(self.model, self.canvas, event.region, self.puzzle)
-        prompt = len(self.canvas.prompt_ids)
+    def finish(self, event: DoneEvent) -> dict:
+        c = self.completion
         return {
             "id": self.id,
             "model": self.name,
-            "text": text,
-            "finish_reason": reason,
-            "usage": {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated},
-            "timings": {
-                "elapsed": round(now, 6),
-                "first_step": round(self.first_step or now, 6),
-                "nfe": event.nfe,
-                "tokens_per_second": round(self.committed / max(now, 1e-9), 3),
-                "batch_size": event.batch_size,
-            },
+            "text": c.text,
+            "finish_reason": c.finish_reason,
+            "usage": c.usage(),
+            "timings": c.timings(),
             "region": event.region,
         }

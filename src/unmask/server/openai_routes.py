@@ -3,8 +3,11 @@
 Notable features:
 - Shapes follow OpenAI exactly (ids, `object`, `created`, choices, usage, `data: [DONE]`,
   `stream_options.include_usage`), so the official SDKs and tools built on them work unchanged.
-- Streams are append-only: a chunk carries text only once it is final (`FinalText`); the
+- Streams are append-only: a chunk carries text only once it can no longer change (the
+  engine's `Completion`, which also builds the non-streamed answer, so both agree); the
   per-step canvas is on the native endpoint instead.
+- Answers carry llama.cpp-style `timings` (passes, planned passes, denoising time) beside
+  `usage`; the SDKs ignore fields they do not know.
 - `/v1/completions` takes `suffix`, which diffusion fills naturally: the canvas is the prompt, a
   gap of `max_tokens` masks, then the suffix as fixed tokens.
 - `n` choices (and several prompts) are separate engine requests with seeds seed + i;
@@ -21,18 +24,17 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..engine.scheduler import DoneEvent
-from ..engine.scheduler import Request as EngineRequest
+from ..engine import Canvas, Completion, DoneEvent, default_length, suffix_canvas
+from ..engine import Request as EngineRequest
 from ..options import GenerationOptions
 from .catalog import CREATED
 from .compat import CHAT_RULES, COMPLETION_RULES, check_best_of, message_text, refuse_unsupported
-from .decoding import check_context, default_length, resolve_options
+from .decoding import fits_context, resolve_options
 from .errors import APIError, invalid
 from .generation import events, guarded, merge, sse, sse_response, submit_all
 from .inputs import chat_prompt, require_tokenizer, text_prompt, token_prompt
 from .schemas import DIFFUSION_FIELDS, ChatCompletionRequest, CompletionRequest, OpenAICommon
 from .state import ServerState, server
-from .textstream import FinalText
 
 router = APIRouter(tags=["OpenAI"])
 ERROR_RESPONSES = {
@@ -46,12 +48,10 @@ ERROR_RESPONSES = {
 
 @dataclass
 class Job:
-    """One choice: an engine request plus what turns its region into OpenAI text."""
+    """One choice: an engine request, and the canvas whose `Completion` becomes OpenAI text."""
 
     prompt_index: int
-    prompt_ids: list[int]
-    region: list[int] | None
-    gap: int  # region positions the text comes from (the rest is a fixed suffix)
+    canvas: Canvas
     options: GenerationOptions
     echo: str = ""
 
@@ -78,7 +78,7 @@ def length_field(body: OpenAICommon) -> tuple[str, int | None]:
 def requested_options(body: OpenAICommon, length: int | None) -> dict:
     fields = {name: getattr(body, name) for name in DIFFUSION_FIELDS}
     fields |= {"temperature": body.temperature, "top_p": body.top_p, "seed": body.seed, "max_new_tokens": length}
-    return fields | {"stop_at_eos": True}  # lossless: the text ends at the first end token anyway
+    return fields
 
 
 def choice_seeds(body: OpenAICommon, n: int) -> list[int | None]:
@@ -105,12 +105,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     require_tokenizer(model, name)
     prompt_ids = chat_prompt(model, messages)
     field, length = length_field(body)
-    options = resolve_options(model, requested_options(body, length), srv.limits, {"max_new_tokens": field})
-    check_context(model, len(prompt_ids), options.max_new_tokens, srv.limits, "messages", field)
-    jobs = [
-        Job(0, prompt_ids, None, options.max_new_tokens, options.model_copy(update={"seed": s}))
-        for s in choice_seeds(body, n)
-    ]
+    canvas = Canvas(prompt_ids)
+    requested = requested_options(body, length)
+    options = resolve_options(model, requested, srv.limits, {"max_new_tokens": field}, canvas, body.preset)
+    fits_context(model, len(prompt_ids), options.max_new_tokens, srv.limits, "messages", field)
+    jobs = [Job(0, canvas, options.model_copy(update={"seed": s})) for s in choice_seeds(body, n)]
     return await respond(request, srv, model, name, jobs, body, chat=True)
 
 
@@ -125,19 +124,10 @@ async def completions(body: CompletionRequest, request: Request):
     name, model = await srv.catalog.load(body.model)
     require_tokenizer(model, name)
     tok = model.tokenizer
-    suffix_ids = text_prompt(model, body.suffix) if body.suffix else []
     field, length = length_field(body)
     gap = length if length is not None else default_length(model, srv.limits)
     if gap > srv.limits.max_tokens:
         raise invalid(field, f"at most {srv.limits.max_tokens} tokens on this server, got {gap}")
-    region = [model.ids.mask] * gap + suffix_ids if suffix_ids else None
-    options = resolve_options(
-        model,
-        requested_options(body, gap),
-        srv.limits,
-        {"max_new_tokens": field},
-        region_length=gap + len(suffix_ids) if suffix_ids else None,
-    )
     jobs = []
     for p, prompt in enumerate(prompts):
         field_name = "prompt" if len(prompts) == 1 else f"prompt[{p}]"
@@ -146,9 +136,12 @@ async def completions(body: CompletionRequest, request: Request):
         else:
             ids = token_prompt(model, prompt, field_name)
             echo = tok.decode(ids)
-        check_context(model, len(ids), options.max_new_tokens, srv.limits, field_name, field)
+        canvas = suffix_canvas(model, ids, gap, body.suffix) if body.suffix else Canvas(ids)
+        requested = requested_options(body, None if body.suffix else gap)
+        options = resolve_options(model, requested, srv.limits, {"max_new_tokens": field}, canvas, body.preset)
+        fits_context(model, len(ids), options.max_new_tokens, srv.limits, field_name, field)
         for s in choice_seeds(body, n):
-            jobs.append(Job(p, ids, region, gap, options.model_copy(update={"seed": s}), echo if body.echo else ""))
+            jobs.append(Job(p, canvas, options.model_copy(update={"seed": s}), echo if body.echo else ""))
     return await respond(request, srv, model, name, jobs, body, chat=False)
 
 
@@ -160,45 +153,51 @@ def prompt_list(prompt) -> list:
     return list(prompt)
 
 
-async def choice_deltas(index: int, handle, final: FinalText, http: Request):
+async def choice_deltas(index: int, handle, completion: Completion, http: Request):
     """(index, newly final text, finish_reason once known) for one choice."""
     async with aclosing(events(handle, http)) as stream:
         async for event in stream:
             if isinstance(event, DoneEvent):
-                if event.cancelled and not final.done:
+                if event.cancelled and not completion.done:
                     raise APIError(503, "the request was cancelled: the server is shutting down", code="shutting_down")
-                delta = final.finish(event.region)
+                completion.batch_size = event.batch_size
+                delta = completion.finish(event.region, event.nfe, event.elapsed)
             else:
-                delta = final.push(event.positions, event.tokens)
-            if delta or final.done:
-                yield index, delta, final.finish_reason
-            if final.done:
+                delta = completion.step(event)
+            if delta or completion.done:
+                yield index, delta, completion.finish_reason
+            if completion.done:
                 return
 
 
 async def respond(http: Request, srv: ServerState, model, name: str, jobs: list[Job], body, chat: bool):
     engine = srv.running_engine
-    handles = submit_all(engine, [EngineRequest(name, j.prompt_ids, j.options, j.region) for j in jobs])
-    finals = [FinalText(model.tokenizer, j.gap, model.ids.mask, model.ids.eos, stops_of(body)) for j in jobs]
-    streams = [choice_deltas(i, h, f, http) for i, (h, f) in enumerate(zip(handles, finals))]
+    requests = [EngineRequest(name, j.canvas.prompt_ids, j.options, j.canvas.region) for j in jobs]
+    handles = submit_all(engine, requests)
+    # With a suffix the answer is the gap alone, as OpenAI's suffix is not part of the text.
+    completions = [Completion(model, j.canvas, j.options, stops_of(body), fixed_text=False) for j in jobs]
+    streams = [choice_deltas(i, h, c, http) for i, (h, c) in enumerate(zip(handles, completions))]
     prompt_lengths: dict[int, int] = {}
     for j in jobs:  # a prompt counts once, however many choices it has (as OpenAI counts)
-        prompt_lengths.setdefault(j.prompt_index, len(j.prompt_ids))
+        prompt_lengths.setdefault(j.prompt_index, len(j.canvas.prompt_ids))
     prompt_tokens = sum(prompt_lengths.values())
     ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
 
     def usage() -> dict:
-        completion = sum(f.completion_tokens for f in finals)
+        completion = sum(c.completion_tokens for c in completions)
         return {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": prompt_tokens + completion,
         }
 
+    def timings() -> list[dict]:
+        return [c.timings() for c in completions]
+
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage)
+        frames = stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage, completions)
         return sse_response(guarded(frames, lambda err: sse(err.body())), handles)
     texts = [j.echo for j in jobs]
     reasons: list[str | None] = [None] * len(jobs)
@@ -233,17 +232,20 @@ async def respond(http: Request, srv: ServerState, model, name: str, jobs: list[
             "model": name,
             "choices": choices,
             "usage": usage(),
+            "timings": timings(),
         }
     )
 
 
-async def stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage):
+async def stream_frames(streams, jobs, ident, created, name, chat, include_usage, usage, completions):
     kind = "chat.completion.chunk" if chat else "text_completion"
 
-    def chunk(choices: list[dict]) -> str:
+    def chunk(choices: list[dict], timings: dict | None = None) -> str:
         data = {"id": ident, "object": kind, "created": created, "model": name, "choices": choices}
         if include_usage:
             data["usage"] = None
+        if timings is not None:
+            data["timings"] = timings  # llama.cpp's server sends them on its last chunk too
         return sse(data)
 
     def choice(i: int, text: str | None, reason: str | None = None, role: bool = False) -> dict:
@@ -260,7 +262,7 @@ async def stream_frames(streams, jobs, ident, created, name, chat, include_usage
             if delta:
                 yield chunk([choice(i, delta)])
             if reason:
-                yield chunk([choice(i, None, reason)])
+                yield chunk([choice(i, None, reason)], timings=completions[i].timings())
     if include_usage:
         yield sse({"id": ident, "object": kind, "created": created, "model": name, "choices": [], "usage": usage()})
     yield sse("[DONE]")

@@ -108,6 +108,9 @@ class OpenAICommon(DiffusionFields):
     stop: StopField = Field(None, description=f"Up to {MAX_STOP} strings; the text is cut before the first one.")
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    preset: Literal["fast", "balanced", "best"] | None = Field(
+        None, description="Decoding preset (the CLI's --fast/--balanced/--best); diffusion fields set beside it win."
+    )
     # Declared so clients that always send them work; compat.py checks their values.
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="Only 0: no repetition penalties.")
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0, description="Only 0: no repetition penalties.")
@@ -179,4 +182,16 @@ class GenerateRequest(GenerateOptionFields):
         None, description=f"Infill template: fixed text with up to {MAX_GAPS} gaps written {{{{N}}}} (N masked tokens)."
     )
     puzzle: str | None = Field(None, max_length=1024, description="Sudoku (81 cells, 0 or . blank) for a grid model.")
+    preset: Literal["fast", "balanced", "best"] | None = Field(
+        None, description="Decoding preset (the CLI's --fast/--balanced/--best); fields set beside it win."
+    )
     stream: bool = Field(True, description="SSE with start, step and done events; false: one JSON.")
+
+
+class ResolveRequest(GenerateOptionFields):
+    """POST /api/resolve: what these decoding fields resolve to on a model (nothing generated)."""
+
+    model_config = FORBID
+    model: ModelName = _model_field()
+    preset: Literal["fast", "balanced", "best"] | None = Field(None, description="Decoding preset.")
+    template: str | None = Field(None, description="An infill template, when the length is the template's.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from ..engine.scheduler import Engine
+from ..engine import Engine
 from .catalog import Catalog
 from .errors import APIError
 from .settings import Settings
