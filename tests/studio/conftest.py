@@ -1,6 +1,7 @@
 """The studio in a real browser against a real server.
 
-- `studio`: `create_app` under uvicorn on a free loopback port, serving the story model (see
+- `studio`: `create_app` under uvicorn on a free loopback port (a socket bound here and handed to
+  uvicorn, so no other process can take the port first), serving the story model (see
   `STORY_MODEL`), a chat model (the same weights with a chat template), a Sudoku grid model and
   `slowstory` (the story weights, loading slowly, to show the loading state).
   Every HTTP request it receives is recorded (method, path, headers, body, start and end time),
@@ -11,6 +12,7 @@
 - `canary`: an HTTP (and UDP) listener on another loopback port that logs every hit: the place a
   preview payload would exfiltrate to.
 - `shoot(page, name)` saves a screenshot to tests/studio/screenshots/.
+- Every test here is marked `browser`: `-m "not browser"` leaves them out.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ pytest.importorskip("playwright.sync_api", reason="the studio tests need playwri
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from ..conftest import free_port, start_uvicorn, train_grid_model  # noqa: E402
+from ..conftest import loopback_socket, start_uvicorn, train_grid_model  # noqa: E402
 
 
 def embedded(name: str) -> bool:
@@ -58,8 +60,17 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).parent / "screenshots"
+HERE = Path(__file__).parent
+SCREENSHOTS = HERE / "screenshots"
 VIEWPORT = {"width": 1360, "height": 880}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    """Every test under tests/studio is `browser` (pytest calls this with the whole session's items)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +160,8 @@ class StudioServer:
 
         from unmask.server import Limits, Settings, create_app
 
-        self.port = free_port()
+        sock = loopback_socket()  # held from here until the server closes it: no one else can take the port
+        self.port = sock.getsockname()[1]
         settings = Settings(
             model=f"story={models['story']}",
             models=[f"{k}={v}" for k, v in models.items() if k != "story"],
@@ -172,7 +184,7 @@ class StudioServer:
             timeout_graceful_shutdown=3,
             lifespan="on",
         )
-        self.server, self.thread = start_uvicorn(config, "studio test server")
+        self.server, self.thread = start_uvicorn(config, "studio test server", sock)
 
     def stop(self):
         self.server.should_exit = True

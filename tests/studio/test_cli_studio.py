@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 
-from .conftest import free_port
+from ..conftest import start_server_process
 
 UNMASK = [os.path.join(os.path.dirname(sys.executable), "unmask")]  # the installed console script
 
@@ -23,24 +22,24 @@ def test_reuses_the_server_already_on_the_port(studio):
 
 
 def test_starts_a_server_with_the_studio(studio_models):
-    port = free_port()
-    proc = subprocess.Popen(
-        [*UNMASK, "studio", studio_models["story"], "--no-browser", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    def launch(port: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*UNMASK, "studio", studio_models["story"], "--no-browser", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def ready(port: int) -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+            return True
+        except httpx.HTTPError:
+            return False
+
+    proc, port = start_server_process(launch, ready)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                index = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, (
-                    proc.stdout.read() if proc.poll() is not None else "no server"
-                )
-                time.sleep(0.2)
+        index = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
         assert index.status_code == 200 and "unmask studio" in index.text
         assert "script-src 'self'" in index.headers["content-security-policy"]
         models = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=10).json()["models"]

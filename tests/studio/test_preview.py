@@ -21,7 +21,9 @@ def preview_frame(page):
         for f in page.frames:
             if "/preview/" in f.url and not f.url.endswith("/tab"):
                 try:
-                    if f.evaluate("() => !!document.querySelector('canvas') && document.readyState === 'complete'"):
+                    # The example sizes its canvas from script after load: a 0-wide canvas is not ready.
+                    ready = "() => { const c = document.querySelector('canvas'); return !!c && c.width > 0 && c.height > 0 && document.readyState === 'complete'; }"
+                    if f.evaluate(ready):
                         return f
                 except Exception:
                     pass

@@ -46,8 +46,31 @@ def record_canvas(page, root: str) -> None:
     )
 
 
-def wait_done(page, view: str) -> None:
-    page.wait_for_selector(f"#view-{view} .film-wrap:not([hidden])", timeout=60_000)
+# A run here takes well under a second; the deadline is for a loaded machine (model loads included).
+DONE_TIMEOUT_MS = 180_000
+
+
+def current_run(page, view: str):
+    """A handle on the view's latest live run (null before the first): take it before starting a
+    run, and wait_done(page, view, it) waits for the one after it."""
+    return page.evaluate_handle("view => window.unmaskStudio.views[view].stage.live", view)
+
+
+def wait_done(page, view: str, before) -> None:
+    """Wait until the run started after `before` (see current_run) is over: done received and shown
+    to its last step (the filmstrip is rendered then). Fails with the page's error if the run failed."""
+    page.wait_for_function(
+        """([view, before]) => { const live = window.unmaskStudio.views[view].stage.live;
+        return !!live && live !== before && live.finished; }""",
+        arg=[view, before],
+        timeout=DONE_TIMEOUT_MS,
+    )
+    error = page.evaluate(
+        """view => { const stage = window.unmaskStudio.views[view].stage, run = stage.live.run;
+        return run && run.finished && !run.error && !stage.filmWrap.hidden ? null : stage.status.textContent; }""",
+        view,
+    )
+    assert error is None, f"the {view} run did not finish: {error}"
 
 
 def answer(page, view: str = "diffuse") -> str:
@@ -72,11 +95,45 @@ def last_step(page, view: str = "diffuse") -> int:
     return page.evaluate(f"() => window.unmaskStudio.views['{view}'].stage.run.lastStep")
 
 
+def settle(page, view: str = "diffuse") -> None:
+    """Wait until the view's dial shows the server's answer to its latest fields (/api/resolve)."""
+    page.wait_for_function("view => !window.unmaskStudio.views[view].dial.pending", arg=view)
+
+
+def resolve(studio, **body) -> dict:
+    """POST /api/resolve, apart from the page: what the server says these fields run with."""
+    request = urllib.request.Request(
+        studio.url + "/api/resolve", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as reply:
+        return json.load(reply)
+
+
+def shown_steps(page, view: str = "diffuse") -> int:
+    return int(page.locator(f"#view-{view} .dial-row[data-param='steps'] output").inner_text())
+
+
+def selected_model(page, view: str = "diffuse") -> str:
+    return page.evaluate("view => window.unmaskStudio.views[view].picker.info.name", view)
+
+
+def run_start(page, view: str = "diffuse") -> dict:
+    """The latest run's `start` frame, as the server sent it."""
+    return page.evaluate("view => window.unmaskStudio.views[view].stage.run.start", view)
+
+
+def passes_text(timings: dict) -> str:
+    """The passes readout for a done frame's timings: "107 (32 planned)" when they differ."""
+    nfe, planned = timings["nfe"], timings["planned_passes"]
+    return str(nfe) if nfe == planned else f"{nfe} ({planned} planned)"
+
+
 def diffuse(page, prompt: str = PROMPT, **dial_values) -> None:
     page.fill("#view-diffuse .prompt-input", prompt)
     dial(page, "diffuse", **dial_values)
+    before = current_run(page, "diffuse")
     page.click("#view-diffuse .run-btn")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
 
 
 def test_live_run_shows_placeholders_resolving(page, studio):
@@ -85,13 +142,14 @@ def test_live_run_shows_placeholders_resolving(page, studio):
     dial(page, "diffuse")
     page.check("#view-diffuse input[aria-label='Slow motion']")  # every step held on screen
     record_canvas(page, "#view-diffuse .canvas-body")
+    before = current_run(page, "diffuse")
     page.click("#view-diffuse .run-btn")
     # Mid-run: some cells still placeholders, some already words.
     page.wait_for_function("""() => { const c = document.querySelector('#view-diffuse .canvas-body');
         const m = c.querySelectorAll('.tok.m').length, all = c.querySelectorAll('.tok[data-i]').length;
         return all > 0 && m > all * 0.25 && m < all * 0.75; }""")
     shoot(page, "diffuse-live")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
     frames = page.evaluate("() => window.__frames")
     cells = max(f["cells"] for f in frames)
     assert cells == LENGTH
@@ -108,10 +166,13 @@ def test_live_run_shows_placeholders_resolving(page, studio):
         and body["steps"] == STEPS
         and body["prompt"] == PROMPT
     )
-    # Live readouts (a model may finish early: once an end token follows only committed ones).
-    passes = last_step(page)
+    # Readouts from the done frame's timings (a model may finish early: once an end token follows
+    # only committed ones, so fewer passes run than were planned).
+    steps = last_step(page)
+    timings = page.evaluate("() => window.unmaskStudio.views.diffuse.stage.run.done.timings")
     stats = page.locator("#view-diffuse .stat b").all_inner_texts()
-    assert 1 < passes <= STEPS and stats[1] == str(passes) and stats[3] == f"{passes} / {STEPS}" and stats[0] != "–"
+    assert 1 < steps <= STEPS and timings["planned_passes"] == STEPS and stats[1] == passes_text(timings)
+    assert stats[3] == f"{steps} / {STEPS}" and stats[0] != "–"
 
 
 def test_timeline_scrubs_to_any_step_heat_and_filmstrip(page):
@@ -154,26 +215,100 @@ def test_timeline_scrubs_to_any_step_heat_and_filmstrip(page):
 
 
 def test_dial_presets_and_settings_reach_the_server(page, studio):
+    """The dial shows what the server resolves a preset to; the run sends the preset, not the numbers."""
+    model = selected_model(page)
     set_range(page, "#view-diffuse input[aria-label='Length in tokens']", 64)
     page.click("#view-diffuse .segmented button:has-text('Fast')")
-    assert page.locator("#view-diffuse .dial-row[data-param='steps'] output").inner_text() == "16"
+    settle(page)
+    fast = resolve(studio, model=model, preset="fast", max_new_tokens=64)["options"]
+    assert shown_steps(page) == fast["steps"] and fast["threshold"] is not None
     assert page.locator("#view-diffuse input[aria-label='Use a confidence threshold']").is_checked()
     page.click("#view-diffuse .segmented button:has-text('Best')")
-    assert page.locator("#view-diffuse .dial-row[data-param='steps'] output").inner_text() == "64"
+    settle(page)
+    assert shown_steps(page) == resolve(studio, model=model, preset="best", max_new_tokens=64)["options"]["steps"] == 64
+    assert not page.locator("#view-diffuse input[aria-label='Use a confidence threshold']").is_checked()
     page.click("#view-diffuse .segmented button:has-text('Fast')")
     page.select_option("#view-diffuse select[aria-label='Block length']", "16")
     page.fill("#view-diffuse input[aria-label='Seed']", "7")
     page.locator("#view-diffuse input[aria-label='Seed']").dispatch_event("change")
+    settle(page)
+    resolved = resolve(studio, model=model, preset="fast", max_new_tokens=64, block_length=16, seed=7)
+    assert shown_steps(page) == resolved["options"]["steps"] and resolved["blocks"] == 4
+    assert page.locator("#view-diffuse .dial-top button[data-value='fast']").get_attribute("aria-pressed") == "true"
     mark = studio.recorder.mark()
+    before = current_run(page, "diffuse")
     page.click("#view-diffuse .run-btn")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
     [body] = studio.recorder.bodies("/api/generate", mark)
+    body.pop("prompt")
+    assert body == {
+        "model": model,
+        "preset": "fast",
+        "max_new_tokens": 64,
+        "block_length": 16,
+        "seed": 7,
+        "stream": True,
+    }
+    start = run_start(page)
+    assert start["options"] == resolved["options"] and start["block_length"] == 16
+    assert start["total_steps"] % 4 == 0  # a multiple of the 4 blocks
+    # The run's block count, from the start frame, is in the readouts.
+    blocks = page.locator("#view-diffuse .stat", has_text="blocks of 16 tokens")
+    assert blocks.is_visible() and blocks.locator("b").inner_text() == "4"
+    # Steps set by hand: the preset stays beneath them (threshold, cache) and no button is pressed.
+    set_range(page, "#view-diffuse input[aria-label='Steps (model passes)']", 32)
+    settle(page)
+    assert page.locator("#view-diffuse .dial-top button[aria-pressed='true']").count() == 0
     assert (
-        body["max_new_tokens"] == 64 and body["block_length"] == 16 and body["threshold"] == 0.9 and body["seed"] == 7
+        shown_steps(page) == 32
+        and page.locator("#view-diffuse input[aria-label='Use a confidence threshold']").is_checked()
     )
-    assert body["steps"] % 4 == 0  # a multiple of the 4 blocks
-    assert body["algorithm"] == "low_confidence"
     shoot(page, "diffuse-dial")
+
+
+def test_each_preset_runs_what_the_dial_shows(page, studio):
+    """For every preset: the dial's steps are the run's total_steps, and its options the run's."""
+    model = selected_model(page)
+    set_range(page, "#view-diffuse input[aria-label='Length in tokens']", LENGTH)
+    page.fill("#view-diffuse .prompt-input", PROMPT)
+    for preset in ("fast", "balanced", "best"):
+        page.click(f"#view-diffuse .dial-top button[data-value='{preset}']")
+        settle(page)
+        shown = page.evaluate("() => window.unmaskStudio.views.diffuse.dial.options")
+        assert shown == resolve(studio, model=model, preset=preset, max_new_tokens=LENGTH)["options"]
+        mark = studio.recorder.mark()
+        before = current_run(page, "diffuse")
+        page.click("#view-diffuse .run-btn")
+        wait_done(page, "diffuse", before)
+        [body] = studio.recorder.bodies("/api/generate", mark)
+        assert body == {"model": model, "preset": preset, "max_new_tokens": LENGTH, "prompt": PROMPT, "stream": True}
+        start = run_start(page)
+        assert start["total_steps"] == shown_steps(page) == shown["steps"], preset
+        assert start["options"] == shown, preset
+        timings = page.evaluate("() => window.unmaskStudio.views.diffuse.stage.run.done.timings")
+        assert page.locator("#view-diffuse .stat b").nth(1).inner_text() == passes_text(timings)
+
+
+def test_dial_asks_once_a_slider_rests_and_shows_the_last_answer(page, studio):
+    model = selected_model(page)
+    page.click("#view-diffuse .dial-top button[data-value='fast']")
+    settle(page)
+    mark = studio.recorder.mark()
+    lengths = list(range(40, 136, 8))
+    for n in lengths:  # a quick drag: one input event after another
+        set_range(page, "#view-diffuse input[aria-label='Length in tokens']", n)
+    settle(page)
+    asked = studio.recorder.bodies("/api/resolve", mark)
+    assert 1 <= len(asked) < len(lengths) and asked[-1]["max_new_tokens"] == lengths[-1]
+    expected = resolve(studio, model=model, preset="fast", max_new_tokens=lengths[-1])["options"]
+    assert shown_steps(page) == expected["steps"]
+    assert page.evaluate("() => window.unmaskStudio.views.diffuse.dial.options") == expected
+
+
+def test_passes_readout_says_when_they_differ_from_the_plan(page):
+    texts = page.evaluate("""async () => { const { passes } = await import('/js/stage.js');
+        return [passes({ nfe: 107, planned_passes: 32 }), passes({ nfe: 32, planned_passes: 32 }), passes({}, 5)]; }""")
+    assert texts == ["107 (32 planned)", "32", "5"]
 
 
 def test_dial_starts_at_the_models_shipped_defaults(page, studio):
@@ -188,11 +323,17 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     assert spread == (str(shipped["spread"]) if shipped["spread"] else "off")
     remask = page.locator("#view-diffuse .dial-row[data-param='remask'] output").inner_text()
     assert remask == (f"{shipped['remask']:.2f}" if shipped["remask"] else "off")
+    # Untouched, these are the model's: the run leaves them out and the server uses the same values.
     mark = studio.recorder.mark()
     diffuse(page)
     [body] = studio.recorder.bodies("/api/generate", mark)
-    assert body["temperature"] == shipped["temperature"] and body["spread"] == shipped["spread"]
-    assert body["remask"] == (shipped["remask"] or 0)
+    assert not {"temperature", "spread", "remask", "preset"} & body.keys()
+    options = run_start(page)["options"]
+    assert (options["temperature"], options["spread"], options["remask"]) == (
+        shipped["temperature"],
+        shipped["spread"],
+        shipped["remask"],
+    )
     # Moving the slider is the user's choice from then on: it is sent, and kept after a reload.
     set_range(page, "#view-diffuse input[aria-label='Spread']", 3)
     page.reload()
@@ -215,6 +356,9 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     diffuse(page)
     [body] = studio.recorder.bodies("/api/generate", mark)
     assert body["remask"] == 0.2 and "threshold" not in body
+    settle(page)  # the dial shows it too (no preset's refusal of remask gets in the way)
+    assert page.locator("#view-diffuse .dial-row[data-param='remask'] output").inner_text() == "0.20"
+    assert page.locator("#view-diffuse .dial-status").is_hidden() and run_start(page)["options"]["remask"] == 0.2
 
 
 def test_errors_are_friendly_and_point_at_the_setting(page):
@@ -277,6 +421,10 @@ def test_infill_keeps_the_fixed_text(page, studio):
     page.wait_for_selector("#view-infill .infill-result:not([hidden])", timeout=60_000)
     [body] = studio.recorder.bodies("/api/generate", mark)
     assert body["template"] == template and "max_new_tokens" not in body
+    # The dial's steps are the server's for this template, and the run's.
+    settle(page, "infill")
+    assert shown_steps(page, "infill") == resolve(studio, model=body["model"], template=template)["options"]["steps"]
+    assert run_start(page, "infill")["total_steps"] == shown_steps(page, "infill")
     result = page.locator("#view-infill .infill-text").inner_text()
     assert result.startswith("The fox ran to the river. The bear ") and result.endswith(" in the cave.")
     # Only the gap diffused: the fixed text after it was never a placeholder.
@@ -310,9 +458,10 @@ def test_rewrite_changes_only_the_selected_span(page, studio):
     page.wait_for_selector("#view-diffuse .rewrite-btn:not([hidden])")
     shoot(page, "rewrite-selection")
     mark = studio.recorder.mark()
+    before = current_run(page, "diffuse")
     page.keyboard.press("r")
     page.wait_for_function("() => document.querySelectorAll('#view-diffuse .tok.rw').length > 0")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
     [body] = studio.recorder.bodies("/api/generate", mark)
     n = b - a + 1
     assert body["prompt"] == "Lily found a shiny key in the garden." and body["template"] == f"{head}{{{{{n}}}}}{after}"
@@ -461,8 +610,9 @@ def test_keyboard_theme_and_small_screens(page, studio):
     page.wait_for_function("() => document.activeElement === document.body")
     page.keyboard.press("/")
     assert page.evaluate("() => document.activeElement.classList.contains('prompt-input')")
+    before = current_run(page, "diffuse")
     page.keyboard.press("Control+Enter")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), (
         "no sideways scrolling on a phone"
@@ -471,8 +621,9 @@ def test_keyboard_theme_and_small_screens(page, studio):
 
 
 def test_loading_shows_the_helium_atom(page, studio):
+    # The dial is left alone: asking the server about its fields would load the model before the run.
     page.select_option("#view-diffuse .model-select", "slowstory")
-    dial(page, "diffuse")
+    before = current_run(page, "diffuse")
     page.click("#view-diffuse .run-btn")
     loader = page.locator("#view-diffuse .atom-loader")
     loader.wait_for(timeout=10_000)
@@ -482,7 +633,7 @@ def test_loading_shows_the_helium_atom(page, studio):
         and page.locator("#view-diffuse .atom .nucleus circle").count() == 4
     )
     shoot(page, "loading")
-    wait_done(page, "diffuse")
+    wait_done(page, "diffuse", before)
     assert loader.count() == 0
     assert page.locator("#view-diffuse .model-picker .model-dot.loaded").count() == 1
 
@@ -511,8 +662,9 @@ def test_a_server_with_an_api_key_asks_for_it_once(context, studio_models):
         page.click("#key-dialog button[value='ok']")
         page.wait_for_selector("#server-state.ok")
         dial(page, "diffuse")
+        before = current_run(page, "diffuse")
         page.click("#view-diffuse .run-btn")
-        wait_done(page, "diffuse")
+        wait_done(page, "diffuse", before)
         keyed = [r for r in server.recorder.requests if r["path"].startswith("/api/")]
         assert keyed[0]["status"] == 401 and all(
             r["headers"].get("authorization") == "Bearer sesame" for r in keyed[1:]

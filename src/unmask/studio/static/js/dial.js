@@ -1,7 +1,10 @@
 // The dial: the decoding settings that matter for diffusion (length, steps, block length,
-// algorithm, temperature, spread, remask, threshold), with presets matching the CLI's --preset. Until the
-// user touches it, the dial shows the model's own decoding defaults (its generation_config).
+// algorithm, temperature, spread, remask, threshold) and the CLI's presets. It works none of them
+// out itself: the fields the user set and the preset picked go to POST /api/resolve, and the dial
+// shows the server's answer. A run sends the very same fields (request()), so what the dial shows
+// is what the run uses (the start frame's `options`). Untouched, it shows the model's defaults.
 
+import { postJSON } from './api.js';
 import { h, paintRange, segmented } from './ui.js';
 
 export const ALGORITHMS = [
@@ -12,30 +15,33 @@ export const ALGORITHMS = [
   { value: 'random', label: 'Random', title: 'Any order: shows why the order matters' },
   { value: 'origin', label: 'Origin', title: 'Dream’s original random-transfer sampler (Dream only)' },
 ];
+// The rankings a threshold can use (the server refuses the others beside one). Only used to keep
+// the user's own choices compatible; which ranking runs is the server's choice.
 const THRESHOLD_ALGORITHMS = new Set(['maskgit_plus', 'low_confidence', 'topk_margin']);
-const FAST_THRESHOLD = 0.9; // Fast-dLLM's value (arXiv:2505.22618), as the CLI's fast preset
 const BLOCK_SIZES = [4, 8, 16, 32, 64, 128, 256];
-const STORAGE = 'unmask.dial';
+const STORAGE = 'unmask.dial.v2'; // v1 kept resolved values; v2 keeps only what the user set
+const RESOLVE_DELAY_MS = 120; // a dragged slider asks once it rests, not at every pixel
+// What a preset decides: setting one of these by hand makes the dial custom.
+const PRESET_FIELDS = ['steps', 'threshold', 'factor', 'cache'];
+// Fields that change no other option: set on an untouched dial, they need no answer from the server.
+const LOCAL_FIELDS = new Set(['seed', 'temperature', 'spread', 'remask']);
+// Shown only before any answer and without a model description (no server yet).
+const PLACEHOLDER = { max_new_tokens: 64, steps: 32, block_length: null, algorithm: 'low_confidence', temperature: 0,
+  spread: 0, remask: 0, threshold: null, factor: null, cache: 'none', seed: null };
+const START_THRESHOLD = 0.9; // the threshold slider's start before the server has named fast's
 
-export function roundSteps(steps, blocks) {
-  return Math.max(blocks, Math.round(steps / blocks) * blocks);
-}
-
+// The numbers in each title come from the server's answer (see presetTitles), not from here.
 export const PRESETS = {
-  fast: { label: 'Fast', title: 'A quarter of the steps, committing every token above 90% confidence (Fast-dLLM)' },
-  balanced: { label: 'Balanced', title: 'Two tokens per step' },
-  best: { label: 'Best', title: 'One token per step' },
+  default: { label: 'Default', title: 'The model’s own decoding settings (its generation_config)' },
+  fast: { label: 'Fast', title: 'Few steps; every token confident enough is committed early (Fast-dLLM)' },
+  balanced: { label: 'Balanced', title: 'About two tokens per step' },
+  best: { label: 'Best', title: 'About one step per token' },
 };
 
-/** The preset's settings for a length and block length (what `unmask run --preset` does). */
-export function presetSettings(name, length, block, family) {
-  const blocks = length / (block || length);
-  if (name === 'fast') {
-    return { steps: roundSteps(Math.floor(length / 4), blocks), threshold: FAST_THRESHOLD,
-      algorithm: family === 'dream' ? 'maskgit_plus' : 'low_confidence', cache: block ? 'dual' : 'none' };
-  }
-  if (name === 'balanced') return { steps: roundSteps(Math.floor(length / 2), blocks), threshold: null, cache: 'none' };
-  return { steps: length, threshold: null, cache: 'none' };
+/** Blocks an options object runs in (one when its block length does not divide the length). */
+export function blocksOf(o) {
+  const L = o.max_new_tokens, b = o.block_length;
+  return b && b < L && L % b === 0 ? L / b : 1;
 }
 
 export class Dial {
@@ -44,11 +50,26 @@ export class Dial {
     this.key = key;
     this.onChange = onChange;
     this.hasLength = length;
-    this.family = 'llada';
-    this.state = { preset: 'balanced', max_new_tokens: 64, steps: 32, block_length: null, algorithm: 'low_confidence',
-      temperature: 0, spread: 0, remask: 0, threshold: null, seed: null, cache: 'none', slow: false };
-    try { Object.assign(this.state, JSON.parse(localStorage.getItem(`${STORAGE}.${key}`) || '{}')); } catch { /* fresh */ }
     this.maxLength = maxLength;
+    this.model = null; // the /api/models entry
+    this.template = null; // infill: the template, which fixes the length
+    this.positions = null; // infill: the masked tokens to fill
+    this.preset = 'default'; // the preset the fields sit on ('default': none, the model's own)
+    this.set = {}; // the fields the user set, by GenerationOptions name
+    this.slow = false;
+    this.resolved = null; // the latest /api/resolve answer for this model
+    this.error = null; // the latest /api/resolve refusal
+    this.seq = 0;
+    this.timer = null;
+    this.asking = false;
+    this.waiters = [];
+    try {
+      const saved = JSON.parse(localStorage.getItem(`${STORAGE}.${key}`) || '{}');
+      if (PRESETS[saved.preset]) this.preset = saved.preset;
+      if (saved.set && typeof saved.set === 'object') this.set = saved.set;
+      this.slow = !!saved.slow;
+    } catch { /* fresh */ }
+    try { localStorage.removeItem(`unmask.dial.${key}`); } catch { /* v1's resolved copy, no longer read */ }
     this.build(el);
     this.sync();
   }
@@ -57,7 +78,7 @@ export class Dial {
     el.classList.add('dial');
     this.controls = {};
     this.presets = segmented(Object.entries(PRESETS).map(([value, p]) => ({ value, label: p.label, title: p.title })),
-      this.state.preset, v => this.applyPreset(v), 'Presets');
+      this.pressed, v => this.applyPreset(v), 'Presets');
     const row = (label, control, out, param, hint) => {
       const wrap = h('div.dial-row', { dataset: { param } }, h('div.dial-head', {}, h('label', {}, label), out || null), control, hint || null);
       this.controls[param] = wrap;
@@ -65,33 +86,34 @@ export class Dial {
     };
     this.lengthOut = h('output.num');
     this.length = h('input', { type: 'range', min: '8', max: String(this.maxLength), step: '8', 'aria-label': 'Length in tokens' });
-    this.length.addEventListener('input', () => { this.state.max_new_tokens = Number(this.length.value); this.fitToLength(); this.custom(); });
+    this.length.addEventListener('input', () => this.setLength(Number(this.length.value)));
     this.stepsOut = h('output.num');
     this.steps = h('input', { type: 'range', min: '1', step: '1', 'aria-label': 'Steps (model passes)' });
-    this.steps.addEventListener('input', () => { this.state.steps = Number(this.steps.value); this.fitSteps(); this.custom(); });
+    this.steps.addEventListener('input', () => this.change({ steps: Number(this.steps.value) }));
     this.block = h('select', { 'aria-label': 'Block length' });
-    this.block.addEventListener('change', () => { this.state.block_length = Number(this.block.value) || null; this.fitSteps(); this.custom(); });
+    this.block.addEventListener('change', () => this.setBlock(Number(this.block.value) || 0));
     this.algorithm = h('select', { 'aria-label': 'Algorithm' }, ALGORITHMS.map(a => h('option', { value: a.value, title: a.title }, a.label)));
-    this.algorithm.addEventListener('change', () => { this.state.algorithm = this.algorithm.value; if (!THRESHOLD_ALGORITHMS.has(this.state.algorithm)) this.state.threshold = null; this.custom(); });
+    this.algorithm.addEventListener('change', () => this.setAlgorithm(this.algorithm.value));
     this.tempOut = h('output.num');
     this.temp = h('input', { type: 'range', min: '0', max: '1.5', step: '0.05', 'aria-label': 'Temperature' });
-    this.temp.addEventListener('input', () => { this.state.temperature = Number(this.temp.value); this.custom(); });
+    this.temp.addEventListener('input', () => this.change({ temperature: Number(this.temp.value) }));
     this.spreadOut = h('output.num');
     this.spread = h('input', { type: 'range', min: '0', max: '8', step: '1', 'aria-label': 'Spread' });
-    this.spread.addEventListener('input', () => { this.state.spread = Number(this.spread.value); this.custom(); });
+    this.spread.addEventListener('input', () => this.change({ spread: Number(this.spread.value) }));
     this.remaskOut = h('output.num');
     this.remask = h('input', { type: 'range', min: '0', max: '0.5', step: '0.05', 'aria-label': 'Remask' });
-    this.remask.addEventListener('input', () => { this.state.remask = Number(this.remask.value); this.custom(); });
+    this.remask.addEventListener('input', () => this.change({ remask: Number(this.remask.value) }));
     this.thresholdOn = h('input', { type: 'checkbox', 'aria-label': 'Use a confidence threshold' });
-    this.thresholdOn.addEventListener('change', () => { this.state.threshold = this.thresholdOn.checked ? FAST_THRESHOLD : null; if (this.state.threshold && !THRESHOLD_ALGORITHMS.has(this.state.algorithm)) this.state.algorithm = 'low_confidence'; this.custom(); });
+    this.thresholdOn.addEventListener('change', () => this.setThreshold(this.thresholdOn.checked));
     this.threshold = h('input', { type: 'range', min: '0.5', max: '0.99', step: '0.01', 'aria-label': 'Threshold' });
-    this.threshold.addEventListener('input', () => { this.state.threshold = Number(this.threshold.value); this.custom(); });
+    this.threshold.addEventListener('input', () => this.change({ threshold: Number(this.threshold.value) }));
     this.thresholdOut = h('output.num');
     this.seed = h('input', { type: 'number', min: '0', step: '1', placeholder: 'random', 'aria-label': 'Seed' });
-    this.seed.addEventListener('change', () => { this.state.seed = this.seed.value === '' ? null : Math.max(0, Math.floor(Number(this.seed.value))); this.save(); this.onChange(); });
-    this.slow = h('input', { type: 'checkbox', 'aria-label': 'Slow motion' });
-    this.slow.addEventListener('change', () => { this.state.slow = this.slow.checked; this.save(); });
+    this.seed.addEventListener('change', () => this.change({ seed: this.seed.value === '' ? null : Math.max(0, Math.floor(Number(this.seed.value))) }));
+    this.slowBox = h('input', { type: 'checkbox', 'aria-label': 'Slow motion' });
+    this.slowBox.addEventListener('change', () => { this.slow = this.slowBox.checked; this.save(); });
     this.perStep = h('span.dial-hint');
+    this.statusEl = h('p.dial-hint.dial-status', { role: 'status', 'aria-live': 'polite' });
 
     el.append(...[
       h('div.dial-top', {}, h('h2.panel-title', {}, 'Dial'), this.presets.el),
@@ -107,149 +129,304 @@ export class Dial {
       row(h('span.inline-check', {}, this.thresholdOn, ' Threshold'), this.threshold, this.thresholdOut, 'threshold',
         h('span.dial-hint.threshold-hint')),
       h('div.dial-pair', {}, row('Seed', this.seed, null, 'seed'),
-        h('label.toggle', { title: 'Hold every step on screen for a moment' }, this.slow, h('span', {}, 'Slow motion'))),
+        h('label.toggle', { title: 'Hold every step on screen for a moment' }, this.slowBox, h('span', {}, 'Slow motion'))),
+      this.statusEl,
     ].filter(Boolean));
     this.el = el;
   }
 
-  /** Take a model's defaults (from /api/models) and family. */
-  setModel(info) {
-    const fam = info?.family || 'llada';
-    this.family = fam;
-    const originOption = this.algorithm.querySelector('option[value="origin"]');
-    originOption.disabled = fam !== 'dream';
-    if (this.state.algorithm === 'origin' && fam !== 'dream') this.state.algorithm = 'entropy';
-    if (!this.state.touched && info?.defaults) {
-      const d = info.defaults;
-      if (d.algorithm) this.state.algorithm = d.algorithm;
-      this.state.temperature = d.temperature ?? 0;
-      this.state.spread = d.spread ?? 0;
-      this.state.remask = d.remask ?? 0;
-      if (this.hasLength && d.max_new_tokens) this.state.max_new_tokens = Math.min(this.maxLength, d.max_new_tokens);
-      if (this.hasLength) this.state.block_length = d.block_length || null; // dropped if it does not divide
-    }
-    this.fitToLength();
-    this.sync();
-  }
+  // --- what the user does -------------------------------------------------------------------
 
-  /** Fix the length (infill: the gaps; Sudoku: the blanks) for the steps slider. */
-  setFixedLength(n) {
-    this.fixedLength = n;
-    this.fitToLength();
-    this.sync();
-  }
-
-  get length_() { return this.hasLength ? this.state.max_new_tokens : (this.fixedLength || 16); }
-
+  /** A preset decides steps, threshold and cache again; the user's other fields stay beside it. */
   applyPreset(name) {
-    this.state.preset = name;
-    Object.assign(this.state, presetSettings(name, this.length_, this.hasLength ? this.state.block_length : null, this.family));
-    this.state.touched = true;
-    this.fitSteps();
-    this.sync();
-    this.save();
-    this.onChange();
+    this.preset = name;
+    for (const f of PRESET_FIELDS) delete this.set[f];
+    this.update(0);
   }
 
-  custom() {
-    this.state.touched = true;
-    const p = this.state.preset;
-    if (p && p !== 'custom') {
-      const want = presetSettings(p, this.length_, this.hasLength ? this.state.block_length : null, this.family);
-      if (want.steps !== this.state.steps || (want.threshold ?? null) !== (this.state.threshold ?? null)) this.state.preset = 'custom';
+  /** Fields set by hand (null: back to the model's). */
+  change(fields, delay = RESOLVE_DELAY_MS) {
+    for (const [k, v] of Object.entries(fields)) {
+      if (v == null) delete this.set[k];
+      else this.set[k] = v;
     }
-    this.sync();
-    this.save();
-    this.onChange();
+    this.update(delay);
   }
 
-  fitToLength() {
-    const L = this.state.max_new_tokens;
-    if (this.state.block_length && (L % this.state.block_length || this.state.block_length >= L)) this.state.block_length = null;
-    if (this.state.preset && this.state.preset !== 'custom') {
-      Object.assign(this.state, presetSettings(this.state.preset, this.length_, this.hasLength ? this.state.block_length : null, this.family));
+  setLength(n) {
+    const b = this.set.block_length;
+    if (b && (n % b || b >= n)) delete this.set.block_length; // the block sizes offered divide the length
+    delete this.set.steps; // the server sets steps for the new length (the preset's share, or the model's)
+    this.change({ max_new_tokens: n });
+  }
+
+  /** b: tokens per block; 0 = one block, as long as the canvas. */
+  setBlock(b) {
+    delete this.set.steps; // steps come in whole steps per block: the server sets them again
+    this.change({ block_length: b }, 0);
+  }
+
+  setAlgorithm(value) {
+    if (!THRESHOLD_ALGORITHMS.has(value) && this.thresholdInEffect()) this.leaveThreshold();
+    this.change({ algorithm: value }, 0);
+  }
+
+  setThreshold(on) {
+    if (on) {
+      // The ranking follows on the server: a threshold needs a confidence score (the family's).
+      if (this.set.algorithm && !THRESHOLD_ALGORITHMS.has(this.set.algorithm)) delete this.set.algorithm;
+      this.change({ threshold: this.presetOf('fast')?.threshold ?? START_THRESHOLD }, 0);
+    } else {
+      this.leaveThreshold();
+      this.update(0);
     }
-    this.fitSteps();
   }
 
-  fitSteps() {
-    const L = this.length_;
-    const blocks = this.hasLength && this.state.block_length ? L / this.state.block_length : 1;
-    this.state.steps = Math.min(L, roundSteps(this.state.steps || L, blocks));
-  }
-
-  sync() {
-    const s = this.state;
-    const L = this.length_;
-    this.presets.set(s.preset);
-    this.length.value = String(s.max_new_tokens);
-    this.lengthOut.textContent = `${s.max_new_tokens} tokens`;
-    const blocks = this.hasLength && s.block_length ? L / s.block_length : 1;
-    this.steps.min = String(blocks);
-    this.steps.max = String(L);
-    this.steps.step = String(blocks);
-    this.steps.value = String(s.steps);
-    this.stepsOut.textContent = String(s.steps);
-    const per = L / s.steps;
-    this.perStep.textContent = `${Number.isInteger(per) ? per : per.toFixed(1)} token${per === 1 ? '' : 's'} per step${s.threshold ? ' (at most; the threshold may finish sooner)' : ''}`;
-    this.block.replaceChildren(h('option', { value: '' }, 'One block'),
-      ...BLOCK_SIZES.filter(b => b < s.max_new_tokens && s.max_new_tokens % b === 0).map(b => h('option', { value: String(b) }, `${b} tokens · ${s.max_new_tokens / b} blocks`)));
-    this.block.value = s.block_length ? String(s.block_length) : '';
-    this.algorithm.value = s.algorithm;
-    this.el.querySelector('.algo-hint').textContent = ALGORITHMS.find(a => a.value === s.algorithm)?.title || '';
-    this.temp.value = String(s.temperature);
-    this.tempOut.textContent = s.temperature ? s.temperature.toFixed(2) : 'greedy';
-    this.spread.value = String(s.spread || 0);
-    this.spreadOut.textContent = s.spread ? String(s.spread) : 'off';
-    this.remask.value = String(s.remask || 0);
-    this.remaskOut.textContent = s.remask ? s.remask.toFixed(2) : 'off';
-    this.remask.disabled = s.threshold != null;
-    this.el.querySelector('.remask-hint').textContent = s.threshold != null
-      ? 'Off while a threshold decides how many tokens each step commits.'
-      : 'Tokens the model later doubts below this probability are decoded again, when steps commit several.';
-    const canThreshold = THRESHOLD_ALGORITHMS.has(s.algorithm);
-    this.thresholdOn.checked = s.threshold != null;
-    this.thresholdOn.disabled = false;
-    this.threshold.disabled = s.threshold == null;
-    this.threshold.value = String(s.threshold ?? FAST_THRESHOLD);
-    this.thresholdOut.textContent = s.threshold != null ? s.threshold.toFixed(2) : 'off';
-    this.el.querySelector('.threshold-hint').textContent = canThreshold
-      ? 'Also commit every token at least this confident (parallel decoding).'
-      : 'Turning it on switches the algorithm to Confidence.';
-    this.seed.value = s.seed == null ? '' : String(s.seed);
-    this.slow.checked = !!s.slow;
-    for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold]) paintRange(r);
-    for (const c of Object.values(this.controls)) c.classList.remove('invalid');
-  }
-
-  save() {
-    try { localStorage.setItem(`${STORAGE}.${this.key}`, JSON.stringify(this.state)); } catch { /* private mode */ }
-  }
-
-  /** The request fields for /api/generate. */
-  values() {
-    const s = this.state;
-    const out = { steps: s.steps, algorithm: s.algorithm, temperature: s.temperature, spread: s.spread || 0 };
-    if (this.hasLength) {
-      out.max_new_tokens = s.max_new_tokens;
-      if (s.block_length) out.block_length = s.block_length;
-      if (s.cache && s.cache !== 'none' && s.block_length) out.cache = s.cache;
+  /** Drop the threshold. A preset's cannot be unset beside it, so the dial leaves the preset and
+   *  keeps what it showed (steps, cache) as set by hand. */
+  leaveThreshold() {
+    delete this.set.threshold;
+    delete this.set.factor;
+    const p = this.preset !== 'default' ? this.presetOf(this.preset) : null;
+    if (p && (p.threshold != null || p.factor != null)) {
+      const shown = this.options;
+      this.preset = 'default';
+      this.set.steps = shown.steps;
+      if (shown.cache && shown.cache !== 'none') this.set.cache = shown.cache;
     }
-    if (s.threshold != null && THRESHOLD_ALGORITHMS.has(s.algorithm)) out.threshold = s.threshold;
-    else out.remask = s.remask || 0; // with a threshold it is left out, and the model's default gives way
-    if (s.seed != null) out.seed = s.seed;
+  }
+
+  /** Take a model's description (from /api/models): its name for the server, its family, its defaults. */
+  setModel(info) {
+    this.model = info || null;
+    this.resolved = null; // an answer was for the model before
+    this.error = null;
+    const dream = info?.family === 'dream';
+    this.algorithm.querySelector('option[value="origin"]').disabled = !dream;
+    if (this.set.algorithm === 'origin' && !dream) delete this.set.algorithm;
+    this.update(0, { save: false, notify: false });
+  }
+
+  /** Infill: the template (it fixes the length) and the positions to fill in it. */
+  setTemplate(template, positions) {
+    this.template = positions > 0 ? template : null;
+    this.positions = positions;
+    this.update(RESOLVE_DELAY_MS, { save: false, notify: false });
+  }
+
+  // --- what goes to the server -----------------------------------------------------------------
+
+  /** The preset and the fields the user set: the body of /api/resolve, and of /api/generate
+   *  (with the text), so the run resolves exactly what the dial shows. */
+  request() {
+    const out = {};
+    if (this.preset !== 'default') out.preset = this.preset;
+    for (const [k, v] of Object.entries(this.set)) if (v != null) out[k] = v;
+    if (!this.hasLength) {
+      delete out.max_new_tokens;
+      delete out.block_length;
+    } else if (out.block_length === 0) {
+      out.block_length = out.max_new_tokens ?? this.base.max_new_tokens; // one block, as long as the canvas
+    }
+    if (this.thresholdInEffect(out)) {
+      delete out.remask; // kept for later: remask needs a step count per pass, a threshold decides instead
+      if (out.algorithm && !THRESHOLD_ALGORITHMS.has(out.algorithm)) delete out.algorithm;
+    }
     return out;
   }
 
-  get paceMs() { return this.state.slow ? 140 : 0; }
+  /** Whether a threshold (or factor) decides the commits: set by hand, or by the preset (as the server said). */
+  thresholdInEffect(fields = { preset: this.preset !== 'default' ? this.preset : undefined, ...this.set }) {
+    if (fields.threshold != null || fields.factor != null) return true;
+    const p = fields.preset ? this.presetOf(fields.preset) : null;
+    return !!p && (p.threshold != null || p.factor != null);
+  }
+
+  presetOf(name) { return this.resolved?.presets?.[name] || null; }
+
+  /** Whether the shown values need an answer: a model's defaults from /api/models are its
+   *  resolved options for no fields, so an untouched dial on a model not loaded yet does not ask
+   *  (/api/resolve would load it). */
+  needsServer() {
+    if (!this.model) return false;
+    if (this.model.loaded || this.template != null || this.preset !== 'default' || !this.model.defaults) return true;
+    return Object.keys(this.set).some(k => !LOCAL_FIELDS.has(k));
+  }
+
+  update(delay, { save = true, notify = true } = {}) {
+    if (save) this.save();
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.needsServer()) this.timer = setTimeout(() => this.ask(), delay);
+    else this.seq++; // an answer still on its way is for other fields
+    this.sync();
+    if (notify) this.onChange();
+    this.idle();
+  }
+
+  /** Ask /api/resolve; only the answer to the latest question is shown (slider moves do not race). */
+  async ask() {
+    this.timer = null;
+    const seq = ++this.seq;
+    this.controller?.abort();
+    const controller = this.controller = new AbortController();
+    const fields = this.request();
+    let body = { model: this.model.name, ...fields };
+    if (this.template != null) body.template = this.template;
+    this.asking = true;
+    this.el.setAttribute('aria-busy', 'true');
+    try {
+      let answer = null;
+      for (let tries = 0; !answer; tries++) {
+        try {
+          answer = await postJSON('/api/resolve', body, { signal: controller.signal });
+        } catch (err) {
+          // /api/resolve also works out every preset with these fields, so a field that one preset
+          // cannot take (remask, or a ranking no threshold can use, beside fast's threshold) fails
+          // the whole answer. request() has left out what the chosen preset cannot take; ask again
+          // without it: it changes no other option, and it is shown as set.
+          if (err.status === 400 && tries < 2 && (err.param === 'remask' || err.param === 'algorithm') && err.param in body) {
+            body = { ...body };
+            delete body[err.param];
+            continue;
+          }
+          throw err;
+        }
+      }
+      if (seq !== this.seq) return;
+      this.resolved = { ...answer, fields };
+      this.error = null;
+      // The first answer names what each preset sets (a threshold or not); if that changes what to send, ask again.
+      if (JSON.stringify(this.request()) !== JSON.stringify(fields)) {
+        this.timer = setTimeout(() => this.ask(), 0);
+      }
+    } catch (err) {
+      if (err.name === 'AbortError' || seq !== this.seq) return;
+      this.error = err;
+    } finally {
+      if (seq === this.seq) {
+        this.asking = false;
+        this.el.removeAttribute('aria-busy');
+        this.sync();
+        this.idle();
+      }
+    }
+  }
+
+  /** Whether an answer is still to come. */
+  get pending() { return !!this.timer || (this.asking && this.needsServer()); }
+
+  /** Resolves once the dial shows the answer to its latest fields. */
+  settled() { return this.pending ? new Promise(resolve => this.waiters.push(resolve)) : Promise.resolve(); }
+
+  idle() {
+    if (this.pending) return;
+    if (!this.needsServer()) {
+      this.asking = false; // an answer still on its way is for fields no longer shown
+      this.el.removeAttribute('aria-busy');
+    }
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  // --- what the dial shows -------------------------------------------------------------------------
+
+  /** The options before the fields just set: the server's answer, or the model's defaults. */
+  get base() { return this.resolved?.options || this.model?.defaults || PLACEHOLDER; }
+
+  /** What the dial shows: the server's answer, with what was just set on top until its answer comes
+   *  (the server keeps every field set, so the two agree once it does). */
+  get options() {
+    const now = this.request();
+    const out = { ...PLACEHOLDER, ...this.base };
+    // A field the answer was for and since cleared (threshold unticked): the model's own meanwhile.
+    for (const k of Object.keys(this.resolved?.fields || {})) {
+      if (!(k in now) && k in out) out[k] = this.model?.defaults?.[k] ?? PLACEHOLDER[k];
+    }
+    Object.assign(out, now);
+    delete out.preset;
+    return out;
+  }
+
+  /** The button to show pressed: the preset, unless something it decides was set by hand ('custom'). */
+  get pressed() { return PRESET_FIELDS.some(f => this.set[f] != null) ? 'custom' : this.preset; }
+
+  /** Positions to fill: the length, or (infill) the gaps. */
+  get fill() { return this.hasLength ? this.options.max_new_tokens : (this.positions || this.options.max_new_tokens); }
+
+  sync() {
+    const o = this.options;
+    const L = this.fill;
+    const blocks = this.hasLength ? blocksOf(o) : 1;
+    this.presets.set(this.pressed);
+    this.presetTitles();
+    this.length.value = String(o.max_new_tokens);
+    this.lengthOut.textContent = `${o.max_new_tokens} tokens`;
+    this.steps.min = String(blocks);
+    this.steps.max = String(Math.max(L, o.steps));
+    this.steps.step = String(blocks);
+    this.steps.value = String(o.steps);
+    this.stepsOut.textContent = String(o.steps);
+    const per = L / o.steps;
+    const decides = o.threshold != null || o.factor != null;
+    this.perStep.textContent = `${Number.isInteger(per) ? per : per.toFixed(1)} token${per === 1 ? '' : 's'} per step${decides ? ' (at most; the threshold may finish sooner)' : ''}${blocks > 1 ? ` · ${blocks} blocks` : ''}`;
+    const sizes = new Set(BLOCK_SIZES);
+    if (o.block_length) sizes.add(o.block_length);
+    const len = o.max_new_tokens;
+    this.block.replaceChildren(h('option', { value: '' }, 'One block'),
+      ...[...sizes].sort((a, b) => a - b).filter(b => b < len && len % b === 0).map(b => h('option', { value: String(b) }, `${b} tokens · ${len / b} blocks`)));
+    this.block.value = blocks > 1 ? String(o.block_length) : '';
+    this.algorithm.value = o.algorithm;
+    this.el.querySelector('.algo-hint').textContent = ALGORITHMS.find(a => a.value === o.algorithm)?.title || '';
+    this.temp.value = String(o.temperature ?? 0);
+    this.tempOut.textContent = o.temperature ? o.temperature.toFixed(2) : 'greedy';
+    this.spread.value = String(o.spread || 0);
+    this.spreadOut.textContent = o.spread ? String(o.spread) : 'off';
+    this.remask.value = String(o.remask || 0);
+    this.remaskOut.textContent = o.remask ? o.remask.toFixed(2) : 'off';
+    this.remask.disabled = decides;
+    this.el.querySelector('.remask-hint').textContent = decides
+      ? 'Off while a threshold decides how many tokens each step commits.'
+      : 'Tokens the model later doubts below this probability are decoded again, when steps commit several.';
+    this.thresholdOn.checked = o.threshold != null;
+    this.threshold.disabled = o.threshold == null;
+    this.threshold.value = String(o.threshold ?? this.presetOf('fast')?.threshold ?? START_THRESHOLD);
+    this.thresholdOut.textContent = o.threshold != null ? o.threshold.toFixed(2) : 'off';
+    this.el.querySelector('.threshold-hint').textContent = THRESHOLD_ALGORITHMS.has(o.algorithm)
+      ? 'Also commit every token at least this confident (parallel decoding).'
+      : 'Turning it on switches to the model family’s confidence ranking.';
+    // Not while it is being typed in: an answer arriving meanwhile would wipe the digits.
+    if (document.activeElement !== this.seed) this.seed.value = o.seed == null ? '' : String(o.seed);
+    this.slowBox.checked = this.slow;
+    for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold]) paintRange(r);
+    for (const c of Object.values(this.controls)) c.classList.remove('invalid');
+    this.statusEl.textContent = this.error ? this.error.message : '';
+    this.statusEl.hidden = !this.error;
+    if (this.error?.param) this.flag(this.error.param, { scroll: false });
+  }
+
+  /** Each preset's tooltip says what the server resolves it to here (steps, threshold, cache). */
+  presetTitles() {
+    for (const button of this.presets.el.querySelectorAll('button[data-value]')) {
+      const name = button.dataset.value;
+      const p = name === 'default' ? null : this.presetOf(name);
+      const bits = p ? [`${p.steps} steps`, p.threshold != null ? `threshold ${p.threshold}` : null, p.cache && p.cache !== 'none' ? `${p.cache} cache` : null] : [];
+      button.title = PRESETS[name].title + (p ? ` · here: ${bits.filter(Boolean).join(', ')}` : '');
+    }
+  }
+
+  save() {
+    try { localStorage.setItem(`${STORAGE}.${this.key}`, JSON.stringify({ preset: this.preset, set: this.set, slow: this.slow })); } catch { /* private mode */ }
+  }
+
+  get paceMs() { return this.slow ? 140 : 0; }
 
   /** Point at the control an error names (the server's `param`). */
-  flag(param) {
+  flag(param, { scroll = true } = {}) {
     const key = { max_tokens: 'max_new_tokens', max_new_tokens: 'max_new_tokens' }[param] || param;
     const row = this.controls[key];
     if (!row) return false;
     row.classList.add('invalid');
-    row.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    if (scroll) row.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     return true;
   }
 }

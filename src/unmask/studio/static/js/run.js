@@ -20,6 +20,9 @@ export class Run {
     this.given = this.tokens.map(t => t !== this.maskId);
     this.stepOf = this.given.map(g => (g ? 0 : NEVER));
     this.plannedSteps = start.total_steps || 0;
+    // The block size the server runs (the region is denoised in blocks of it, left to right).
+    this.blockLength = start.block_length || start.options?.block_length || this.n;
+    this.blocks = Math.max(1, Math.ceil((start.options?.max_new_tokens ?? this.n) / this.blockLength));
     this.steps = [];
     this.done = null;
     this.error = null;

@@ -14,7 +14,8 @@ export class Stage {
     this.live = null;
     this.run = null;
     this.heat = false;
-    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps') };
+    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps'), blocks: stat('blocks') };
+    this.stats.time.el.title = 'Denoising time (a model load or a wait in the queue is not in it)';
     this.viewToggle = segmented([
       { value: 'live', label: 'Tokens', title: 'Tokens as they resolve; the newest highlighted' },
       { value: 'heat', label: 'Heat', title: 'Colour each token by the step it was decided at (H)' },
@@ -103,7 +104,12 @@ export class Stage {
     this.exportBtns.hidden = true;
     for (const s of Object.values(this.stats)) s.set('–');
     this.stats.steps.set(`0 / ${run.totalSteps}`);
-    this.status.textContent = `Diffusing ${run.n} tokens in ${run.totalSteps} steps`;
+    // The block size the server runs (start.block_length): shown when the region is split.
+    const blocks = run.blocks;
+    this.stats.blocks.el.hidden = blocks < 2;
+    this.stats.blocks.set(String(blocks));
+    this.stats.blocks.el.lastElementChild.textContent = `blocks of ${run.blockLength} tokens`;
+    this.status.textContent = `Diffusing ${run.n} tokens in ${run.totalSteps} steps${blocks > 1 ? `, ${blocks} blocks of ${run.blockLength}` : ''}`;
     this.onStartHook(run);
   }
 
@@ -129,9 +135,10 @@ export class Stage {
     } else {
       this.canvas.show(this.timeline.current, { animate: false });
     }
+    // The server's own accounting: passes run against passes planned, denoising time, its tokens/s.
     const t = run.done.timings || {};
     this.stats.rate.set(formatRate(t.tokens_per_second));
-    this.stats.passes.set(String(t.nfe ?? run.lastStep));
+    this.stats.passes.set(passes(t, run.lastStep));
     this.stats.time.set(formatSeconds(t.elapsed));
     this.stats.steps.set(`${run.lastStep} / ${run.totalSteps}`);
     this.film.render(run, this.timeline.current, this.prefix, this.fixed);
@@ -198,6 +205,12 @@ export class Stage {
     else return false;
     return true;
   }
+}
+
+/** "107 (32 planned)" when the passes run differ from those planned (a cache's refreshes, an early end). */
+export function passes(t, fallback) {
+  const nfe = t.nfe ?? fallback;
+  return t.planned_passes != null && t.planned_passes !== nfe ? `${nfe} (${t.planned_passes} planned)` : String(nfe);
 }
 
 function fileName(run, ext) {

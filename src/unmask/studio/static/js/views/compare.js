@@ -5,7 +5,7 @@ import { CanvasView } from '../canvas.js';
 import { STORY_PROMPTS } from '../examples.js';
 import { LiveRun, isAbort } from '../live.js';
 import { kindOf, ModelPicker } from '../models.js';
-import { errorBox } from '../stage.js';
+import { errorBox, passes } from '../stage.js';
 import { atomLoader, formatRate, formatSeconds, h, icon, segmented, toast } from '../ui.js';
 
 const STEP_CHOICES = [4, 8, 16, 32, 64, 128, 256];
@@ -15,16 +15,6 @@ const MAX_COLUMNS = 4;
 function perStep(length, steps) {
   const n = length / steps;
   return `${Number.isInteger(n) ? n : n.toFixed(1)} token${n === 1 ? '' : 's'} per step`;
-}
-
-/** Seconds spent denoising, apart from the wait before the first step (the model loading, or
- *  the server running another request first: it batches only requests with the same steps). */
-export function denoiseTime(t) {
-  const nfe = t.nfe || 1;
-  if (nfe < 2 || t.first_step == null) return { work: t.elapsed, waited: 0 };
-  const stepSeconds = (t.elapsed - t.first_step) / (nfe - 1);
-  const waited = Math.max(0, t.first_step - stepSeconds);
-  return { work: t.elapsed - waited, waited };
 }
 
 export class CompareView {
@@ -142,18 +132,16 @@ export class CompareView {
         if (f) { timeEl.textContent = formatSeconds(f.elapsed); rateEl.textContent = formatRate(f.tokens_per_second); stepEl.textContent = `${k} / ${run.totalSteps}`; }
       },
       done: run => {
-        const t = run.done.timings;
-        const { work, waited } = denoiseTime(t);
-        timeEl.textContent = formatSeconds(work);
-        rateEl.textContent = formatRate((run.done.usage?.completion_tokens || run.n) / Math.max(work, 1e-6));
-        if (waited > 0.2) {
-          timeEl.title = `plus ${formatSeconds(waited)} waiting for the model (loading, or the server's queue)`;
-          timeEl.parentElement.append(h('span.faint.waited', {}, ` · waited ${formatSeconds(waited)}`));
-        }
+        // The server's timings: denoising time only (a load or a wait in its queue is not in it).
+        const t = run.done.timings || {};
+        timeEl.textContent = formatSeconds(t.elapsed);
+        rateEl.textContent = formatRate(t.tokens_per_second);
+        stepEl.textContent = `${run.lastStep} / ${run.totalSteps}`;
+        stepEl.title = `${passes(t, run.lastStep)} model passes`;
         state.textContent = 'done';
         col.classList.remove('running');
         col.classList.add('finished');
-        entry.elapsed = work;
+        entry.elapsed = t.elapsed;
         entry.text = run.done.text;
       },
       error: (err, run) => {

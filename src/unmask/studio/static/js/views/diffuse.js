@@ -80,7 +80,8 @@ export class DiffuseView {
     if (!info) { toast('No text model', 'This server serves no model that takes text.', 'error'); return; }
     const chat = kindOf(info) === 'chat';
     const promptText = source ? source.prompt : this.prompt.value;
-    const body = { model: info.name, ...this.dial.values() };
+    // The dial's preset and the fields set by hand: the server resolves them as it did for the dial.
+    const body = { model: info.name, ...this.dial.request() };
     if (chat) body.messages = [{ role: 'user', content: promptText }];
     else body.prompt = promptText;
     if (template != null) {
@@ -88,8 +89,9 @@ export class DiffuseView {
       delete body.max_new_tokens;
       delete body.block_length;
       delete body.cache;
-      body.steps = steps;
-      body.temperature = Math.max(body.temperature || 0, REWRITE_TEMPERATURE);
+      if (steps != null) body.steps = steps;
+      else delete body.steps;
+      body.temperature = Math.max(this.dial.options.temperature || 0, REWRITE_TEMPERATURE);
     }
     const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting };
     this.stage.canvas.setHighlight(null);
@@ -148,8 +150,10 @@ export class DiffuseView {
       if (states[i] === 'token' || states[i] === 'given') after += piece(i);
     }
     const n = b - a + 1;
-    const ratio = (this.dial.state.steps || 1) / Math.max(1, this.dial.length_);
-    const steps = Math.max(1, Math.min(n, Math.round(n * ratio)));
+    // Steps set by hand keep their share per token for the span; otherwise the server scales the
+    // preset's (or the model's) steps to the positions to fill, as it does for any template.
+    const ratio = (this.dial.options.steps || 1) / Math.max(1, this.dial.fill);
+    const steps = this.dial.request().steps != null ? Math.max(1, Math.min(n, Math.round(n * ratio))) : null;
     if (GAP.test(before) || GAP.test(after)) {
       toast('Cannot rewrite this answer', 'Its text contains {{N}}, which the infill template would read as a gap.', 'error');
       return;

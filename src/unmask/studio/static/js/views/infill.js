@@ -69,7 +69,7 @@ export class InfillView {
     const { gaps, total } = parseTemplate(text);
     this.count.textContent = gaps.length ? `${gaps.length} gap${gaps.length > 1 ? 's' : ''} · ${total} tokens` : 'no gaps yet';
     this.runBtn.disabled = !gaps.length;
-    this.dial.setFixedLength(Math.max(1, total));
+    this.dial.setTemplate(text, total); // the dial asks the server what this template's steps are
   }
 
   insertGap() {
@@ -93,12 +93,8 @@ export class InfillView {
     const { gaps, prefix } = parseTemplate(template);
     if (!info) return;
     if (!gaps.length) { toast('Add a gap first', 'Press Insert gap, or write {{8}} where 8 tokens should go.'); return; }
-    const values = this.dial.values();
-    const body = { model: info.name, template, steps: values.steps, algorithm: values.algorithm, temperature: values.temperature,
-      spread: values.spread };
-    if (values.threshold != null) body.threshold = values.threshold;
-    if (values.remask != null) body.remask = values.remask;
-    if (values.seed != null) body.seed = values.seed;
+    // The template fixes the length; the rest is the dial's preset and the fields set by hand.
+    const body = { model: info.name, template, ...this.dial.request() };
     this.result.hidden = true;
     this.busy(true);
     this.stage.start(body, { prefix: '', fixed: prefix, kind: 'text', settings: body }, info, { paceMs: this.dial.paceMs }).then(() => this.busy(false));
