@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import re
 import socket
@@ -21,14 +22,21 @@ import unmask
 GOLDEN = Path(__file__).parent / "golden"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_unmask_home(tmp_path_factory):
+    """Named models (`unmask create`) and caches in a folder of the test run, not ~/.unmask."""
+    os.environ["UNMASK_HOME"] = str(tmp_path_factory.mktemp("unmask-home"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def dream_tiny():
-    return unmask.load(GOLDEN / "dream-tiny")
+    return unmask.load(GOLDEN / "dream-tiny", dtype="float32")  # the golden records are float32
 
 
 @pytest.fixture(scope="session")
 def llada_tiny():
-    return unmask.load(GOLDEN / "llada-tiny")
+    return unmask.load(GOLDEN / "llada-tiny", dtype="float32")  # the golden records are float32
 
 
 def write_checkpoint(folder: Path, config: dict, seed: int = 0, dtype=torch.float32) -> Path:

@@ -35,7 +35,6 @@ def test_importing_the_cli_imports_no_torch():
     """`unmask --help` must answer at once: the package namespace is lazy, checkpoints imports
     the loader and the registry only inside functions, and the verbs import the engine late."""
     code = (
-        "import sys, unmask, unmask.checkpoints, unmask.cli\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "import sys, unmask, unmask.checkpoints, unmask.cli\nassert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

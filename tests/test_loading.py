@@ -135,8 +135,11 @@ def test_bad_dtype_and_device(tmp_path):
         unmask.load(GOLDEN / "dream-tiny", device="tpu")
 
 
-def test_bfloat16_checkpoint_loads_as_float32_on_cpu(tmp_path):
+def test_auto_dtype_on_cpu_is_bfloat16_where_the_cpu_computes_it_natively(tmp_path):
+    from unmask import loading
+
     folder = write_checkpoint(tmp_path / "bf16", TINY_LLADA, dtype=torch.bfloat16)
     model = unmask.load(folder)
-    assert model.dtype == torch.float32
+    assert model.dtype == (torch.bfloat16 if loading.cpu_has_native_bf16() else torch.float32)
+    assert unmask.load(folder, dtype="float32").dtype == torch.float32
     assert unmask.load(folder, dtype="float16").dtype == torch.float16

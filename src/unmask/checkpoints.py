@@ -9,6 +9,9 @@ Notable features:
 - One alias table (`formats.ALIASES`), shared by the loader, `pull`, `rm` and `show`.
 - Hub models are read from the cache as huggingface_hub lays it out, at the revision `main`
   points at (what the loader resolves), so a half-finished pull does not hide a complete one.
+- Named models (`unmask create`) are described as their base checkpoint with their own name,
+  folder, parameters and system prompt; models `unmask train` wrote under `./runs/*/model` are
+  listed as "trained", named by their path from the current directory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import math
 import struct
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +31,8 @@ MAX_HEADER_BYTES = 100_000_000
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 # Context length a checkpoint gets when its config names none (as `Model.context_length`).
 DEFAULT_CONTEXT = 4096
+# Where `unmask train` puts the model of each run by default (runs/<recipe>/model).
+TRAINED_GLOB = "runs/*/model"
 
 
 @dataclass
@@ -35,7 +40,7 @@ class FolderInfo:
     """What a checkpoint folder on disk holds, read from its files without loading it."""
 
     name: str
-    source: str  # "embedded" | "hub" | "folder"
+    source: str  # "embedded" | "hub" | "folder" | "named" | "trained"
     folder: Path
     size: int  # bytes on disk (hub models: every cached revision, what `unmask rm` frees)
     has_config: bool  # config.json exists and is a JSON object
@@ -46,9 +51,16 @@ class FolderInfo:
     parameters: Optional[int]  # None: no readable safetensors weights
     dtype: Optional[str]  # the dtype most parameters are stored in
     context_length: Optional[int]
-    tokenizer: bool  # tokenizer.json is there
+    tokenizer: bool  # tokenizer.json, or vocab.json + merges.txt, is there
     chat_template: bool
     defaults: dict  # generation_config.json's "unmask" section: the decoding settings it ships
+    # Named models only: their own folder, the FROM they were made from, their PARAMETERs (already
+    # merged into `defaults`), SYSTEM and TEMPLATE; `folder` is the base checkpoint's.
+    home: Optional[Path] = None
+    base: Optional[str] = None
+    options: dict = field(default_factory=dict)
+    system: Optional[str] = None
+    template: Optional[str] = None
 
     @property
     def complete(self) -> bool:
@@ -187,10 +199,16 @@ def describe(
         parameters=parameters,
         dtype=dtype,
         context_length=context_length(config) if has_config else None,
-        tokenizer=(folder / "tokenizer.json").is_file(),
+        tokenizer=has_tokenizer_files(folder),
         chat_template=has_chat_template(folder),
         defaults=defaults if isinstance(defaults, dict) else {},
     )
+
+
+def has_tokenizer_files(folder: Path) -> bool:
+    """tokenizer.json, or the slow vocab.json + merges.txt (as `Tokenizer.has_files`, without
+    importing tokenizers)."""
+    return (folder / "tokenizer.json").is_file() or all((folder / n).is_file() for n in ("vocab.json", "merges.txt"))
 
 
 def special_tokens(folder: Path) -> tuple[Optional[int], list[int]]:
@@ -198,7 +216,7 @@ def special_tokens(folder: Path) -> tuple[Optional[int], list[int]]:
     from . import loading
 
     tokenizer = None
-    if (folder / "tokenizer.json").is_file():
+    if has_tokenizer_files(folder):
         from .tokenizer import Tokenizer
 
         try:
@@ -263,6 +281,104 @@ def embedded_checkpoints() -> list[FolderInfo]:
     return [describe(loading.WEIGHTS_DIR / n, n, "embedded") for n in loading.embedded_models()]
 
 
+def named_models_dir() -> Path:
+    """Where named models live ($UNMASK_HOME/models, ~/.unmask/models by default)."""
+    from . import loading
+
+    return loading.named_models_dir()
+
+
+def valid_name(name: str) -> bool:
+    """Whether `name` is spelled as a named model may be (lowercase letters, digits, - _ . :)."""
+    from . import loading
+
+    return bool(loading.NAME_PATTERN.fullmatch(name))
+
+
+def named_model(name: str) -> Optional[dict]:
+    """A named model's model.json, None when there is no such named model; raises
+    `ModelLoadError` for a broken model.json."""
+    from . import loading
+
+    return loading.named_model(name)
+
+
+def named_home(name: str) -> Optional[Path]:
+    """The folder of the named model `name` when there is one (readable or not)."""
+    if not valid_name(name) or name in embedded_names():
+        return None
+    home = named_models_dir() / name
+    return home if home.is_dir() else None
+
+
+def named_names() -> list[str]:
+    """The names of the named models, sorted (the folders that hold a model.json)."""
+    from . import loading
+
+    root = named_models_dir()
+    if not root.is_dir():
+        return []
+    embedded = set(embedded_names())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if valid_name(p.name) and p.name not in embedded and (p / loading.NAMED_MODEL_FILE).is_file()
+    )
+
+
+def named_checkpoint(name: str) -> Optional[FolderInfo]:
+    """A named model described as its base checkpoint with its own name, folder and settings;
+    None when `name` is not a named model. A model whose base is gone is unsupported, saying so."""
+    from . import loading
+
+    home = named_home(name)
+    if home is None or not (home / loading.NAMED_MODEL_FILE).is_file():
+        return None
+    size = folder_size(home)
+    try:
+        spec = loading.named_model(name) or {}
+        folder = loading.resolve(name)
+    except loading.ModelLoadError as err:
+        return replace(describe(home, name, "named", size), home=home, reason=str(err))
+    info = describe(folder, name, "named", size)
+    options = spec.get("parameters") or {}
+    template = spec.get("template") or None
+    return replace(
+        info,
+        home=home,
+        base=spec.get("from") or spec.get("base"),
+        options=options,
+        system=spec.get("system") or None,
+        template=template,
+        defaults=info.defaults | options,
+        chat_template=info.chat_template or bool(template and info.tokenizer),
+    )
+
+
+def named_checkpoints() -> list[FolderInfo]:
+    """The named models (`unmask create`), by name."""
+    return [info for info in map(named_checkpoint, named_names()) if info is not None]
+
+
+def trained_checkpoints(root: Path = Path(".")) -> list[FolderInfo]:
+    """The models `unmask train` wrote under root/runs/*/model, named by their path from root (what
+    `unmask run` takes when run from root)."""
+    return [
+        describe(folder.resolve(), folder.relative_to(root).as_posix(), "trained")
+        for folder in sorted(root.glob(TRAINED_GLOB))
+        if (folder / "config.json").is_file()
+    ]
+
+
+def describe_model(ref: str, name: Optional[str] = None) -> FolderInfo:
+    """What a reference names, described without loading it: a named model with its settings
+    applied, else the folder it resolves to; raises `ModelLoadError` when there is none."""
+    named = named_checkpoint(ref)
+    if named is not None:
+        return named if name is None else replace(named, name=name)
+    return describe(folder_of(ref), name)
+
+
 def scan_cache():
     """huggingface_hub's view of the cache (`HFCacheInfo`), or None when the cache folder does not exist yet."""
     from huggingface_hub import constants, scan_cache_dir
@@ -314,3 +430,50 @@ def served_hub_models() -> list[str]:
         for repo_id, snapshot, _ in snapshots
         if str(read_json_or_empty(snapshot / "config.json").get("model_type")).lower() in REGISTRY
     ]
+
+
+def quantize_folder(ref: str, dst: Path, mode: str, group_size: Optional[int] = None) -> Path:
+    """Write a quantized copy of a checkpoint into the new folder `dst` (`unmask quantize`); raises
+    `ModelLoadError` saying why not."""
+    from . import loading
+
+    return loading.save_quantized(ref, dst, mode, group_size)
+
+
+def memory_needs(folder: Path, canvas: Optional[int] = None) -> dict:
+    """What a checkpoint folder needs in memory to run one canvas (default: the loader's fit-check
+    canvas), by way of loading it: "float32", "bfloat16", "int8" and "int4" (the last two computing
+    in bfloat16), or only its own mode for a folder `unmask quantize` wrote. Values are
+    `loading.MemoryNeed` (weights, cache, activations, runtime; `.total`), computed as the fit check
+    computes them, from config.json and the safetensors headers: no weight is read. {} when the
+    folder has no readable config or weights."""
+    from . import loading
+
+    config = read_json_object(Path(folder) / "config.json")
+    if config is None:
+        return {}
+    headers: dict = {}
+    try:
+        for file in loading.weight_files(Path(folder)):
+            headers.update(safetensors_header(file))
+    except (loading.ModelLoadError, OSError, ValueError):
+        return {}
+    n_params = 0
+    for name, entry in headers.items():
+        module, _, key = name.rpartition(".")
+        if key in ("scales", "zeros") and f"{module}.weight" in headers:
+            continue  # a quantized weight's scales are not parameters
+        count = math.prod(entry.get("shape", []))
+        n_params += 2 * count if entry.get("dtype") == "U8" and f"{module}.zeros" in headers else count  # int4 pairs
+    canvas = canvas or loading.FIT_CANVAS
+    section = config.get("quantization_config")
+    try:
+        if isinstance(section, dict):
+            mode = f"int{section.get('bits')}"
+            return {mode: loading.memory_needed(config, n_params, "bfloat16", mode, canvas, section.get("group_size"))}
+        needs = {
+            dtype: loading.memory_needed(config, n_params, dtype, None, canvas) for dtype in ("float32", "bfloat16")
+        }
+        return needs | {m: loading.memory_needed(config, n_params, "bfloat16", m, canvas) for m in ("int8", "int4")}
+    except (loading.ModelLoadError, ValueError, TypeError):
+        return {}

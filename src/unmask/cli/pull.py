@@ -36,7 +36,18 @@ from .common import CliError, err_console, fail, guard, offline
 from .hub import hub_repo_id, human_size
 
 # Top-level files the loader and tokenizer read besides the weights (loading.py, tokenizer.py).
-METADATA_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+# vocab.json, merges.txt, added_tokens.json and special_tokens_map.json are the slow Qwen2 form
+# Dream, Dream-Coder and DiffuCoder ship instead of tokenizer.json.
+METADATA_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "special_tokens_map.json",
+)
 SHARD_INDEX = "model.safetensors.index.json"
 INTERRUPTED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 

@@ -19,7 +19,7 @@ import torch
 
 from ..loading import Checkpoint, load_checkpoint
 from ..options import GenerationOptions
-from ..sampling import DenoiseStep, denoise
+from ..sampling import DenoiseStep, RowGenerators, denoise
 from .resolve import plan_for
 
 
@@ -37,9 +37,11 @@ class Model(Checkpoint):
     """A loaded checkpoint with the token-level generation API."""
 
     @classmethod
-    def load(cls, ref: str | os.PathLike, dtype: str = "auto", device: str = "auto") -> Model:
-        """An embedded name, a local folder, or a hub id / alias already pulled."""
-        return cls.of(load_checkpoint(ref, dtype, device))
+    def load(
+        cls, ref: str | os.PathLike, dtype: str = "auto", device: str = "auto", quantize: str | None = None
+    ) -> Model:
+        """An embedded name, a local folder, or a hub id / alias already pulled; quantize: "int8" or "int4"."""
+        return cls.of(load_checkpoint(ref, dtype, device, quantize))
 
     @classmethod
     def of(cls, checkpoint: Checkpoint) -> Model:
@@ -119,9 +121,18 @@ class Model(Checkpoint):
         x, P, key_mask = self.prepare(prompt_ids, attention_mask, options, canvas)
         yield from self.denoise(x, P, key_mask, options)
 
-    def denoise(self, x: torch.Tensor, P: int, key_mask, options: GenerationOptions) -> Iterator[DenoiseStep]:
+    def denoise(
+        self, x: torch.Tensor, P: int, key_mask, options: GenerationOptions, row_seeds: list | None = None
+    ) -> Iterator[DenoiseStep]:
+        """row_seeds: a seed (or None) per row, each row drawing from its own generator, so a
+        seeded row gets the same tokens alone or batched (the server's scheduler); otherwise
+        one generator from options.seed for the whole batch, as the reference samplers do."""
         generator = None
-        if options.seed is not None:
+        if row_seeds is not None:
+            generator = RowGenerators(
+                None if s is None else torch.Generator(device=self.device).manual_seed(s) for s in row_seeds
+            )
+        elif options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)
         plan = plan_for(self.family, options)
         return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator)
