@@ -1,17 +1,23 @@
-"""Training: a few steps on a tiny corpus, a checkpoint that reloads exactly, an exact resume."""
+"""Training: a few steps on a tiny corpus, a checkpoint that reloads exactly, an exact resume,
+Ctrl-C that saves the last finished step, saves and exports that survive interruption, and the
+flat-loss warning."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 import unmask
 from unmask.cli import app
-from unmask.train import recipes
+from unmask.train import loop, recipes
 from unmask.train.data import fit_document
-from unmask.train.loop import TrainConfig, Trainer, lr_at
+from unmask.train.loop import Interrupted, TrainConfig, Trainer, lr_at, sigint_held
 from unmask.train.objective import diffusion_loss, mask_tokens
 
 TEXT = "The fox ran to the river. The bear slept in the cave. A bird sang in the tree.\n" * 40
@@ -120,3 +126,124 @@ def test_cli_train_on_text_files(tmp_path):
     assert (tmp_path / "cli" / "model" / "model.safetensors").exists()
     bad = CliRunner().invoke(app, ["train", "--recipe", "poetry"])
     assert bad.exit_code != 0 and "unknown recipe" in bad.output
+
+
+def assert_same_weights(a: Trainer, b: Trainer) -> None:
+    for (name, x), y in zip(a.net.state_dict().items(), b.net.state_dict().values()):
+        torch.testing.assert_close(x, y, msg=name)
+
+
+def ctrl_c_at(step: int):
+    def log(record):
+        if record["step"] == step:
+            raise KeyboardInterrupt
+
+    return log
+
+
+def test_ctrl_c_saves_the_last_finished_step_and_resumes_exactly(tmp_path):
+    """Ctrl-C after step 4 of 6 (saves every 3) keeps step 4, not 3, and the resumed run ends
+    where the straight one does."""
+    r = tiny_text_recipe(tmp_path, steps=6)
+    r.config.save_every = 3
+    straight = Trainer(r.model_config, r.train, r.val, tmp_path / "a", r.config, r.export_files)
+    straight.run()
+    half = Trainer(r.model_config, r.train, r.val, tmp_path / "b", r.config, r.export_files)
+    with pytest.raises(Interrupted) as stop:
+        half.run(ctrl_c_at(4))
+    assert stop.value.step == 4 and stop.value.folder == tmp_path / "b" / "model"
+    assert unmask.load(stop.value.folder).tokenizer is not None
+    resumed = Trainer(r.model_config, r.train, r.val, tmp_path / "b", r.config, r.export_files)
+    assert resumed.resume() and resumed.step == 4
+    resumed.run()
+    assert_same_weights(straight, resumed)
+
+
+def test_a_second_ctrl_c_waits_for_the_save(tmp_path, monkeypatch):
+    r = tiny_text_recipe(tmp_path, steps=6)
+    r.config.save_every = 100
+    real_save_file, saving = loop.save_file, []
+
+    def save_file_then_ctrl_c(*args, **kwargs):
+        if saving and len(saving) == 1:  # the first file of the Ctrl-C save
+            os.kill(os.getpid(), signal.SIGINT)
+        saving.append(args[1])
+        return real_save_file(*args, **kwargs)
+
+    def first_ctrl_c(record):
+        if record["step"] == 2:
+            saving.append("ctrl-c")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_file", save_file_then_ctrl_c)
+    trainer = Trainer(r.model_config, r.train, r.val, tmp_path / "run", r.config, r.export_files)
+    with pytest.raises(KeyboardInterrupt) as stop:  # a bare one would mean the second Ctrl-C cut the save
+        trainer.run(first_ctrl_c)
+    assert isinstance(stop.value, Interrupted)
+    assert len(saving) == 4  # state model + moments, then the exported model: none cut short
+    resumed = Trainer(r.model_config, r.train, r.val, tmp_path / "run", r.config, r.export_files)
+    assert resumed.resume() and resumed.step == 2
+
+
+def test_an_interrupted_save_or_export_leaves_the_previous_files(tmp_path, monkeypatch):
+    r = tiny_text_recipe(tmp_path, steps=4)
+    r.config.save_every = 2
+    trainer = Trainer(r.model_config, r.train, r.val, tmp_path / "run", r.config, r.export_files)
+    with pytest.raises(Interrupted):
+        trainer.run(ctrl_c_at(3))  # saves step 3, the state a later save must not lose
+    real_save_file = loop.save_file
+
+    def half_written_then_killed(tensors, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a file")
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(loop, "save_file", half_written_then_killed)
+    trainer.step = 99
+    for write in (trainer.save, trainer.export):
+        with pytest.raises(SystemExit):
+            write()
+    monkeypatch.setattr(loop, "save_file", real_save_file)
+    assert unmask.load(tmp_path / "run" / "model").tokenizer is not None
+    resumed = Trainer(r.model_config, r.train, r.val, tmp_path / "run", r.config, r.export_files)
+    assert resumed.resume() and resumed.step == 3
+
+
+def test_sigint_held_delivers_ctrl_c_after_the_block():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("the block finished")
+    assert done
+    with sigint_held(replay=False):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def flat_check_run(tmp_path, text: str) -> list[dict]:
+    """200 steps at a near-constant learning rate (a 1000-step schedule stopped at 200), evaluated
+    every 10 steps: long enough for random bytes to reach their floor while the lr is high."""
+    data = tmp_path / "corpus.txt"
+    data.write_text(text)
+    r = recipes.text_recipe(
+        tmp_path / "run", [data], steps=1000, batch_size=4, length=32, vocab=300, d_model=32, n_layers=2
+    )
+    r.config.warmup, r.config.eval_every, r.config.save_every, r.config.stop_at = 10, 10, 1000, 200
+    records = []
+    Trainer(r.model_config, r.train, r.val, tmp_path / "run", r.config, r.export_files).run(records.append)
+    return records
+
+
+def test_flat_validation_loss_warns_once(tmp_path):
+    rng = random.Random(0)
+    noise = "".join(chr(rng.randrange(33, 127)) for _ in range(20_000))  # nothing to learn past the unigram
+    warnings = [r for r in flat_check_run(tmp_path, noise) if "warning" in r]
+    assert len(warnings) == 1, warnings
+    assert "validation loss is flat" in warnings[0]["warning"] and "--steps" in warnings[0]["warning"]
+    assert warnings[0]["lr"] >= loop.FLAT_LR_FRACTION * 1e-3
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["warning"] for r in logged if "warning" in r] == [warnings[0]["warning"]]
+
+
+def test_a_learning_run_does_not_warn(tmp_path):
+    assert not [r for r in flat_check_run(tmp_path, TEXT) if "warning" in r]

@@ -136,6 +136,9 @@ def hub(fake_hub, tmp_path, monkeypatch):
     ):
         monkeypatch.delenv(key, raising=False)
     point_at(monkeypatch, fake_hub.url)
+    # `unmask list` also shows named models ($UNMASK_HOME) and trained ones (./runs/*/model).
+    monkeypatch.setenv("UNMASK_HOME", str(tmp_path / "unmask-home"))
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))

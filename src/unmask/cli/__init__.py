@@ -7,6 +7,24 @@ from __future__ import annotations
 
 import typer
 
+
+def _flags_take_no_value() -> None:
+    """typer's rich help prints every option's type, so a flag reads `--fast <bool>` as if it took
+    a value; a flag has no type column (as in click's and Ollama's help)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None:
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag and self.metavar is None else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
+
 app = typer.Typer(
     name="unmask",
     help="Run, chat with, serve and train diffusion language models (Dream, LLaDA, and unmask's own).",
@@ -39,4 +57,4 @@ def main() -> None:
     app()
 
 
-from . import bench, chat, hub, pull, run, serve, studio, train  # noqa: E402,F401  (register the verbs)
+from . import bench, chat, create, hub, ps, pull, quantize, run, serve, studio, train  # noqa: E402,F401  (register the verbs)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import app
-from .common import DEFAULT_MODEL, err_console, guard, load_model
+from .common import DEFAULT_MODEL, err_console, guard, load_model, set_threads
 
 
 @dataclass
@@ -130,18 +130,20 @@ def bench(
     repeats: Annotated[int, typer.Option("--repeats", min=1, max=20, help="Timed runs per mode (best kept).")] = 2,
     dtype: Annotated[str, typer.Option("--dtype")] = "auto",
     device: Annotated[str, typer.Option("--device")] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    quantize: Annotated[
+        Optional[str], typer.Option("--quantize", help="int8 or int4: quantize the weights as they load.")
+    ] = None,
+    threads: Annotated[
+        str, typer.Option("--threads", "-t", help="CPU threads: auto (the free cores) or a number.")
+    ] = "auto",
 ) -> None:
     """A short table of tokens/s and model passes for each decoding mode."""
 
     def body() -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
+        set_threads(threads)
         if max_new_tokens % block_length:
             raise ValueError(f"--block-length {block_length} must divide --max-new-tokens {max_new_tokens}")
-        m = load_model(model, dtype, device)
+        m = load_model(model, dtype, device, quantize=quantize)
         ids = m.tokenizer.encode(prompt, add_special_tokens=False) if m.tokenizer else [1, 2, 3]
         m.generate([ids], max_new_tokens=8, steps=2)  # warm-up
         with err_console.status("measuring…") as status:

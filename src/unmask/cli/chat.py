@@ -16,6 +16,35 @@ from .common import (
     describe_validation,
     guard,
     load_model,
+    set_threads,
+)
+from .run import (
+    Algorithm,
+    AlgTemp,
+    Balanced,
+    Best,
+    BlockLength,
+    Cache,
+    CfgScale,
+    Ctx,
+    Device,
+    Dtype,
+    Eps,
+    Factor,
+    Fast,
+    Quantize,
+    Recipe,
+    Remask,
+    Seed,
+    Spread,
+    Steps,
+    Temperature,
+    Threads,
+    Threshold,
+    TopK,
+    TopP,
+    decoding_flags,
+    pick_preset,
 )
 
 HELP = """commands:
@@ -40,12 +69,37 @@ def parse_value(raw: str):
     return raw
 
 
-def chat_loop(model, name: str, flags: dict, preset: str | None, console: Console) -> None:
+def transcript(model, messages: list[dict]):
+    """The canvas for a conversation: through the chat template, or, for a completion model,
+    the turns' text continued."""
+    from ..engine import Canvas, chat_or_prompt_ids, text_canvas
+
+    if model.chat:
+        return Canvas(chat_or_prompt_ids(model, messages=messages))
+    text = " ".join(m["content"] for m in messages if m["role"] != "system")
+    system = next((m["content"] for m in messages if m["role"] == "system"), model.system_prompt)
+    return text_canvas(model, f"{system}\n{text}" if system else text)
+
+
+def fit_transcript(model, messages: list[dict], new_tokens: int, ctx: int | None):
+    """The canvas for the conversation, dropping its oldest turns (never a system message or the
+    last turn) until prompt + answer fit the context; returns (canvas, turns dropped)."""
+    window = min(model.context_length, ctx) if ctx else model.context_length
+    dropped = 0
+    while True:
+        canvas = transcript(model, messages)
+        turns = [i for i, m in enumerate(messages) if m["role"] != "system"]
+        if len(canvas.prompt_ids) + new_tokens <= window or len(turns) <= 1:
+            return canvas, dropped
+        del messages[turns[0]]
+        dropped += 1
+
+
+def chat_loop(model, name: str, flags: dict, preset: str | None, console: Console, ctx: int | None = None) -> None:
     """Read turns until /bye or end of input; each answer is drawn live."""
     from pydantic import ValidationError
 
-    from ..engine import Canvas, chat_or_prompt_ids
-    from .run import finish
+    from .run import check_fits, finish
 
     overrides = {k: v for k, v in flags.items() if v is not None}
     options = build_options(model, overrides, preset)
@@ -92,13 +146,17 @@ def chat_loop(model, name: str, flags: dict, preset: str | None, console: Consol
                 console.print(f"[red]{err}[/]")
             continue
         messages.append({"role": "user", "content": line})
-        if chat:
-            prompt_ids = chat_or_prompt_ids(model, messages=messages)
-            shown = ""
-        else:
-            text = " ".join(m["content"] for m in messages)
-            prompt_ids, shown = chat_or_prompt_ids(model, prompt=text), line
-        result = finish(model, Canvas(prompt_ids), options, console.is_terminal, console, shown)
+        canvas, dropped = fit_transcript(model, messages, options.max_new_tokens, ctx)
+        if dropped:
+            console.print(f"[dim]({dropped} earlier turn{'s' if dropped > 1 else ''} left out to fit the context)[/]")
+        try:
+            check_fits(model, canvas, options, ctx)
+        except ValueError as err:
+            messages.pop()
+            console.print(f"[red]{describe_request_error(err)}[/]")
+            continue
+        shown = "" if model.chat else line
+        result = finish(model, canvas, options, console.is_terminal, console, shown)
         if not console.is_terminal:
             console.print(result["text"], highlight=False)
         messages.append({"role": "assistant", "content": result["text"]})
@@ -107,19 +165,61 @@ def chat_loop(model, name: str, flags: dict, preset: str | None, console: Consol
 @app.command()
 def chat(
     model: Annotated[str, typer.Argument(help="Model name, folder or hub id.")] = DEFAULT_MODEL,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Denoising steps per answer.")] = None,
+    steps: Steps = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", "-n", help="Tokens per answer.")] = None,
-    temperature: Annotated[Optional[float], typer.Option("--temperature")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
-    dtype: Annotated[str, typer.Option("--dtype")] = "auto",
-    device: Annotated[str, typer.Option("--device")] = "auto",
+    block_length: BlockLength = None,
+    algorithm: Algorithm = None,
+    temperature: Temperature = None,
+    top_p: TopP = None,
+    top_k: TopK = None,
+    threshold: Threshold = None,
+    factor: Factor = None,
+    spread: Spread = None,
+    remask: Remask = None,
+    cache: Cache = None,
+    alg_temp: AlgTemp = None,
+    eps: Eps = None,
+    cfg_scale: CfgScale = None,
+    recipe: Recipe = None,
+    seed: Seed = None,
+    fast: Fast = False,
+    balanced: Balanced = False,
+    best: Best = False,
+    ctx: Ctx = None,
+    threads: Threads = "auto",
+    dtype: Dtype = "auto",
+    device: Device = "auto",
+    quantize: Quantize = None,
 ) -> None:
-    """Chat with a model, keeping the conversation (/clear, /steps N, /set KEY VALUE, /bye)."""
+    """Chat with a model, keeping the conversation (/clear, /steps N, /set KEY VALUE, /bye).
+
+    Old turns are left out, with a note, when the conversation outgrows the context.
+    """
 
     def body() -> None:
         console = Console()
-        m = load_model(model, dtype, device)
-        flags = dict(steps=steps, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        chat_loop(m, model, flags, None, console)
+        preset = pick_preset(fast, balanced, best)
+        set_threads(threads)
+        m = load_model(model, dtype, device, quantize=quantize)
+        flags = decoding_flags(
+            steps=steps,
+            max_new_tokens=max_new_tokens,
+            block_length=block_length,
+            algorithm=algorithm,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            threshold=threshold,
+            factor=factor,
+            spread=spread,
+            remask=remask,
+            cache=cache,
+            alg_temp=alg_temp,
+            eps=eps,
+            cfg_scale=cfg_scale,
+            recipe=recipe,
+            seed=seed,
+        )
+        chat_loop(m, model, flags, preset, console, ctx)
 
     guard(body)

@@ -77,14 +77,14 @@ def describe_request_error(err) -> str:
     return str(err)
 
 
-def load_model(ref: str, dtype: str = "auto", device: str = "auto", quiet: bool = False):
-    """Load with a spinner on a terminal; errors become CliError."""
+def load_model(ref: str, dtype: str = "auto", device: str = "auto", quiet: bool = False, quantize: str | None = None):
+    """Load with a spinner on a terminal; errors become CliError. quantize: "int8" or "int4"."""
     from ..engine import load
 
     if quiet or not err_console.is_terminal:
-        return load(ref, dtype=dtype, device=device)
+        return load(ref, dtype=dtype, device=device, quantize=quantize)
     with err_console.status(f"loading {ref}…", spinner="dots"):
-        return load(ref, dtype=dtype, device=device)
+        return load(ref, dtype=dtype, device=device, quantize=quantize)
 
 
 def build_options(model, flags: dict, preset: str | None = None, canvas=None):
@@ -93,6 +93,59 @@ def build_options(model, flags: dict, preset: str | None = None, canvas=None):
     from ..engine import resolve
 
     return resolve(model, flags, preset, None, canvas)
+
+
+def auto_threads() -> int:
+    """The cores other processes leave free, at least one. On a busy 2-core machine, torch's
+    default (every core) was measured 10-50x slower than one thread: its workers wait on each
+    other while the cores are taken."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(cores, int(cores - busy + 0.5)))
+
+
+def set_threads(value: str | None) -> int:
+    """Apply `--threads` ('auto', the default, or a count) to torch; returns the count."""
+    import torch
+
+    text = (value or "auto").strip().lower()
+    if text == "auto":
+        count = auto_threads()
+    else:
+        try:
+            count = int(text)
+        except ValueError:
+            raise CliError(f"--threads: expected auto or a number of threads, got {value!r}") from None
+        if count < 1:
+            raise CliError(f"--threads: at least 1, got {count}")
+    torch.set_num_threads(count)
+    return count
+
+
+def bind_socket(host: str, port: int):
+    """A socket bound to host:port for uvicorn, or a one-line error saying the port is taken."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            raise CliError(
+                f"port {port} on {host} is already in use (another `unmask serve`? `unmask ps` tells); "
+                "choose another with --port"
+            ) from None
+        raise CliError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
 
 
 def stdin_text() -> str | None:

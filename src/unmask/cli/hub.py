@@ -1,17 +1,20 @@
-"""`unmask list`, `show` and `rm`: the models on this machine, embedded or from the hub.
+"""`unmask list`, `show` and `rm`: the models on this machine: embedded, named, from the hub, trained.
 
-What a checkpoint is comes from `unmask.checkpoints` (no weight is read); this module prints it
-and removes hub models from the cache. `unmask pull` is in pull.py.
+What a checkpoint is comes from `unmask.checkpoints` (no weight is read); this module prints it,
+removes named models and removes hub models from the cache. `unmask pull` is in pull.py,
+`unmask create` and `cp` in create.py.
 
 Notable features:
 - `list` and `show` print a table or `key value` lines on a terminal and in pipes alike, and one
   JSON document with `--json`.
-- `rm` removes every cached revision of a repo (what `list` counts as its size), after asking.
+- `rm` removes a named model's folder (never its base), or every cached revision of a repo (what
+  `list` counts as its size), after asking.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -49,11 +52,12 @@ def architecture_label(c: FolderInfo) -> str:
 
 
 def summary(c: FolderInfo) -> dict:
-    """One `list --json` entry (also the first keys of `show --json`)."""
-    return {
+    """One `list --json` entry (also the first keys of `show --json`). A named model's path is its
+    own folder; its base, base_path (the checkpoint it runs), options and system prompt follow."""
+    entry = {
         "name": c.name,
         "source": c.source,
-        "path": str(c.folder),
+        "path": str(c.home or c.folder),
         "architecture": c.model_type,
         "supported": c.supported,
         "complete": c.complete,
@@ -61,6 +65,19 @@ def summary(c: FolderInfo) -> dict:
         "dtype": c.dtype,
         "size": c.size,
     }
+    if c.source == "named":
+        entry |= {
+            "base": c.base,
+            "base_path": None if c.folder == c.home else str(c.folder),
+            "options": c.options,
+            "system": c.system,
+            "template": c.template is not None,
+        }
+    return entry
+
+
+def location(c: FolderInfo) -> str:
+    return f"{c.home} (from {c.base or '?'})" if c.home is not None else str(c.folder)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +95,7 @@ def print_table(rows: list[FolderInfo]) -> None:
             architecture_label(c),
             human_count(c.parameters),
             human_size(c.size),
-            str(c.folder),
+            location(c),
         )
         for c in rows
     ]
@@ -101,10 +118,16 @@ def print_table(rows: list[FolderInfo]) -> None:
 
 @app.command("list")
 def list_models(as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table.")) -> None:
-    """List embedded models and the models in the Hugging Face cache."""
+    """List embedded and named models, the models in the Hugging Face cache, and the models trained
+    under ./runs."""
 
     def go() -> None:
-        rows = checkpoints.embedded_checkpoints() + checkpoints.cached_checkpoints()
+        rows = (
+            checkpoints.embedded_checkpoints()
+            + checkpoints.named_checkpoints()
+            + checkpoints.cached_checkpoints()
+            + checkpoints.trained_checkpoints()
+        )
         if as_json:
             typer.echo(json.dumps([summary(c) for c in rows], indent=2))
         elif rows:
@@ -125,9 +148,11 @@ app.command("ls", hidden=True)(list_models)
 def model_details(ref: str, folder: Path) -> dict:
     """Everything `show` prints, read from the folder's files (no weights are loaded)."""
     checkpoints.read_config(folder)  # a missing or broken config is an error here
-    source = checkpoints.source_of(folder)
-    name = ALIASES.get(ref, ref) if source == "hub" else ref
-    checkpoint = checkpoints.describe(folder, name, source)
+    checkpoint = checkpoints.named_checkpoint(ref)
+    if checkpoint is None:
+        source = checkpoints.source_of(folder)
+        name = ALIASES.get(ref, ref) if source == "hub" else ref
+        checkpoint = checkpoints.describe(folder, name, source)
     mask, eos = checkpoints.special_tokens(folder)
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
     return summary(checkpoint) | {
@@ -141,12 +166,36 @@ def model_details(ref: str, folder: Path) -> dict:
     }
 
 
+SOURCE_LABELS = {
+    "hub": "hub cache",
+    "embedded": "embedded in unmask",
+    "folder": "local folder",
+    "named": "named model (unmask create)",
+    "trained": "trained here (unmask train)",
+}
+
+
+def named_lines(d: dict) -> list[tuple[str, str]]:
+    """The lines only a named model has: what it is made from and what it sets."""
+    if d["source"] != "named":
+        return []
+    options = "  ".join(f"{k}={v}" for k, v in d["options"].items()) or "none"
+    system = d["system"] if d["system"] is None else " ".join(d["system"].split())
+    return [
+        ("base", f"{d['base']} ({d['base_path']})"),
+        ("parameters set", options),
+        ("system prompt", system or "none"),
+        ("template", "its own" if d["template"] else "the base's"),
+    ]
+
+
 def print_details(d: dict) -> None:
     defaults = "  ".join(f"{k}={v}" for k, v in d["defaults"].items() if v is not None)
     params = "-" if d["parameters"] is None else f"{human_count(d['parameters'])} ({d['parameters']:,})"
     lines = [
         ("name", d["name"]),
-        ("source", {"hub": "hub cache", "embedded": "embedded in unmask", "folder": "local folder"}[d["source"]]),
+        ("source", SOURCE_LABELS[d["source"]]),
+        *named_lines(d),
         (
             "architecture",
             (d["architecture"] or "?") if d["supported"] else f"{d['architecture']} (not supported by unmask)",
@@ -173,7 +222,9 @@ def print_details(d: dict) -> None:
 
 @app.command()
 def show(
-    model: str = typer.Argument(..., help="Embedded name, checkpoint folder, alias or hub id (already pulled)."),
+    model: str = typer.Argument(
+        ..., help="Embedded or named model, checkpoint folder, alias or hub id (already pulled)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show a model's architecture, size, special tokens, chat template and default decoding settings."""
@@ -193,10 +244,12 @@ def show(
 
 
 def hub_repo_id(model: str, verb: str) -> str:
-    """The hub id a pull/rm argument names; embedded names and local folders are refused."""
+    """The hub id a pull/rm argument names; embedded names, named models and local folders are refused."""
     if model in checkpoints.embedded_names():
         what = "needs no download" if verb == "pull" else "cannot be removed"
         raise CliError(f"{model} is embedded in unmask and {what}")
+    if checkpoints.named_home(model) is not None:
+        raise CliError(f"{model} is a named model (unmask create); it needs no download")
     if Path(model).expanduser().is_dir():
         if verb == "pull":
             raise CliError(f"{model} is a local folder; unmask loads it directly, without pulling")
@@ -205,20 +258,43 @@ def hub_repo_id(model: str, verb: str) -> str:
         )
     repo_id = ALIASES.get(model, model)
     if repo_id.count("/") != 1:
-        raise CliError(f"unknown model {model!r}: give a hub id such as org/name, or an alias ({', '.join(ALIASES)})")
+        named = "a named model, " if verb == "rm" else ""
+        raise CliError(
+            f"unknown model {model!r}: give {named}a hub id such as org/name, or an alias ({', '.join(ALIASES)})"
+        )
     return repo_id
+
+
+def confirmed(question: str) -> bool:
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # no answer (end of input)
+        err_console.print()
+        return False
+
+
+def remove_named(name: str, home: Path, yes: bool) -> None:
+    """Remove a named model's folder (its model.json); the checkpoint it is made from stays."""
+    if not yes and not confirmed(f"remove the named model {name} ({home})?"):
+        raise CliError(f"kept {name}; nothing was removed")
+    shutil.rmtree(home)
+    typer.echo(f"removed {name} (a named model; the model it was made from is kept)")
 
 
 @app.command()
 def rm(
-    model: str = typer.Argument(..., help="Alias or hub id of a pulled model."),
+    model: str = typer.Argument(..., help="A named model, or the alias or hub id of a pulled model."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Remove a pulled model (every cached revision) from the Hugging Face cache."""
+    """Remove a named model, or a pulled model (every cached revision) from the Hugging Face cache."""
 
     def go() -> None:
         from huggingface_hub import constants
 
+        home = checkpoints.named_home(model)
+        if home is not None:
+            remove_named(model, home, yes)
+            return
         repo_id = hub_repo_id(model, "rm")
         cache = checkpoints.scan_cache()
         repo = (
@@ -228,14 +304,8 @@ def rm(
             raise CliError(f"{repo_id} is not in the hub cache ({constants.HF_HUB_CACHE}); `unmask list` shows what is")
         size = human_size(repo.size_on_disk)
         question = f"remove {repo_id} ({size}, {len(repo.revisions)} revision(s)) from {repo.repo_path}?"
-        if not yes:
-            try:
-                confirmed = typer.confirm(question, default=False, err=True)
-            except typer.Abort:  # no answer (end of input)
-                err_console.print()
-                confirmed = False
-            if not confirmed:
-                raise CliError(f"kept {repo_id}; nothing was removed")
+        if not yes and not confirmed(question):
+            raise CliError(f"kept {repo_id}; nothing was removed")
         cache.delete_revisions(*(r.commit_hash for r in repo.revisions)).execute()
         typer.echo(f"removed {repo_id} ({human_size(repo.size_on_disk)} freed)")
 

@@ -14,23 +14,57 @@ MASK_GLYPH = "·"
 FRESH = "bold black on yellow"
 SETTLING = "bold"
 DIM = "dim"
+# Characters a mask is drawn with when the prompt gives no measure: about one English BPE token,
+# so the canvas takes roughly the room its text will take and lines do not reflow as it resolves.
+DEFAULT_MASK_WIDTH = 4
+MAX_MASK_WIDTH = 8
+
+
+def passes(n: int, planned: int | None = None) -> str:
+    text = f"{n} pass" if n == 1 else f"{n} passes"
+    return f"{text} ({planned} planned)" if planned and planned != n else text
+
+
+def mask_width(tokenizer, prompt_ids: list[int]) -> int:
+    """Mean characters per token of the prompt: how wide a mask is drawn."""
+    pieces = [tokenizer.piece(t) for t in prompt_ids] if tokenizer is not None else []
+    if not pieces:
+        return DEFAULT_MASK_WIDTH
+    return max(1, min(MAX_MASK_WIDTH, round(sum(len(p) for p in pieces) / len(pieces))))
 
 
 class CanvasView:
-    """Region tokens with the step each was committed at."""
+    """Region tokens with the step each was committed at.
 
-    def __init__(self, model, region: list[int], prompt_text: str = "", fixed_style: str = "cyan"):
+    leads: region position -> spaces the text before it already shows (a gap's first token does
+    not repeat them; see engine.canvas.trailing_spaces).
+    """
+
+    def __init__(
+        self,
+        model,
+        region: list[int],
+        prompt_text: str = "",
+        fixed_style: str = "cyan",
+        planned: int = 0,
+        leads: dict[int, str] | None = None,
+        width: int = DEFAULT_MASK_WIDTH,
+    ):
         self.model, self.tok = model, model.tokenizer
         self.region = list(region)
         self.prompt_text = prompt_text
         self.fixed = {i for i, t in enumerate(region) if t != model.ids.mask}
         self.fixed_style = fixed_style
+        self.leads = leads or {}
+        self.mask_text = MASK_GLYPH * width
         self.committed_at: dict[int, int] = {}
         self.step = 0
-        self.planned = 0
+        self.planned = planned
         self.nfe = 0
         self.elapsed = 0.0
         self.done = False
+        self.final_text: str | None = None  # the answer, drawn alone in the last frame
+        self.tokens = 0  # the answer's completion tokens, once done
 
     def apply(self, event) -> None:
         """One engine StepEvent."""
@@ -42,36 +76,60 @@ class CanvasView:
             self.region[p] = t
             self.committed_at[p] = event.index + 1
 
+    def finish(self, completion) -> None:
+        """The last frame: the completion's text, and its counts."""
+        self.done, self.final_text, self.tokens = True, completion.text, completion.completion_tokens
+        self.nfe, self.elapsed = completion.passes, completion.elapsed
+
     @property
     def generated(self) -> int:
-        return len(self.committed_at)
+        """Text tokens on the canvas now: not masks, not end tokens or what follows them."""
+        count, eos = 0, self.model.ids.eos
+        for i, t in enumerate(self.region):
+            if t in eos and i not in self.fixed:
+                break
+            count += t != self.model.ids.mask and i not in self.fixed
+        return count
 
     def footer(self) -> Text:
+        if self.done:
+            rate = self.tokens / self.elapsed if self.elapsed > 0 else 0.0
+            shown = f"done · {self.tokens} tokens · {rate:,.0f} tok/s · {passes(self.nfe, self.planned)}"
+            return Text(f"{shown} · {self.elapsed:.2f}s", style=DIM)
+        if self.step == 0:
+            return Text(f"step 0/{self.planned} · starting", style=DIM)
         rate = self.generated / self.elapsed if self.elapsed > 0 else 0.0
-        state = "done" if self.done else f"step {self.step}/{max(self.planned, self.step)}"
-        return Text(f"{state} · {rate:,.0f} tok/s · {self.nfe} passes · {self.elapsed:.2f}s", style=DIM)
+        state = f"step {self.step}/{max(self.planned, self.step)}"
+        return Text(f"{state} · {rate:,.0f} tok/s · {passes(self.nfe)} · {self.elapsed:.2f}s", style=DIM)
+
+    def piece(self, i: int, t: int) -> str:
+        text = self.tok.piece(t)
+        lead = self.leads.get(i, "")
+        if lead:
+            text = text[min(len(lead), len(text) - len(text.lstrip(" "))) :]
+        return text
 
     def body(self) -> Text:
         text = Text()
         if self.prompt_text:
             text.append(self.prompt_text, style=self.fixed_style)
+        if self.done and self.final_text is not None:
+            text.append(self.final_text)
+            return text
         ended = False
         for i, t in enumerate(self.region):
             if t == self.model.ids.mask:
-                text.append(MASK_GLYPH, style=DIM)
+                text.append(self.mask_text, style=DIM)
                 continue
             if t in self.model.ids.eos:
                 ended = ended or i not in self.fixed
                 continue
-            piece = self.tok.piece(t)
             if i in self.fixed:
-                text.append(piece, style=self.fixed_style)
-            elif self.done:
-                if not ended:
-                    text.append(piece)
+                text.append(self.piece(i, t), style=self.fixed_style)
             else:
                 age = self.step - self.committed_at.get(i, -10)
-                text.append(piece, style=FRESH if age == 0 else SETTLING if age == 1 else (DIM if ended else ""))
+                style = FRESH if age == 0 else SETTLING if age == 1 else (DIM if ended else "")
+                text.append(self.piece(i, t), style=style)
         return text
 
     def __rich__(self) -> Group:
@@ -81,10 +139,11 @@ class CanvasView:
 class GridView:
     """A Sudoku board filling in: givens bold, new digits highlighted, blanks dotted."""
 
-    def __init__(self, digits_of, cells: list[int], mask_id: int):
+    def __init__(self, digits_of, cells: list[int], mask_id: int, solved=None):
         self.digit = digits_of  # token id -> "1".."9"
         self.cells, self.mask_id = list(cells), mask_id
         self.givens = {i for i, t in enumerate(cells) if t != mask_id}
+        self.solved = solved  # (digit string) -> bool: whether the finished board is a solution
         self.committed_at: dict[int, int] = {}
         self.step, self.nfe, self.elapsed, self.done = 0, 0, 0.0, False
 
@@ -119,6 +178,11 @@ class GridView:
                     line.append(" ")
             lines.append(line)
         blanks = sum(1 for t in self.cells if t == self.mask_id)
-        state = "solved" if self.done else f"step {self.step}"
-        lines.append(Text(f"{state} · {blanks} blank · {self.nfe} passes · {self.elapsed:.2f}s", style=DIM))
+        if not self.done:
+            state = f"step {self.step}"
+        elif self.solved is None or self.solved("".join(self.digit(t) for t in self.cells)):
+            state = "solved"
+        else:
+            state = "not a valid solution"
+        lines.append(Text(f"{state} · {blanks} blank · {passes(self.nfe)} · {self.elapsed:.2f}s", style=DIM))
         return Group(*lines)

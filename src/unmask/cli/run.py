@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.live import Live
 
 from . import app
-from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, stdin_text
-from .live import CanvasView, GridView
+from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, set_threads, stdin_text
+from .live import CanvasView, GridView, mask_width
 
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (model passes).")]
 MaxNew = Annotated[Optional[int], typer.Option("--max-new-tokens", "-n", help="Tokens to generate.")]
@@ -46,6 +46,42 @@ NoLive = Annotated[bool, typer.Option("--no-live", help="Print only the result."
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object (a line per puzzle for Sudoku).")]
 Dtype = Annotated[str, typer.Option("--dtype", help="auto, float32, bfloat16 or float16.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+Quantize = Annotated[
+    Optional[str], typer.Option("--quantize", help="int8 or int4: quantize the weights as they load (less memory).")
+]
+Threads = Annotated[
+    str, typer.Option("--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number.")
+]
+Ctx = Annotated[
+    Optional[int],
+    typer.Option("--ctx", "-c", min=1, help="Context limit in tokens (prompt + canvas); default: the model's."),
+]
+Factor = Annotated[Optional[float], typer.Option("--factor", help="Fast-dLLM factor-based parallel decoding.")]
+AlgTemp = Annotated[Optional[float], typer.Option("--alg-temp", help="Dream: sample positions by confidence.")]
+Eps = Annotated[Optional[float], typer.Option("--eps", help="Dream: final timestep of linspace(1, eps).")]
+CfgScale = Annotated[Optional[float], typer.Option("--cfg-scale", help="Classifier-free guidance (LLaDA).")]
+Recipe = Annotated[
+    Optional[str], typer.Option("--recipe", help="Whose schedule and quirks: dream, llada or fast-dllm.")
+]
+
+
+def decoding_flags(**flags) -> dict:
+    """The decoding options given on the command line (None = not given), by options name."""
+    return flags
+
+
+def check_fits(model, canvas, options, ctx: int | None) -> None:
+    """Prompt plus canvas within the model's context (and --ctx), as the server checks it."""
+    from ..engine import check_context
+
+    length_field = "template" if canvas.is_infill else "max_new_tokens"
+    check_context(model, len(canvas.prompt_ids), options.max_new_tokens, ctx, "prompt", length_field)
+
+
+def require_text(text: str | None, example: str) -> str:
+    if text is None or not text.strip():
+        raise CliError(f"the prompt is empty; give some text, e.g. {example}")
+    return text
 
 
 def pick_preset(fast: bool, balanced: bool, best: bool) -> str | None:
@@ -71,22 +107,37 @@ def stream_region(model, canvas, options, view, live: bool, console: Console):
             screen.refresh()
 
         completion = complete(model, canvas, options, shown)
-        view.done = True
+        if isinstance(view, CanvasView):
+            view.finish(completion)
+        else:
+            view.done = True
         screen.refresh()
     return completion
 
 
-def text_canvas(model, text: str, chat: bool):
-    from ..engine import Canvas, chat_or_prompt_ids
+def prompt_canvas(model, text: str, chat: bool):
+    """A chat model answers the text as a user turn; a completion model continues it."""
+    from ..engine import Canvas, chat_or_prompt_ids, text_canvas
 
     if chat:
         return Canvas(chat_or_prompt_ids(model, messages=[{"role": "user", "content": text}]))
-    return Canvas(chat_or_prompt_ids(model, prompt=text))
+    return text_canvas(model, text)
+
+
+def canvas_view(model, canvas, options, shown_prompt: str) -> CanvasView:
+    """The live view of a canvas: the prompt as the user wrote it, then the region."""
+    region = canvas.region or [model.ids.mask] * options.max_new_tokens
+    starts, pos = {}, 0
+    for k, (fixed, n) in enumerate(canvas.segments or [(None, len(region))]):
+        if fixed is None and k in canvas.leads:
+            starts[pos] = canvas.leads[k]
+        pos += n
+    width = mask_width(model.tokenizer, canvas.prompt_ids)
+    return CanvasView(model, region, shown_prompt, planned=options.total_steps, leads=starts, width=width)
 
 
 def finish(model, canvas, options, live: bool, console: Console, shown_prompt: str) -> dict:
-    region = canvas.region
-    view = CanvasView(model, region or [model.ids.mask] * options.max_new_tokens, shown_prompt) if live else None
+    view = canvas_view(model, canvas, options, shown_prompt) if live else None
     c = stream_region(model, canvas, options, view, live, console)
     return {
         "text": c.text,
@@ -136,9 +187,14 @@ def run(
     top_p: TopP = None,
     top_k: TopK = None,
     threshold: Threshold = None,
+    factor: Factor = None,
     spread: Spread = None,
     remask: Remask = None,
     cache: Cache = None,
+    alg_temp: AlgTemp = None,
+    eps: Eps = None,
+    cfg_scale: CfgScale = None,
+    recipe: Recipe = None,
     seed: Seed = None,
     fast: Fast = False,
     balanced: Balanced = False,
@@ -146,15 +202,18 @@ def run(
     no_live: NoLive = False,
     as_json: AsJson = False,
     givens: Annotated[int, typer.Option("--givens", min=17, max=80, help="Sudoku: givens in a generated puzzle.")] = 36,
+    ctx: Ctx = None,
+    threads: Threads = "auto",
     dtype: Dtype = "auto",
     device: Device = "auto",
+    quantize: Quantize = None,
 ) -> None:
     """Generate from a prompt, or chat interactively when none is given (like `ollama run`).
 
     The canvas is drawn live: dots are masked positions, highlighted tokens were committed by the
     latest step. Completion models (story) continue the prompt; chat models answer it.
     """
-    flags = dict(
+    flags = decoding_flags(
         steps=steps,
         max_new_tokens=max_new_tokens,
         block_length=block_length,
@@ -163,26 +222,33 @@ def run(
         top_p=top_p,
         top_k=top_k,
         threshold=threshold,
+        factor=factor,
         spread=spread,
         remask=remask,
         cache=cache,
+        alg_temp=alg_temp,
+        eps=eps,
+        cfg_scale=cfg_scale,
+        recipe=recipe,
         seed=seed,
     )
 
     def body() -> None:
         console = Console()
         preset = pick_preset(fast, balanced, best)
-        m = load_model(model, dtype, device)
+        set_threads(threads)
+        m = load_model(model, dtype, device, quantize=quantize)
         if is_grid(m):
             return run_sudoku(m, model, prompt, flags, givens, seed, no_live, as_json, console)
         text = prompt if prompt is not None else stdin_text()
         if text is None:
             from .chat import chat_loop
 
-            return chat_loop(m, model, flags, preset, console)
+            return chat_loop(m, model, flags, preset, console, ctx)
         chat = m.chat
-        canvas = text_canvas(m, text, chat)
+        canvas = prompt_canvas(m, require_text(text, f'unmask run {model} "Once upon a time"'), chat)
         options = build_options(m, flags, preset, canvas)
+        check_fits(m, canvas, options, ctx)
         live = live_wanted(no_live, as_json, console)
         result = finish(m, canvas, options, live, console, "" if chat else text)
         emit(result, model, text, as_json, live, console, completion=not chat)
@@ -197,15 +263,30 @@ def infill(
         Optional[str], typer.Argument(help="Text with gaps written {{N}} (N tokens); '-' or none reads stdin.")
     ] = None,
     steps: Steps = None,
+    block_length: BlockLength = None,
     algorithm: Algorithm = None,
     temperature: Temperature = None,
     top_p: TopP = None,
     top_k: TopK = None,
+    threshold: Threshold = None,
+    factor: Factor = None,
+    spread: Spread = None,
+    remask: Remask = None,
+    alg_temp: AlgTemp = None,
+    eps: Eps = None,
+    cfg_scale: CfgScale = None,
+    recipe: Recipe = None,
     seed: Seed = None,
+    fast: Fast = False,
+    balanced: Balanced = False,
+    best: Best = False,
     no_live: NoLive = False,
     as_json: AsJson = False,
+    ctx: Ctx = None,
+    threads: Threads = "auto",
     dtype: Dtype = "auto",
     device: Device = "auto",
+    quantize: Quantize = None,
 ) -> None:
     """Fill the gaps of a template, keeping every character outside them.
 
@@ -219,10 +300,29 @@ def infill(
         text = template if template not in (None, "-") else stdin_text()
         if not text:
             raise CliError("give a template with gaps, e.g. 'Once upon a time {{40}} The end.'")
-        m = load_model(model, dtype, device)
+        preset = pick_preset(fast, balanced, best)
+        set_threads(threads)
+        m = load_model(model, dtype, device, quantize=quantize)
         canvas = infill_canvas(m, text)
-        flags = dict(steps=steps, algorithm=algorithm, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
-        options = build_options(m, flags, None, canvas)
+        flags = decoding_flags(
+            steps=steps,
+            block_length=block_length,
+            algorithm=algorithm,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=top_k,
+            threshold=threshold,
+            factor=factor,
+            spread=spread,
+            remask=remask,
+            alg_temp=alg_temp,
+            eps=eps,
+            cfg_scale=cfg_scale,
+            recipe=recipe,
+            seed=seed,
+        )
+        options = build_options(m, flags, preset, canvas)
+        check_fits(m, canvas, options, ctx)
         live = live_wanted(no_live, as_json, console)
         result = finish(m, canvas, options, live, console, canvas.prefix_text)
         result["text"] = canvas.prefix_text + result["text"]
@@ -260,7 +360,8 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
     live = live_wanted(no_live, as_json, console) and len(puzzles) == 1
     started = time.perf_counter()
     if live:
-        view = GridView(lambda t: digit_of.get(t, "?"), canvases[0].region, m.ids.mask)
+        board = puzzles[0]
+        view = GridView(lambda t: digit_of.get(t, "0"), canvases[0].region, m.ids.mask, lambda g: is_solution(board, g))
         finals = [stream_region(m, canvases[0], options, view, True, console).region]
         nfe = view.nfe
     else:

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from . import app
+from .common import bind_socket, guard, set_threads
 
 
 @app.command()
@@ -36,16 +37,21 @@ def serve(
     max_batch: Optional[int] = typer.Option(
         None, "--max-batch", min=1, help="Requests denoised together in one pass (default 16)."
     ),
-    threads: Optional[int] = typer.Option(
-        None, "--threads", min=1, help="CPU threads for the model (default: all cores; 1 on a busy machine)."
+    threads: str = typer.Option(
+        "auto", "--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number."
+    ),
+    dtype: str = typer.Option(
+        "auto", "--dtype", help="auto, float32, bfloat16 or float16 (float32: seeded requests batch too)."
+    ),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8 or int4: quantize every served model's weights as it loads (less memory)."
     ),
 ) -> None:
-    """Serve models over HTTP: /v1 (OpenAI-compatible), /api/generate (per-step stream), studio at /.
+    """Serve models over HTTP: /v1 (OpenAI-compatible), /api/diffuse (per-step stream), studio at /.
 
     Served models: the default, plus UNMASK_MODELS (comma-separated) when set, otherwise
     the embedded and downloaded models.
     """
-    import torch
     import uvicorn
 
     from ..server import create_app
@@ -53,6 +59,8 @@ def serve(
     from ..server.limits import DRAIN_SECONDS
     from ..server.settings import Settings
 
+    if quantize not in (None, "int8", "int4"):
+        raise typer.BadParameter(f"expected int8 or int4, got {quantize!r}", param_hint="--quantize")
     try:
         settings = Settings.from_env(
             model=model,
@@ -63,16 +71,19 @@ def serve(
             keep_alive=keep_alive,
             max_queue=max_queue,
             max_batch=max_batch,
+            quantize=quantize,
+            dtype=dtype,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     name = split_entry(settings.model)[0]
+    # Bound before saying "serving": a taken port is one line, not uvicorn's traceback.
+    sock = guard(lambda: bind_socket(settings.host, settings.port))
+    guard(lambda: set_threads(threads))
     typer.echo(f"unmask serving {name} at http://{shown}:{settings.port} (studio: /, API: /v1)")
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         typer.echo(f"warning: {settings.host} is reachable from other machines and no --api-key is set", err=True)
-    if threads:
-        torch.set_num_threads(threads)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -80,4 +91,4 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=int(DRAIN_SECONDS),
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])

@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import fail
+from .common import bind_socket, fail, guard, set_threads
 
 PROBE_SECONDS = 1.5  # how long to wait for an answer from a server that may already be there
 START_SECONDS = 60.0  # how long to wait for our own server before giving up on the browser
@@ -66,6 +66,9 @@ def studio(
         None, "--api-key", help="Require 'Authorization: Bearer KEY' (the studio asks for it)."
     ),
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the address instead of opening a browser."),
+    threads: str = typer.Option(
+        "auto", "--threads", "-t", help="CPU threads when a server is started: auto (the free cores) or a number."
+    ),
 ) -> None:
     """Open the studio: watch text diffuse, compare step counts, infill, rewrite, solve Sudoku, chat.
 
@@ -99,6 +102,8 @@ def studio(
 
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         typer.echo(f"warning: {settings.host} is reachable from other machines and no --api-key is set", err=True)
+    sock = guard(lambda: bind_socket(settings.host, settings.port))
+    guard(lambda: set_threads(threads))
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -110,4 +115,4 @@ def studio(
     typer.echo(f"unmask studio: {url} (serving {settings.model}; Ctrl+C stops it)")
     if not no_browser:
         threading.Thread(target=open_when_ready, args=(server, url), daemon=True).start()
-    server.run()
+    server.run(sockets=[sock])

@@ -1,7 +1,17 @@
-"""`unmask train`: masked-diffusion training from a recipe or from your own text files."""
+"""`unmask train`: masked-diffusion training from a recipe or from your own text files.
+
+Notable features:
+- Says what it is doing before the first step (data generation, tokenizer, compile), and after
+  the first timed steps how long the whole run will take on this machine.
+- Every log line carries step, loss, the latest val loss, lr and tokens/s; loop warnings (a flat
+  validation loss) are printed as their own line.
+- Ctrl-C saves and exports, prints where and how to resume, and exits with status 130.
+"""
 
 from __future__ import annotations
 
+import signal
+import statistics
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,6 +19,11 @@ from typing import Optional
 import typer
 
 from . import app
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+PACE_SKIP = 2  # a session's first steps compile and warm caches; their time says nothing about the pace
+PACE_STEPS = 10  # steps timed for the duration estimate; their median ignores a slow eval or save step
+PLAIN_EVERY = 25  # plain-log line every this many steps (and at every evaluation)
 
 
 @app.command()
@@ -20,6 +35,12 @@ def train(
     ),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimizer steps (default: the recipe's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Sequences per step."),
+    d_model: Optional[int] = typer.Option(
+        None, "--d-model", min=32, help="Model width for --data runs: 32 or a multiple of 64 (default 256)."
+    ),
+    layers: Optional[int] = typer.Option(
+        None, "--layers", min=1, help="Transformer blocks for --data runs (default 6)."
+    ),
     max_minutes: Optional[float] = typer.Option(
         None, "--max-minutes", min=0.1, help="Stop and export after this long."
     ),
@@ -33,14 +54,58 @@ def train(
         None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."
     ),
 ) -> None:
-    """Train a masked-diffusion model; writes a checkpoint folder that `unmask run` can load."""
+    """Train a masked-diffusion model; writes a checkpoint folder that `unmask run` can load.
+
+    Ctrl-C saves the run and exports the model; the same command then resumes it."""
+    if (recipe is None) == (not data):
+        raise typer.BadParameter("give either --recipe (story, sudoku) or --data FILE", param_hint="--recipe/--data")
+    if recipe is not None and (d_model or layers):
+        raise typer.BadParameter(
+            "--d-model and --layers size --data runs; the recipes' models are fixed", param_hint="--d-model/--layers"
+        )
+    if d_model is not None and d_model != 32 and d_model % 64:
+        # text_recipe gives each head 64 dimensions (d_model // 64 heads), so other widths do not split.
+        raise typer.BadParameter(
+            f"{d_model} does not split into 64-wide heads; use 32 or a multiple of 64", param_hint="--d-model"
+        )
+    from ..train.loop import Interrupted
+
+    out = out or Path("runs") / (recipe or "text")
+    previous_handler = signal.signal(signal.SIGINT, interrupt_once)
+    try:
+        trainer, built = build_trainer(
+            recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile
+        )
+        folder = run_with_progress(trainer)
+    except Interrupted as stop:
+        typer.echo(
+            f"interrupted at step {stop.step}: state saved in {trainer.state_dir}, model exported to {stop.folder}; "
+            "run the same command again to resume"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted before the first step; nothing new to save")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    signal.signal(signal.SIGINT, previous_handler)
+    typer.echo(f"model written to {folder}  (try: unmask run {folder} ...)")
+
+
+def interrupt_once(signum, frame) -> None:
+    """The first Ctrl-C stops training (which saves and exits); later ones are ignored, since
+    they could only cut the save short or print tracebacks from torch's exit hooks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def build_trainer(
+    recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile
+):
+    """The recipe's data and a Trainer, resumed if `out` holds a run; says what each slow stage does."""
     import torch
 
     from ..train import recipes
-    from ..train.loop import Trainer, print_log
+    from ..train.loop import Trainer
 
-    if (recipe is None) == (not data):
-        raise typer.BadParameter("give either --recipe (story, sudoku) or --data FILE", param_hint="--recipe/--data")
     if threads:
         torch.set_num_threads(threads)
     kwargs = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
@@ -50,12 +115,11 @@ def train(
             raise typer.BadParameter(
                 f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"
             )
-        out = out or Path("runs") / recipe
-        built = builders[recipe](out, **kwargs)
+        built = builders[recipe](out, report=typer.echo, **kwargs)
     else:
-        out = out or Path("runs") / "text"
+        sizes = {k: v for k, v in {"d_model": d_model, "n_layers": layers}.items() if v is not None}
         try:
-            built = recipes.text_recipe(out, list(data), **kwargs)
+            built = recipes.text_recipe(out, list(data), report=typer.echo, **kwargs, **sizes)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--data") from None
     if max_minutes is not None:
@@ -69,14 +133,66 @@ def train(
         typer.echo(f"resuming {out} at step {trainer.step}")
     n_params = sum(p.numel() for p in trainer.net.parameters())
     typer.echo(f"training {built.name}: {n_params / 1e6:.2f}M parameters, {built.config.steps} steps -> {out}")
-    folder = run_with_progress(trainer, built.config.steps, print_log)
-    typer.echo(f"model written to {folder}  (try: unmask run {folder} ...)")
+    if built.config.compile:
+        typer.echo("compiling the model (the first steps are slow: a minute or more)...")
+    return trainer, built
 
 
-def run_with_progress(trainer, total: int, print_log) -> Path:
+def duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+class RunNotes:
+    """What the log shows beside each step record: the latest val loss, the loop's warnings, and
+    once, after the first timed steps, how long the run will take on this machine."""
+
+    def __init__(self, trainer):
+        self.cfg, self.first_step = trainer.cfg, trainer.step
+        self.end_step = min(self.cfg.steps, self.cfg.stop_at or self.cfg.steps)
+        self.val: float | None = None
+        self.step_times: list[float] = []
+        self.last_elapsed: float | None = None
+
+    def stats(self, record: dict) -> str:
+        val = "-" if self.val is None else f"{self.val:.4f}"
+        return f"loss {record['loss']:.4f} val {val} lr {record['lr']:.2e} {record['tokens_per_s']:.0f} tok/s"
+
+    def update(self, record: dict) -> list[str]:
+        """Takes in one step record; returns the lines worth printing on their own."""
+        if "val_loss" in record:
+            self.val = record["val_loss"]
+        lines = [f"warning: {record['warning']}"] if "warning" in record else []
+        if self.last_elapsed is not None and record["step"] > self.first_step + PACE_SKIP:
+            self.step_times.append(record["elapsed_s"] - self.last_elapsed)
+            if len(self.step_times) == PACE_STEPS and record["step"] < self.end_step:
+                lines.append(self.pace(record))
+        self.last_elapsed = record["elapsed_s"]
+        return lines
+
+    def pace(self, record: dict) -> str:
+        per_step = statistics.median(self.step_times)
+        left = per_step * (self.end_step - record["step"])
+        line = f"~{duration(left)} to go at {per_step:.3g} s/step on this machine"
+        if self.cfg.max_minutes is not None and 60 * self.cfg.max_minutes - record["elapsed_s"] < left:
+            line += f" (--max-minutes {self.cfg.max_minutes:g} stops it sooner)"
+        return line + "; --max-minutes or --stop-at stop early and export"
+
+
+def run_with_progress(trainer) -> Path:
     """A live progress bar on a terminal; plain log lines otherwise (background runs)."""
+    total, notes = trainer.cfg.steps, RunNotes(trainer)
     if not sys.stdout.isatty():
-        return trainer.run(lambda r: print_log(r, total))
+
+        def print_log(r: dict) -> None:
+            lines = notes.update(r)
+            if r["step"] % PLAIN_EVERY == 0 or "val_loss" in r:
+                lines.insert(0, f"step {r['step']}/{total} {notes.stats(r)} {r['elapsed_s'] / 60:.1f} min")
+            for line in lines:
+                print(line, flush=True)
+
+        return trainer.run(print_log)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = [
@@ -90,7 +206,8 @@ def run_with_progress(trainer, total: int, print_log) -> Path:
         task = progress.add_task("train", total=total, completed=trainer.step, stats="")
 
         def log(r: dict) -> None:
-            val = f" val {r['val_loss']:.3f}" if "val_loss" in r else ""
-            progress.update(task, completed=r["step"], stats=f"loss {r['loss']:.3f}{val} {r['tokens_per_s']:.0f} tok/s")
+            for line in notes.update(r):
+                progress.console.print(line, markup=False, highlight=False)
+            progress.update(task, completed=r["step"], stats=notes.stats(r))
 
         return trainer.run(log)

@@ -36,6 +36,9 @@ class Canvas:
     prefix_text: str = ""
     segments: list[tuple[str | None, int]] = field(default_factory=list)
     puzzle: bool = False  # a Sudoku board: the region is the 81 cells
+    # Per gap (segment index; 0 for a plain prompt's region): the spaces that end the text
+    # before it. They are shown as written but not encoded, and a gap's text does not repeat them.
+    leads: dict[int, str] = field(default_factory=dict)
 
     @property
     def is_infill(self) -> bool:
@@ -91,12 +94,32 @@ def chat_or_prompt_ids(model, prompt: str | None = None, messages: list[dict] | 
     if messages is not None:
         if not messages:
             raise RequestError("messages", "at least one message is needed")
+        system = getattr(model, "system_prompt", None)  # a named model's SYSTEM
+        if system and not any(m.get("role") == "system" for m in messages):
+            messages = [{"role": "system", "content": system}, *messages]
         if not tok.chat_template:
             # A completion model: the conversation's text is the prompt (what Ollama does for
             # models without a template).
             return tok.encode("\n".join(str(m.get("content", "")) for m in messages), add_special_tokens=False)
         return tok.encode_chat(messages)
     return tok.encode(prompt or "", add_special_tokens=False)
+
+
+def trailing_spaces(text: str) -> tuple[str, str]:
+    """'a den. ' -> ('a den.', ' '). Byte-level BPE vocabularies attach a space to the word after
+    it (' One'); a prompt encoded with its trailing space ends in a lone space token, after which
+    a model writes ' snowy' (a double space) or skips the word it would have begun with the space.
+    So the space is left out of the prompt, and the gap's first word brings its own."""
+    body = text.rstrip(" ")
+    return body, text[len(body) :]
+
+
+def text_canvas(model, text: str) -> Canvas:
+    """The canvas continuing plain text (what `unmask run` and `/v1/completions` send)."""
+    if model.tokenizer is None:
+        raise RequestError("model", "this checkpoint has no tokenizer, so it cannot take text")
+    body, lead = trailing_spaces(text)
+    return Canvas(model.tokenizer.encode(body, add_special_tokens=False), leads={0: lead} if lead else {})
 
 
 def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> Canvas:
@@ -107,30 +130,38 @@ def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> 
     pieces = parse_template(template)
     first_gap = next(i for i, p in enumerate(pieces) if isinstance(p, int))
     prefix_text = "".join(pieces[:first_gap])
-    prompt = list(prefix_ids or []) + (tok.encode(prefix_text, add_special_tokens=False) if prefix_text else [])
+    body, lead = trailing_spaces(prefix_text)
+    prompt = list(prefix_ids or []) + (tok.encode(body, add_special_tokens=False) if body else [])
     region: list[int] = []
     segments: list[tuple[str | None, int]] = []
-    for piece in pieces[first_gap:]:
+    leads: dict[int, str] = {}
+    for k, piece in enumerate(pieces[first_gap:]):
         if isinstance(piece, int):
+            if lead:
+                leads[len(segments)] = lead
             region += [model.ids.mask] * piece
             segments.append((None, piece))
+            lead = ""
         else:
-            ids = tok.encode(piece, add_special_tokens=False)
+            gap_next = first_gap + k + 1 < len(pieces)  # a gap follows (pieces alternate)
+            body, lead = trailing_spaces(piece) if gap_next else (piece, "")
+            ids = tok.encode(body, add_special_tokens=False) if body else []
             region += ids
             segments.append((piece, len(ids)))
-    return Canvas(prompt, region, prefix_text, segments)
+    return Canvas(prompt, region, prefix_text, segments, leads=leads)
 
 
-def suffix_canvas(model, prompt_ids: list[int], gap: int, suffix: str) -> Canvas:
+def suffix_canvas(model, prompt: Canvas, gap: int, suffix: str) -> Canvas:
     """A prompt, a gap of `gap` masks, then fixed text (OpenAI's `suffix`): infilling whose text is
     the gap alone."""
     ids = model.tokenizer.encode(suffix, add_special_tokens=False)
-    return Canvas(list(prompt_ids), [model.ids.mask] * gap + ids, "", [(None, gap), (suffix, len(ids))])
+    segments = [(None, gap), (suffix, len(ids))]
+    return Canvas(list(prompt.prompt_ids), [model.ids.mask] * gap + ids, "", segments, leads=dict(prompt.leads))
 
 
 def puzzle_canvas(model, puzzle: str) -> Canvas:
     """The canvas for a Sudoku board (81 cells, 0 or . for blanks) on a grid model."""
-    from ..tasks.sudoku import BLANK, parse_puzzle
+    from ..tasks.sudoku import BLANK, parse_puzzle, solve
 
     if str(model.config.get("model_type", "")).lower() != "grid":
         raise RequestError("puzzle", "puzzles need a grid (Sudoku) model; this model is not one")
@@ -138,6 +169,8 @@ def puzzle_canvas(model, puzzle: str) -> Canvas:
         grid = parse_puzzle(puzzle)
     except ValueError as err:
         raise RequestError("puzzle", str(err)) from None
+    if solve(grid) is None:
+        raise RequestError("puzzle", "has no solution: no grid completes these givens")
     tok = model.tokenizer
     if tok is None:
         raise RequestError("model", "this grid model has no tokenizer to map digits to tokens")

@@ -137,7 +137,7 @@ class Completion:
         nothing after it can add text (None while it may still grow)."""
         out: list[str] = []
         tokens, pos, continuation = 0, 0, not self.canvas.is_infill
-        for fixed, n in self.segments:
+        for k, (fixed, n) in enumerate(self.segments):
             if pos > upto or (pos == upto and fixed is None):
                 return "".join(out), tokens, None
             if fixed is not None:
@@ -147,7 +147,7 @@ class Completion:
                 continue
             ids, reason = cut_at_end(self.region[pos : min(pos + n, upto)], self.end_ids)
             tokens += len(ids)
-            out.append(self._decode(ids))
+            out.append(self._gap_text(k, ids))
             if reason == "stop" and continuation:
                 return "".join(out), tokens, "stop"
             if reason != "stop" and pos + n > upto:
@@ -176,6 +176,14 @@ class Completion:
             return ""
         delta, self.sent = text[len(self.sent) :], text
         return delta
+
+    def _gap_text(self, k: int, ids: list[int]) -> str:
+        """A gap's text, without the spaces the text before it already ends in (canvas.leads)."""
+        text = self._decode(ids)
+        lead = self.canvas.leads.get(k, "")
+        if lead:
+            text = text[min(len(lead), len(text) - len(text.lstrip(" "))) :]
+        return text
 
     def _decode(self, ids: list[int]) -> str:
         # A token-level checkpoint (no tokenizer) still gets its usage and timings counted.

@@ -130,6 +130,8 @@ def default_length(model, limits: Limits | None = None) -> int:
 def _length(shipped: dict, asked: dict, limits: Limits | None, canvas: Canvas | None) -> int:
     cap = limits.max_tokens if limits is not None else None
     requested = asked.get("max_new_tokens")
+    if requested is not None and (not isinstance(requested, int) or requested < 1):
+        raise RequestError("max_new_tokens", f"must be a whole number of tokens, at least 1; got {requested!r}")
     if requested is not None and cap is not None and requested > cap:
         raise RequestError("max_new_tokens", f"at most {cap} tokens on this server, got {requested}")
     fixed = canvas.fixed_length if canvas is not None else None

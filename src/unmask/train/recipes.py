@@ -32,6 +32,15 @@ STORY_CORPUS = 100_000  # training stories (seed 0); novelty is measured against
 STORY_VAL = 2_000  # held-out stories (seed 1)
 STORY_VOCAB = 4096
 STORY_LENGTHS = list(range(48, 257, 16))  # canvas lengths the model is shown
+# Evaluations per text run: enough that a flat validation loss is noticed in the first half of
+# the schedule (loop.FLAT_EVALS in a row), at ~1% of the training time (2 forward batches each).
+TEXT_EVALS = 20
+
+Report = Callable[[str], None]  # says what a slow stage is doing, one line at a time
+
+
+def quiet(message: str) -> None:
+    """Report nothing: the default for library callers and tests."""
 
 
 @dataclass
@@ -87,7 +96,7 @@ def write_generation_config(folder: Path, defaults: dict) -> None:
 # -- story ---------------------------------------------------------------------------------------
 
 
-def story_data(work: Path) -> tuple[Tokenizer, list[list[list[int]]], list[list[list[int]]]]:
+def story_data(work: Path, report: Report = quiet) -> tuple[Tokenizer, list[list[list[int]]], list[list[list[int]]]]:
     """Tokenizer and sentence-split token ids of the story corpus, cached under work/."""
     from ..tasks.stories import generate_corpus, split_sentences
 
@@ -97,9 +106,12 @@ def story_data(work: Path) -> tuple[Tokenizer, list[list[list[int]]], list[list[
         tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
         tensors = load_file(str(cache))
         return tokenizer, unflatten(tensors, "train"), unflatten(tensors, "val")
+    report(f"generating {STORY_CORPUS:,} stories (once; cached in {work})...")
     corpus = generate_corpus(STORY_CORPUS, seed=0)
+    report(f"training a {STORY_VOCAB}-token BPE tokenizer...")
     tokenizer = train_bpe(corpus[:20_000], STORY_VOCAB)
     tokenizer.save(str(work / "tokenizer.json"))
+    report(f"tokenizing {STORY_CORPUS + STORY_VAL:,} stories...")
     train = encode_documents(tokenizer, corpus, split_sentences)
     val = encode_documents(tokenizer, generate_corpus(STORY_VAL, seed=1), split_sentences)
     save_file(flatten(train, "train") | flatten(val, "val"), str(cache))
@@ -142,10 +154,13 @@ def unflatten(tensors: dict[str, torch.Tensor], prefix: str) -> list[list[list[i
     return docs
 
 
-def story_recipe(work: Path, steps: int = 10_500, batch_size: int = 64, seed: int = 0) -> Recipe:
-    tokenizer, train_docs, val_docs = story_data(work / "data")
+def story_recipe(
+    work: Path, steps: int = 10_500, batch_size: int = 64, seed: int = 0, report: Report = quiet
+) -> Recipe:
+    tokenizer, train_docs, val_docs = story_data(work / "data", report)
     vocab = tokenizer.get_vocab_size()
-    model_config = llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=1024)
+    # The context is what it is trained on (prompt + canvas up to 256 tokens); past it, text degrades.
+    model_config = llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=max(STORY_LENGTHS))
     train = DocumentBatches(train_docs, END_ID, batch_size, STORY_LENGTHS, seed)
     val_lengths = [96, 160, 256, 128]
     val_sources = [DocumentBatches(val_docs, END_ID, batch_size, [n], seed=100 + i) for i, n in enumerate(val_lengths)]
@@ -186,27 +201,32 @@ def sudoku_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def sudoku_solutions(work: Path, n: int, seed: int) -> list[str]:
+def sudoku_solutions(work: Path, n: int, seed: int, report: Report = quiet) -> list[str]:
     from ..tasks.sudoku import random_solution
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / f"solutions-{seed}-{n}.txt"
     if cache.exists():
         return cache.read_text().split()
+    report(f"generating {n:,} Sudoku solutions (once; cached in {work})...")
     rng = random.Random(seed)
     solutions = [random_solution(rng) for _ in range(n)]
     cache.write_text("\n".join(solutions) + "\n")
     return solutions
 
 
-def sudoku_recipe(work: Path, steps: int = 3_000, batch_size: int = 128, seed: int = 0) -> Recipe:
+def sudoku_recipe(
+    work: Path, steps: int = 3_000, batch_size: int = 128, seed: int = 0, report: Report = quiet
+) -> Recipe:
     from ..tasks.sudoku import augment
 
     tokenizer = sudoku_tokenizer()
     digit_ids = {str(d): d + 1 for d in range(1, 10)}
     model_config = llada_config(11, d_model=192, n_layers=8, n_heads=6, mlp=512, max_len=81)
     model_config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
-    train = GridBatches(sudoku_solutions(work / "data", SUDOKU_POOL, seed), augment, digit_ids, batch_size, seed)
+    train = GridBatches(
+        sudoku_solutions(work / "data", SUDOKU_POOL, seed, report), augment, digit_ids, batch_size, seed
+    )
     val = GridBatches(sudoku_solutions(work / "data", 500, seed + 1), augment, digit_ids, batch_size, seed + 1)
 
     def export(folder: Path) -> None:
@@ -230,6 +250,7 @@ def text_recipe(
     d_model: int = 256,
     n_layers: int = 6,
     seed: int = 0,
+    report: Report = quiet,
 ) -> Recipe:
     """A LLaDA-format model on text files: documents are separated by the end token and cut into
     random windows of `length` tokens; the last 2% of the tokens are held out for validation."""
@@ -241,7 +262,10 @@ def text_recipe(
             raise ValueError(f"--data: cannot read {path} as UTF-8 text ({err})") from None
     if not any(t.strip() for t in texts):
         raise ValueError("--data: the files contain no text")
+    size = sum(len(t.encode("utf-8")) for t in texts)
+    report(f"training a BPE tokenizer (up to {vocab} tokens) on {size / 1e3:,.0f} KB of text...")
     tokenizer = train_bpe(texts, vocab)
+    report("tokenizing...")
     stream: list[int] = []
     for text in texts:
         stream.extend(tokenizer.encode(text, add_special_tokens=False).ids + [END_ID])
@@ -259,7 +283,7 @@ def text_recipe(
     cfg = TrainConfig(
         steps=steps,
         warmup=min(200, steps // 10 + 1),
-        eval_every=max(1, min(250, steps)),
+        eval_every=max(1, min(250, steps // TEXT_EVALS)),
         save_every=max(1, min(250, steps)),
         seed=seed,
         eval_batches=2,
