@@ -3,14 +3,18 @@ engine batching them (`--max-batch 16`, the default) and serving them one at a t
 (`--max-batch 1`), measured in the same run against two real `unmask serve` processes; both
 per wall-clock second and per CPU second of the server process (robust on a shared machine).
 
-Each request is a greedy `/api/generate` call with `stop_at_eos: false`, so every request
-denoises its whole canvas (the work is the same whatever the model says); prompts differ in
-length, so batches are left-padded as real traffic would be.
+Each request is an `/api/diffuse` call with `stop_at_eos: false`, so every request denoises its
+whole canvas (the work is the same whatever the model says); prompts differ in length, so
+batches are left-padded as real traffic would be. With `--temperature T` the requests are
+sampled, each with its own seed: the engine batches them too (every row draws from its own
+generator), and the run checks that each seeded request's text is the same from the batching
+server as from the one-at-a-time server.
 
     python benchmarks/server_throughput.py                 # the embedded `story` model
     python benchmarks/server_throughput.py --model PATH    # any checkpoint folder
     python benchmarks/server_throughput.py --random-story  # story-shaped random weights (no download)
     python benchmarks/server_throughput.py --random-story --threads 1   # on a busy machine
+    python benchmarks/server_throughput.py --temperature 0.8 --dtype float32   # sampled, seeded
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def random_story_model(folder: Path) -> Path:
 
 
 class Server:
-    def __init__(self, model: str, max_batch: int, threads: int | None = None):
+    def __init__(self, model: str, max_batch: int, threads: int | None = None, dtype: str = "auto"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {"UNMASK_MODELS": f"bench={model}"}
@@ -86,6 +90,8 @@ class Server:
             str(max_batch),
             "--max-queue",
             "64",
+            "--dtype",
+            dtype,
         ]
         if threads:  # on a busy machine, torch's default threads spin against other work
             command += ["--threads", str(threads)]
@@ -109,17 +115,22 @@ class Server:
             self.process.kill()
 
 
-async def one_level(url: str, concurrency: int, body: dict) -> tuple[float, int]:
-    """Seconds and canvas tokens for REQUESTS_PER_LEVEL requests, `concurrency` at a time."""
+async def one_level(url: str, concurrency: int, body: dict, texts: dict) -> tuple[float, int]:
+    """Seconds and canvas tokens for REQUESTS_PER_LEVEL requests, `concurrency` at a time; each
+    request's region goes into texts[(prompt, seed)]."""
     tokens = 0
+    sampled = body.get("temperature", 0) > 0
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
         started = time.perf_counter()
         for first in range(0, REQUESTS_PER_LEVEL, concurrency):
             batch = [body | {"prompt": PROMPTS[(first + i) % len(PROMPTS)]} for i in range(concurrency)]
-            responses = await asyncio.gather(*(http.post("/api/generate", json=b) for b in batch))
-            for r in responses:
+            if sampled:
+                batch = [b | {"seed": first + i} for i, b in enumerate(batch)]
+            responses = await asyncio.gather(*(http.post("/api/diffuse", json=b) for b in batch))
+            for b, r in zip(batch, responses):
                 r.raise_for_status()
                 tokens += len(r.json()["region"])
+                texts[(b["prompt"], b.get("seed"))] = r.json()["region"]
         return time.perf_counter() - started, tokens
 
 
@@ -132,31 +143,36 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def measure(model: str, body: dict, threads: int | None = None) -> dict[str, dict[int, tuple[float, float | None]]]:
+def measure(model: str, body: dict, threads: int | None = None, dtype: str = "auto"):
     """(tokens per wall second, tokens per server CPU second) per server and concurrency.
 
     Both servers run side by side (an idle one costs nothing) and are measured in A-B-B-A
     order per level, so load that drifts during the run biases neither. On a shared machine
     wall-clock rates swing with other work; tokens per CPU second of the server process does
-    not, and shows the work batching saves."""
-    servers = {"one": Server(model, 1, threads), "batched": Server(model, 16, threads)}
+    not, and shows the work batching saves. Also returns, per concurrency, how many requests got
+    the same canvas from both servers."""
+    servers = {"one": Server(model, 1, threads, dtype), "batched": Server(model, 16, threads, dtype)}
     try:
         for server in servers.values():
-            httpx.post(f"{server.url}/api/generate", json=body | {"prompt": "warm up"}, timeout=600).raise_for_status()
+            httpx.post(f"{server.url}/api/diffuse", json=body | {"prompt": "warm up"}, timeout=600).raise_for_status()
         rates: dict[str, dict[int, tuple[float, float | None]]] = {name: {} for name in servers}
+        same: dict[int, tuple[int, int]] = {}
         for c in CONCURRENCY:
+            texts: dict[str, dict] = {n: {} for n in servers}
             wall, cpu, tokens = {n: 0.0 for n in servers}, {n: 0.0 for n in servers}, {n: 0 for n in servers}
             for name in ("one", "batched", "batched", "one"):
                 pid = servers[name].process.pid
                 cpu_before = cpu_seconds(pid)
-                s, t = asyncio.run(one_level(servers[name].url, c, body))
+                s, t = asyncio.run(one_level(servers[name].url, c, body, texts[name]))
                 cpu_after = cpu_seconds(pid)
                 wall[name] += s
                 tokens[name] += t
                 cpu[name] += (cpu_after - cpu_before) if cpu_before is not None and cpu_after is not None else 0.0
             for name in servers:
                 rates[name][c] = (tokens[name] / wall[name], tokens[name] / cpu[name] if cpu[name] else None)
-        return rates
+            keys = texts["one"].keys() & texts["batched"].keys()
+            same[c] = (sum(texts["one"][k] == texts["batched"][k] for k in keys), len(keys))
+        return rates, same
     finally:
         for server in servers.values():
             server.stop()
@@ -168,19 +184,26 @@ def main() -> None:
     parser.add_argument("--random-story", action="store_true", help="story-shaped model with random weights")
     parser.add_argument("--tokens", type=int, default=64, help="canvas length per request")
     parser.add_argument("--steps", type=int, default=32, help="denoising steps per request")
-    parser.add_argument("--threads", type=int, help="CPU threads per server (default: torch's choice)")
+    parser.add_argument("--threads", type=int, help="CPU threads per server (default: auto)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="> 0: sampled requests, a seed each")
+    parser.add_argument(
+        "--dtype", default="auto", help="the servers' dtype (float32: seeded requests batch and keep their text)"
+    )
     args = parser.parse_args()
     model = args.model
     if args.random_story:
         model = str(random_story_model(Path(tempfile.mkdtemp()) / "story-random"))
     body = {"max_new_tokens": args.tokens, "steps": args.steps, "stop_at_eos": False, "stream": False}
+    if args.temperature > 0:
+        body["temperature"] = args.temperature
     print(
         f"model {args.model if not args.random_story else 'story-shaped, random weights'}; "
         f"{args.tokens} tokens, {args.steps} steps per request; {REQUESTS_PER_LEVEL} requests per level, twice; "
-        f"threads per server: {args.threads or 'default'}",
+        f"threads per server: {args.threads or 'auto'}; dtype {args.dtype}; "
+        f"{'sampled at temperature ' + str(args.temperature) + ', seeded' if args.temperature else 'greedy'}",
         flush=True,
     )
-    rates = measure(model, body, args.threads)
+    rates, same = measure(model, body, args.threads, args.dtype)
     single, batched = rates["one"], rates["batched"]
     print(f"{'':>10} {'tokens per wall second':^40} {'tokens per server CPU second':^40}")
     header = f"{'one':>12} {'batched':>12} {'ratio':>12}"
@@ -189,6 +212,8 @@ def main() -> None:
         (w1, c1), (wb, cb) = single[c], batched[c]
         cpu = f"{c1:>12.1f} {cb:>12.1f} {cb / c1:>11.2f}x" if c1 and cb else f"{'n/a':>38}"
         print(f"{c:>10} {w1:>12.1f} {wb:>12.1f} {wb / w1:>11.2f}x {cpu:>40}")
+    for c in CONCURRENCY:
+        print(f"concurrency {c}: {same[c][0]} of {same[c][1]} requests got the same canvas batched and alone")
 
 
 if __name__ == "__main__":

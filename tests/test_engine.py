@@ -16,7 +16,7 @@ from .conftest import GOLDEN
 @pytest.fixture(scope="module")
 def engine():
     # One job at a time: a running request holds the worker, so the ones behind it queue up.
-    e = Engine(lambda name: unmask.load(GOLDEN / name), max_queue=8, max_batch=4, max_jobs=1)
+    e = Engine(lambda name: unmask.load(GOLDEN / name, dtype="float32"), max_queue=8, max_batch=4, max_jobs=1)
     yield e
     e.close()
 
@@ -93,7 +93,7 @@ def test_errors_reach_the_caller(engine):
 
 def test_requests_that_cannot_share_passes_progress_together():
     """Different step counts run as separate jobs, advanced a pass each in turn."""
-    e = Engine(lambda name: unmask.load(GOLDEN / name), max_jobs=4)
+    e = Engine(lambda name: unmask.load(GOLDEN / name, dtype="float32"), max_jobs=4)
     try:
         e.model("llada-tiny")
         long = e.submit(Request("llada-tiny", PROMPTS[0], GenerationOptions(max_new_tokens=64, steps=64)))
@@ -121,7 +121,7 @@ def test_a_model_loading_never_stalls_another_models_requests():
         if name == "slow":
             assert release.wait(30)
             name = "dream-tiny"
-        return unmask.load(GOLDEN / name)
+        return unmask.load(GOLDEN / name, dtype="float32")
 
     e = Engine(loader, max_jobs=2)
     try:
@@ -139,3 +139,18 @@ def test_a_model_loading_never_stalls_another_models_requests():
     finally:
         release.set()
         e.close()
+
+
+@pytest.mark.parametrize("name", ["llada-tiny", "dream-tiny"])
+def test_seeded_sampled_requests_batch_and_keep_their_text(engine, name):
+    """Sampled rows draw from their own generators: batched, each seed gives its text alone."""
+    opts = GenerationOptions(max_new_tokens=16, steps=8, temperature=1.0, top_k=50)
+    requests = [Request(name, p, opts.model_copy(update={"seed": 100 + i})) for i, p in enumerate(PROMPTS)]
+    alone = [run_alone(engine, r)[-1].region for r in requests]
+    engine.model(name)
+    blocker = engine.submit(Request(name, [1, 2, 3], opts.model_copy(update={"steps": 16, "seed": 1})))
+    handles = [engine.submit(r) for r in requests]
+    list(blocker.events(timeout=30))
+    done = [list(h.events(timeout=30))[-1] for h in handles]
+    assert max(d.batch_size for d in done) > 1, "the sampled requests must share passes"
+    assert [d.region for d in done] == alone

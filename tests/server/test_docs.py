@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from unmask.server import compat, limits
-from unmask.server.schemas import ChatCompletionRequest, CompletionRequest, GenerateRequest
+from unmask.server.schemas import ChatCompletionRequest, CompletionRequest, DiffuseRequest
 
 DOC = (Path(__file__).parents[2] / "docs" / "api.md").read_text()
 
@@ -30,8 +30,8 @@ def test_every_openai_field_is_in_the_checklist():
 
 
 def test_native_fields_are_documented():
-    native = section("### POST /api/generate")
-    assert set(GenerateRequest.model_fields) <= set(re.findall(r"`([a-z_]+)`", native))
+    native = section("### POST /api/diffuse")
+    assert set(DiffuseRequest.model_fields) <= set(re.findall(r"`([a-z_]+)`", native))
 
 
 def test_limits_table_matches_the_constants():

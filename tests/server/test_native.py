@@ -10,7 +10,7 @@ from .conftest import read_sse
 
 
 def generate(live, **body) -> list[tuple[str, dict]]:
-    with live.client() as http, http.stream("POST", "/api/generate", json=body) as response:
+    with live.client() as http, http.stream("POST", "/api/diffuse", json=body) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         return [(event, json.loads(data)) for event, data in read_sse(response.iter_lines())]
@@ -35,7 +35,7 @@ def test_stream_shows_every_step_and_ends_with_the_canvas(live):
     assert done["usage"]["prompt_tokens"] == start["prompt_tokens"] == 2
     with live.client() as http:
         whole = http.post(
-            "/api/generate", json={"prompt": "The bear", "max_new_tokens": 16, "steps": 8, "seed": 1, "stream": False}
+            "/api/diffuse", json={"prompt": "The bear", "max_new_tokens": 16, "steps": 8, "seed": 1, "stream": False}
         ).json()
     assert (whole["text"], whole["region"], whole["usage"]) == (done["text"], done["region"], done["usage"])
 
@@ -83,7 +83,7 @@ def test_bad_inputs_name_their_field(live):
     ]
     with live.client() as http:
         for body, param in cases:
-            response = http.post("/api/generate", json=body | {"stream": False})
+            response = http.post("/api/diffuse", json=body | {"stream": False})
             error = response.json()["error"]
             assert response.status_code == 400 and error["param"] == param, (body, error)
             assert error["message"].startswith(param) and error["type"] == "invalid_request_error"

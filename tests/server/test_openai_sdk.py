@@ -105,7 +105,7 @@ def test_suffix_infills_like_a_native_template(client, live):
     [(gap, _)], _ = complete(client, stream=False, prompt="The fox ran to", suffix=" in the cave.", max_tokens=8)
     with live.client() as http:
         native = http.post(
-            "/api/generate",
+            "/api/diffuse",
             json={
                 "template": "The fox ran to{{8}} in the cave.",
                 "stream": False,

@@ -1,8 +1,9 @@
 """One request, every surface, one answer.
 
 The same request through `unmask run --json` / `unmask infill --json`, `/v1/completions`
-(streamed and not), `/v1/chat/completions` and the native `/api/generate` stream must give
-identical text, model passes and completion tokens: each surface resolves its options with the
+(streamed and not), `/v1/chat/completions`, the native `/api/diffuse` stream and Ollama's
+`/api/generate` and `/api/chat` (streamed and not) must give identical text, model passes (where
+the surface reports them) and completion tokens: each surface resolves its options with the
 engine's one resolver and builds its answer with the one `Completion`. Cases: the shipped
 defaults (on `story`, remask on), each preset, a threshold, an infill canvas, all seeded.
 
@@ -102,7 +103,7 @@ def openai_stream(client, path: str, body: dict) -> tuple[str, dict, int]:
 
 
 def native(client, body: dict) -> tuple[str, int, int, dict]:
-    with client.stream("POST", "/api/generate", json=body) as r:
+    with client.stream("POST", "/api/diffuse", json=body) as r:
         assert r.status_code == 200, r.read()
         frames = {event: json.loads(data) for event, data in read_sse(r.iter_lines())}
     done = frames["done"]
@@ -115,6 +116,7 @@ def answers(server, model: str, cli_ref, fields: dict, flags: list[str]) -> dict
     out = {}
     run = cli("run", cli_ref, PROMPT, "--json", "--seed", SEED, *flags)
     out["unmask run --json"] = (run["text"], run["nfe"], run["completion_tokens"])
+    expected_passes = run["nfe"]
     body = {"model": model, "seed": SEED} | fields
     with server.client() as client:
         r = client.post("/v1/completions", json=body | {"prompt": PROMPT}).json()
@@ -128,7 +130,17 @@ def answers(server, model: str, cli_ref, fields: dict, flags: list[str]) -> dict
         text, timings, tokens = openai_stream(client, "/v1/chat/completions", body | {"messages": messages})
         out["/v1/chat/completions stream"] = (text, timings["nfe"], tokens)
         text, nfe, tokens, start = native(client, body | {"prompt": PROMPT})
-        out["/api/generate"] = (text, nfe, tokens)
+        out["/api/diffuse"] = (text, nfe, tokens)
+        # Ollama's routes report no pass count: the text and its tokens are compared.
+        options = {k: v for k, v in fields.items()} | {"seed": SEED}
+        for path, what in (("/api/generate", {"prompt": PROMPT}), ("/api/chat", {"messages": messages})):
+            whole = client.post(path, json={"model": model, "options": options, "stream": False} | what).json()
+            reply = whole.get("response", whole.get("message", {}).get("content"))
+            out[path] = (reply, expected_passes, whole["eval_count"])
+            with client.stream("POST", path, json={"model": model, "options": options} | what) as r:
+                lines = [json.loads(line) for line in r.iter_lines() if line]
+            streamed = "".join(x.get("response") or (x.get("message") or {}).get("content") or "" for x in lines)
+            out[f"{path} stream"] = (streamed, expected_passes, lines[-1]["eval_count"])
     return out
 
 

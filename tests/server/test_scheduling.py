@@ -17,7 +17,7 @@ from .conftest import PassCounter, read_sse
 
 WARM_UP = {"prompt": "x", "max_new_tokens": 1, "steps": 1, "stream": False}
 STREAMS = {
-    "native": ("/api/generate", {"prompt": "The fox", "max_new_tokens": 16, "steps": 16}, "event: step"),
+    "native": ("/api/diffuse", {"prompt": "The fox", "max_new_tokens": 16, "steps": 16}, "event: step"),
     # Small blocks: OpenAI chunks carry final text only, which a block at a time makes early.
     "openai": (
         "/v1/completions",
@@ -47,7 +47,7 @@ def test_disconnect_stops_the_work_within_a_step(start_server, route):
     server = start_server(loader=counter)
     path, body, frame = STREAMS[route]
     with server.client() as http:
-        http.post("/api/generate", json=WARM_UP)  # load the model before counting
+        http.post("/api/diffuse", json=WARM_UP)  # load the model before counting
         counter.passes = 0
         with http.stream("POST", path, json=body) as response:
             seen = 0
@@ -87,7 +87,7 @@ def test_overload_refuses_quickly_and_finishes_the_admitted(start_server):
     server = start_server(loader=counter, max_queue=2)
     body = {"prompt": "The fox", "max_tokens": 16, "steps": 16, "temperature": 1.0, "stream": True}
     with server.client() as http:
-        http.post("/api/generate", json=WARM_UP)
+        http.post("/api/diffuse", json=WARM_UP)
 
     async def burst():
         return await asyncio.gather(*(stream_once(server.url, body | {"seed": i}) for i in range(6)))
@@ -118,16 +118,16 @@ def test_batched_output_equals_single_output(start_server):
         return {"prompt": prompt, "max_tokens": 16, "steps": 8, "seed": 1}
 
     with server.client() as http:
-        alone_native = [http.post("/api/generate", json=native(p)).json() for p in prompts]
+        alone_native = [http.post("/api/diffuse", json=native(p)).json() for p in prompts]
         alone_openai = [http.post("/v1/completions", json=openai(p)).json() for p in prompts]
     assert all(r["timings"]["batch_size"] == 1 for r in alone_native)
 
     async def together():
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             # A longer request holds the engine so the others queue up and share passes.
-            blocker = asyncio.create_task(http.post("/api/generate", json=native("x") | {"steps": 16}))
+            blocker = asyncio.create_task(http.post("/api/diffuse", json=native("x") | {"steps": 16}))
             await asyncio.sleep(0.05)
-            calls = [http.post("/api/generate", json=native(p)) for p in prompts]
+            calls = [http.post("/api/diffuse", json=native(p)) for p in prompts]
             calls += [http.post("/v1/completions", json=openai(p)) for p in prompts]
             responses = await asyncio.gather(*calls)
             await blocker
@@ -145,11 +145,11 @@ def test_shutdown_drains_running_streams(start_server):
     server = start_server(loader=PassCounter(delay=0.03))
     body = {"prompt": "The fox", "max_new_tokens": 16, "steps": 16}
     with server.client() as http:
-        http.post("/api/generate", json=WARM_UP)
+        http.post("/api/diffuse", json=WARM_UP)
     frames, first_step = [], threading.Event()
 
     def consume():
-        with server.client() as http, http.stream("POST", "/api/generate", json=body) as response:
+        with server.client() as http, http.stream("POST", "/api/diffuse", json=body) as response:
             for line in response.iter_lines():
                 frames.append(line)
                 if line == "event: step":
@@ -168,8 +168,8 @@ def test_shutdown_drains_running_streams(start_server):
 def test_closing_engine_answers_503(start_server):
     server = start_server()
     with server.client() as http:
-        assert http.post("/api/generate", json={"prompt": "x", "stream": False}).status_code == 200
+        assert http.post("/api/diffuse", json={"prompt": "x", "stream": False}).status_code == 200
         server.engine.close()
-        response = http.post("/api/generate", json={"prompt": "x", "stream": False})
+        response = http.post("/api/diffuse", json={"prompt": "x", "stream": False})
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert response.json()["error"]["code"] == "shutting_down"

@@ -126,7 +126,7 @@ LIMIT_CASES = [
     ("/v1/chat/completions", CHAT | {"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ("/v1/chat/completions", CHAT | {"response_format": {"type": "json_object"}}, "response_format"),
     ("/v1/chat/completions", CHAT | {"messages": []}, "messages"),
-    ("/api/generate", {"prompt": "x", "max_new_tokens": 17}, "max_new_tokens"),
+    ("/api/diffuse", {"prompt": "x", "max_new_tokens": 17}, "max_new_tokens"),
 ]
 
 

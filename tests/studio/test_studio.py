@@ -159,7 +159,7 @@ def test_live_run_shows_placeholders_resolving(page, studio):
     final = frames[-1]
     assert final["masked"] == 0 and final["text"].startswith(PROMPT)
     # Driven by the real stream: one POST, streamed, with the dial's values.
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert (
         body["stream"] is True
         and body["max_new_tokens"] == LENGTH
@@ -239,7 +239,7 @@ def test_dial_presets_and_settings_reach_the_server(page, studio):
     before = current_run(page, "diffuse")
     page.click("#view-diffuse .run-btn")
     wait_done(page, "diffuse", before)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     body.pop("prompt")
     assert body == {
         "model": model,
@@ -280,7 +280,7 @@ def test_each_preset_runs_what_the_dial_shows(page, studio):
         before = current_run(page, "diffuse")
         page.click("#view-diffuse .run-btn")
         wait_done(page, "diffuse", before)
-        [body] = studio.recorder.bodies("/api/generate", mark)
+        [body] = studio.recorder.bodies("/api/diffuse", mark)
         assert body == {"model": model, "preset": preset, "max_new_tokens": LENGTH, "prompt": PROMPT, "stream": True}
         start = run_start(page)
         assert start["total_steps"] == shown_steps(page) == shown["steps"], preset
@@ -326,7 +326,7 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     # Untouched, these are the model's: the run leaves them out and the server uses the same values.
     mark = studio.recorder.mark()
     diffuse(page)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert not {"temperature", "spread", "remask", "preset"} & body.keys()
     options = run_start(page)["options"]
     assert (options["temperature"], options["spread"], options["remask"]) == (
@@ -341,7 +341,7 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     assert page.locator("#view-diffuse .dial-row[data-param='spread'] output").inner_text() == "3"
     mark = studio.recorder.mark()
     diffuse(page)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert body["spread"] == 3
     # A threshold decides the commits itself: the Remask slider rests and is not sent.
     set_range(page, "#view-diffuse input[aria-label='Remask']", 0.2)
@@ -349,12 +349,12 @@ def test_dial_starts_at_the_models_shipped_defaults(page, studio):
     assert page.locator("#view-diffuse input[aria-label='Remask']").is_disabled()
     mark = studio.recorder.mark()
     diffuse(page)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert "threshold" in body and "remask" not in body
     page.uncheck("#view-diffuse input[aria-label='Use a confidence threshold']")
     mark = studio.recorder.mark()
     diffuse(page)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert body["remask"] == 0.2 and "threshold" not in body
     settle(page)  # the dial shows it too (no preset's refusal of remask gets in the way)
     assert page.locator("#view-diffuse .dial-row[data-param='remask'] output").inner_text() == "0.20"
@@ -389,7 +389,7 @@ def test_compare_runs_step_counts_together(page, studio):
         "() => document.querySelectorAll('#view-compare .compare-col.finished').length === 2", timeout=60_000
     )
     shoot(page, "compare")
-    requests = [r for r in studio.recorder.since(mark) if r["path"] == "/api/generate"]
+    requests = [r for r in studio.recorder.since(mark) if r["path"] == "/api/diffuse"]
     assert sorted(json.loads(r["body"])["steps"] for r in requests) == [4, LENGTH]
     assert len({json.loads(r["body"])["seed"] for r in requests}) == 1, "one seed: only the steps differ"
     # Sent together: both were asked for before either answer ended.
@@ -419,7 +419,7 @@ def test_infill_keeps_the_fixed_text(page, studio):
     record_canvas(page, "#view-infill .canvas-body")
     page.click("#view-infill .btn.primary")
     page.wait_for_selector("#view-infill .infill-result:not([hidden])", timeout=60_000)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert body["template"] == template and "max_new_tokens" not in body
     # The dial's steps are the server's for this template, and the run's.
     settle(page, "infill")
@@ -462,7 +462,7 @@ def test_rewrite_changes_only_the_selected_span(page, studio):
     page.keyboard.press("r")
     page.wait_for_function("() => document.querySelectorAll('#view-diffuse .tok.rw').length > 0")
     wait_done(page, "diffuse", before)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     n = b - a + 1
     assert body["prompt"] == "Lily found a shiny key in the garden." and body["template"] == f"{head}{{{{{n}}}}}{after}"
     assert body["steps"] <= n and body["temperature"] > 0
@@ -493,7 +493,7 @@ def test_sudoku_fills_the_grid_keeping_the_givens(page, studio):
     page.click("#view-sudoku button:has-text('Random order')")
     page.click("#view-sudoku .btn.primary")
     page.wait_for_function("() => document.querySelectorAll('#view-sudoku .result-row').length === 2", timeout=60_000)
-    [body] = studio.recorder.bodies("/api/generate", mark)
+    [body] = studio.recorder.bodies("/api/diffuse", mark)
     assert body["algorithm"] == "random" and body["model"] == "sudoku" and len(body["puzzle"]) == 81
     # Scrub back to the start: only the givens.
     set_range(page, "#view-sudoku .scrubber", 0)
@@ -513,7 +513,7 @@ def test_chat_is_multi_turn_with_markdown_and_copy(page, studio, context):
     page.wait_for_function(
         "() => document.querySelectorAll('#view-chat .msg.assistant:not(.diffusing)').length === 2", timeout=60_000
     )
-    bodies = studio.recorder.bodies("/api/generate", mark)
+    bodies = studio.recorder.bodies("/api/diffuse", mark)
     assert [m["role"] for m in bodies[1]["messages"]] == ["user", "assistant", "user"]
     assert bodies[1]["model"] == "chat" and bodies[1]["max_new_tokens"] == 32
     assert page.locator("#view-chat .chat-item").count() == 1

@@ -11,7 +11,15 @@ from ..loading import ModelLoadError, SpecialIds
 from ..options import GenerationOptions
 from ..sampling import DenoiseStep
 from ..tokenizer import TemplateError
-from .canvas import Canvas, RequestError, chat_or_prompt_ids, infill_canvas, puzzle_canvas, suffix_canvas
+from .canvas import (
+    Canvas,
+    RequestError,
+    chat_or_prompt_ids,
+    infill_canvas,
+    puzzle_canvas,
+    suffix_canvas,
+    text_canvas,
+)
 from .completion import Completion, complete
 from .events import DoneEvent, ErrorEvent, Event, StepEvent
 from .model import GenerationResult, Model
@@ -28,9 +36,10 @@ from .resolve import (
 from .scheduler import Engine, EngineBusy, EngineClosed, Handle, Request
 
 
-def load(ref, dtype: str = "auto", device: str = "auto") -> Model:
-    """Load a model: an embedded name (`story`, `sudoku`), a local folder, or a pulled hub id."""
-    return Model.load(ref, dtype, device)
+def load(ref, dtype: str = "auto", device: str = "auto", quantize: str | None = None) -> Model:
+    """Load a model: an embedded name (`story`, `sudoku`), a local folder, or a pulled hub id.
+    quantize: "int8" or "int4" weights, quantized as they are read."""
+    return Model.load(ref, dtype, device, quantize)
 
 
 __all__ = [
@@ -67,4 +76,5 @@ __all__ = [
     "resolve",
     "steps_for",
     "suffix_canvas",
+    "text_canvas",
 ]

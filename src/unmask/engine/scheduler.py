@@ -1,12 +1,13 @@
 """`Engine`: runs generation requests on one worker thread, batching those that can share passes.
 
 Notable features:
-- Requests for the same model whose decoding is deterministic and whose options agree (all but
-  the seed) are denoised together as one left-padded batch: one model pass serves them all, and
-  each gets exactly the tokens it would get alone (tests/test_engine.py). Sampled requests run
-  alone, so a seed always reproduces its text.
-- A bounded queue: `submit` raises `EngineBusy` when full, for the server to answer 429/503
-  with Retry-After, instead of letting work pile up.
+- Requests for the same model whose options agree (all but the seed) are denoised together as
+  one left-padded batch: one model pass serves them all, and each gets exactly the tokens it
+  would get alone (tests/test_engine.py). Sampled rows draw from their own generators, so a seed
+  reproduces its text whether the request ran alone or batched (in float32; see `batch_key`).
+- A bounded queue: `submit` raises `EngineBusy` when full (too many requests, or too much work:
+  token-passes, `Request.work`), for the server to answer 429 with Retry-After, instead of
+  letting work pile up.
 - Batches that cannot share passes are advanced in turn, one pass each, so concurrent requests
   with different settings progress together instead of waiting for each other.
 - Cancellation takes effect at the next step boundary: a cancelled row gets no more commits or
@@ -28,6 +29,8 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+
+import torch
 
 from ..options import GenerationOptions
 from .events import DoneEvent, ErrorEvent, Event, StepEvent
@@ -57,6 +60,14 @@ class Request:
     prompt_ids: list[int]
     options: GenerationOptions
     region: list[int] | None = None  # the canvas after the prompt; None = all masks
+
+    @property
+    def work(self) -> int:
+        """Token-passes this request costs: every pass runs the whole canvas (twice with
+        classifier-free guidance). What admission bounds, beside the request count."""
+        o = self.options
+        canvas = len(self.prompt_ids) + (len(self.region) if self.region is not None else o.max_new_tokens)
+        return canvas * o.total_steps * (2 if o.cfg_scale > 0 else 1)
 
 
 _ids = itertools.count(1)
@@ -97,13 +108,18 @@ class Handle:
                 return
 
 
-def batch_key(request: Request) -> tuple | None:
-    """Requests with equal keys may share passes; None = must run alone (sampled decoding)."""
+def batch_key(request: Request, model: Model | None = None) -> tuple | None:
+    """Requests with equal keys share passes: the same model and options but for the seed (each
+    row draws from its own generator). Infill rows may differ in where their masks are: every
+    schedule counts masks per row. None: the request runs alone.
+
+    A seed is a promise of the same text every time. In float32 this CPU's kernels give a row the
+    same numbers whatever else is in the batch (measured: 6 of 6 seeded story requests identical
+    batched and alone); in bfloat16 they do not (2 of 6), and a sampled token can flip, so there
+    a seeded request runs alone. Unseeded requests promise nothing and always batch."""
     o = request.options
-    sampled = o.temperature > 0 or o.alg_temp > 0 or o.algorithm in ("random", "origin")
-    if sampled:
+    if o.seed is not None and model is not None and model.dtype != torch.float32:
         return None
-    # Infill rows may differ in where their masks are: every schedule counts masks per row.
     return (request.model, tuple(sorted(o.model_dump(exclude={"seed", "history"}).items())))
 
 
@@ -115,9 +131,11 @@ class Engine:
         max_batch: int = DEFAULT_MAX_BATCH,
         keep_alive: float = DEFAULT_KEEP_ALIVE,
         max_jobs: int = DEFAULT_MAX_JOBS,
+        max_work: int | None = None,
     ):
         self.loader, self.max_queue, self.max_batch, self.keep_alive = loader, max_queue, max_batch, keep_alive
         self.max_jobs = max_jobs
+        self.max_work = max_work  # token-passes queued or running, beyond which submit() refuses
         self.models: dict[str, Model] = {}
         self.last_used: dict[str, float] = {}
         self.pending: list[Handle] = []
@@ -125,6 +143,8 @@ class Engine:
         self.lock = threading.Condition()  # guards the state above; held only briefly
         self._loads: dict[str, Future] = {}  # models being loaded, by name
         self._queued_loads: set[str] = set()  # names a background load was started for
+        self._unload_asked: set[str] = set()  # unload once their requests finish
+        self._keep: dict[str, float] = {}  # per-model keep_alive, when a request set one
         self.closing = False
         self.batches_run = 0
         self.worker = threading.Thread(target=self._work, name="unmask-engine", daemon=True)
@@ -140,6 +160,8 @@ class Engine:
             if self.closing:
                 raise EngineClosed("the server is shutting down")
             if self._in_flight() >= self.max_queue:
+                raise EngineBusy(retry_after=1)
+            if self.max_work is not None and self.pending_work() + request.work > self.max_work:
                 raise EngineBusy(retry_after=1)
             self.pending.append(handle)
             load = request.model not in self.models and request.model not in self._queued_loads
@@ -181,6 +203,35 @@ class Engine:
         pending.set_result(loaded)
         return loaded
 
+    def loaded(self) -> list[tuple[str, Model, float]]:
+        """(name, model, seconds until it unloads when idle) for every loaded model."""
+        with self.lock:
+            now = time.monotonic()
+            expires = {n: self.last_used.get(n, now) + self._keep_for(n) for n in self.models}
+            return [(n, m, max(0.0, expires[n] - now)) for n, m in self.models.items()]
+
+    def keep(self, name: str, seconds: float) -> None:
+        """Keep a model loaded this long once idle (Ollama's keep_alive; 0 unloads it once its
+        requests finish, inf never)."""
+        with self.lock:
+            if seconds <= 0:
+                self._unload_asked.add(name)
+            else:
+                self._keep[name] = seconds
+                self._unload_asked.discard(name)
+            self._unload_idle()
+
+    def unload(self, name: str) -> bool:
+        """Unload a model now, or as soon as the requests using it finish (`unmask stop`, Ollama's
+        keep_alive 0); False when it is not loaded."""
+        with self.lock:
+            if name not in self.models:
+                return False
+            self._unload_asked.add(name)
+            self._unload_idle()
+            self.lock.notify_all()
+            return True
+
     def _load_for_queue(self, name: str) -> None:
         """Load a model requests are waiting for; a failure is every such request's error."""
         try:
@@ -197,6 +248,11 @@ class Engine:
             return
         with self.lock:
             self._queued_loads.discard(name)
+
+    def pending_work(self) -> int:
+        """Token-passes queued or running, not yet finished or cancelled (caller holds the lock)."""
+        live = [h for h in self.pending + self.active if not h.finished and not h.cancelled.is_set()]
+        return sum(h.request.work for h in live)
 
     def _in_flight(self) -> int:
         """Queued requests plus running ones not yet finished or cancelled (caller holds the lock)."""
@@ -228,23 +284,31 @@ class Engine:
         """`first` and every queued request that may share its passes (lock held)."""
         self.pending.remove(first)
         batch = [first]
-        key = batch_key(first.request)
-        if key is not None:
-            for h in list(self.pending):
-                if len(batch) >= self.max_batch:
-                    break
-                if batch_key(h.request) == key:
-                    self.pending.remove(h)
-                    batch.append(h)
+        model = self.models.get(first.request.model)
+        key = batch_key(first.request, model)
+        if key is None:
+            return batch
+        for h in list(self.pending):
+            if len(batch) >= self.max_batch:
+                break
+            if batch_key(h.request, model) == key:
+                self.pending.remove(h)
+                batch.append(h)
         return batch
+
+    def _keep_for(self, name: str) -> float:
+        return self._keep.get(name, self.keep_alive)
 
     def _unload_idle(self) -> None:
         """Drop models idle for keep_alive seconds that no request waits for (lock held)."""
         now = time.monotonic()
         busy = {h.request.model for h in self.pending + self.active}
-        for name in [n for n, t in self.last_used.items() if now - t > self.keep_alive and n not in busy]:
-            self.models.pop(name, None)
-            self.last_used.pop(name, None)
+        idle = [n for n, t in self.last_used.items() if now - t > self._keep_for(n) or n in self._unload_asked]
+        for name in idle:
+            if name not in busy:
+                self.models.pop(name, None)
+                self.last_used.pop(name, None)
+                self._unload_asked.discard(name)
 
     def _admit(self, jobs: list[Job]) -> bool:
         """Wait for work; move pending batches whose model is loaded into jobs. False once closed
@@ -303,7 +367,8 @@ class Job:
         for row, h in enumerate(self.batch):
             if h.finished:
                 self.retire(row)
-        self.steps = model.denoise(self.x, self.P, key_mask, first.options)
+        seeds = [h.request.options.seed for h in self.batch]
+        self.steps = model.denoise(self.x, self.P, key_mask, first.options, row_seeds=seeds)
 
     def advance(self) -> bool:
         """One model pass and its events; True when every row is done."""

@@ -3,6 +3,7 @@
 This layer knows only torch and the network: settings arrive as a frozen `Plan`."""
 
 from .denoise import DenoiseStep, denoise
+from .noise import RowGenerators
 from .plan import DEFAULT_ALGORITHM, THRESHOLD_ALGORITHM, THRESHOLD_ALGORITHMS, Plan, make_plan
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "THRESHOLD_ALGORITHMS",
     "DenoiseStep",
     "Plan",
+    "RowGenerators",
     "denoise",
     "make_plan",
 ]

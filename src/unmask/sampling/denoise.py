@@ -27,6 +27,7 @@ from torch import nn
 from ..models.layers import KVStore
 from .cache import window_for
 from .logits import dream_choice, guide, llada_choice, shift_right
+from .noise import RowGenerators
 from .plan import Plan
 from .ranking import margin, max_prob, neg_entropy, uniform
 from .schedule import (
@@ -85,13 +86,15 @@ def make_schedule(p: Plan, masked: torch.Tensor, generator, revoking: bool = Fal
     return HeadFirst(inner) if p.head_first else inner
 
 
-def score_masked(p: Plan, logits: torch.Tensor, generator, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def score_masked(
+    p: Plan, logits: torch.Tensor, generator, mask_id: int, rows: list[int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(M, V) logits at masked positions -> proposed tokens (M,) and scores (M,), higher = surer."""
     logits = logits.float()
     if p.choice == "dream":
-        tokens, probs = dream_choice(logits, p.temperature, p.top_p, p.top_k, generator)
+        tokens, probs = dream_choice(logits, p.temperature, p.top_p, p.top_k, generator, rows)
     else:
-        tokens, probs = llada_choice(logits, p.temperature, p.top_p, p.top_k, p.prob_dtype, generator)
+        tokens, probs = llada_choice(logits, p.temperature, p.top_p, p.top_k, p.prob_dtype, generator, rows)
     tokens = never_mask(tokens, logits, mask_id)
     kind = SCORES.get(p.algorithm)
     if kind == "prob":
@@ -100,7 +103,7 @@ def score_masked(p: Plan, logits: torch.Tensor, generator, mask_id: int) -> tupl
         return tokens, margin(probs)
     if kind == "entropy":
         return tokens, neg_entropy(probs)
-    return tokens, uniform(tokens.shape[0], generator, logits.device)  # random / origin
+    return tokens, uniform(tokens.shape[0], generator, logits.device, rows)  # random / origin
 
 
 def never_mask(tokens: torch.Tensor, logits: torch.Tensor, mask_id: int) -> torch.Tensor:
@@ -163,7 +166,7 @@ def denoise(
     mask_id: int,
     key_mask: torch.Tensor | None = None,
     eos_ids: list[int] | tuple[int, ...] = (),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | RowGenerators | None = None,
 ) -> Iterator[DenoiseStep]:
     """Denoise `canvas` (B, L) in place from `gen_start` on, yielding after every model pass.
 
@@ -212,7 +215,7 @@ def denoise(
                 ours &= ~taken
                 masked = x[:, s:e] == mask_id
                 revoked = [(row.nonzero().flatten() + s).tolist() for row in taken]
-            tokens, scores = score_masked(p, logits[masked], generator, mask_id)
+            tokens, scores = score_masked(p, logits[masked], generator, mask_id, masked.sum(-1).tolist())
             table = torch.full(masked.shape, -torch.inf, device=device, dtype=scores.dtype)
             table[masked] = scores
             proposal = torch.full_like(masked, mask_id, dtype=x.dtype)

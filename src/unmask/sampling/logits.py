@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .noise import multinomial_rows, rand_rows
+
 # Below this, dividing logits by the temperature overflows float32 and the softmax turns to NaN;
 # such a temperature means greedy anyway.
 GREEDY_BELOW = 1e-4
@@ -58,25 +60,31 @@ def dream_choice(
     top_p: float | None,
     top_k: int | None,
     generator: torch.Generator | None,
+    rows: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dream `sample_tokens`: (N, V) logits -> (tokens (N,), probs (N, V)) after temperature and truncation."""
+    """Dream `sample_tokens`: (N, V) logits -> (tokens (N,), probs (N, V)) after temperature and truncation.
+
+    rows: how many of the N positions each canvas row has (for per-row generators)."""
     sampled = temperature >= GREEDY_BELOW
     if sampled:
         logits = logits / temperature
     probs = torch.softmax(truncate(logits, top_p, top_k), dim=-1)
     if sampled:
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        tokens = multinomial_rows(probs, generator, rows or [probs.shape[0]])
     else:
         tokens = probs.argmax(-1)
     return tokens, probs
 
 
-def gumbel_argmax(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+def gumbel_argmax(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator | None, rows: list[int] | None = None
+) -> torch.Tensor:
     """LLaDA's float64 Gumbel-max: argmax(exp(l) / (-log u)^T), which samples softmax(l / T)."""
     if temperature < GREEDY_BELOW:
         return logits.argmax(-1)
     logits64 = logits.to(torch.float64)
-    noise = torch.rand(logits64.shape, generator=generator, dtype=torch.float64, device=logits.device)
+    n, vocab = logits64.shape
+    noise = rand_rows(generator, rows or [n], (vocab,), logits.device, torch.float64)
     return (logits64.exp() / (-torch.log(noise)) ** temperature).argmax(-1)
 
 
@@ -87,10 +95,11 @@ def llada_choice(
     top_k: int | None,
     prob_dtype: torch.dtype,
     generator: torch.Generator | None,
+    rows: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """LLaDA `generate`: (N, V) logits -> (Gumbel-max tokens, softmax probs in prob_dtype)."""
     logits = truncate(logits, top_p, top_k)
-    tokens = gumbel_argmax(logits, temperature, generator)
+    tokens = gumbel_argmax(logits, temperature, generator, rows)
     return tokens, F.softmax(logits.to(prob_dtype), dim=-1)
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from .noise import generator_of, rand_rows
+
 ENTROPY_EPS = 1e-10  # Dream adds this inside the log so that p = 0 contributes 0
 
 
@@ -33,8 +35,9 @@ def neg_entropy(probs: torch.Tensor) -> torch.Tensor:
     return torch.sum(probs * torch.log(probs + ENTROPY_EPS), dim=-1)
 
 
-def uniform(n: int, generator: torch.Generator | None, device) -> torch.Tensor:
-    return torch.rand(n, generator=generator, device=device)
+def uniform(n: int, generator: torch.Generator | None, device, rows: list[int] | None = None) -> torch.Tensor:
+    """n uniform scores (random ranking); rows: how many each canvas row has (per-row generators)."""
+    return rand_rows(generator, rows or [n], (), device)
 
 
 def select_top(scores: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
@@ -80,7 +83,7 @@ def select_sampled(
     weights = torch.softmax(scores / alg_temp, dim=-1)
     for row, k in enumerate(counts.tolist()):
         if k > 0:
-            chosen[row, torch.multinomial(weights[row], k, generator=generator)] = True
+            chosen[row, torch.multinomial(weights[row], k, generator=generator_of(generator, row))] = True
     return chosen
 
 

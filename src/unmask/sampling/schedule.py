@@ -90,7 +90,8 @@ class Timestep(CountSchedule):
         if i >= self.steps - 1:
             return masked.clone()
         t, s = self.timesteps[i], self.timesteps[i + 1]
-        draws = uniform(masked.numel(), self.generator, masked.device).view(masked.shape)
+        B, N = masked.shape
+        draws = uniform(B * N, self.generator, masked.device, [N] * B).view(B, N)
         return masked & (draws < (1 - s / t).item())
 
 

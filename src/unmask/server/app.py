@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..engine import Engine
-from . import errors, native, openai_routes
+from . import errors, native, ollama, openai_routes
 from .limits import DRAIN_SECONDS
-from .security import HostGuard, RequestGuard
+from .security import HeadAsGet, HostGuard, RequestGuard, SecurityHeaders
 from .settings import Settings
 from .state import ServerState, server
 from .studio import STATIC_DIR, mount_studio
@@ -28,10 +29,10 @@ from .studio import STATIC_DIR, mount_studio
 log = logging.getLogger("unmask.server")
 
 
-def default_loader(name: str):
+def default_loader(name: str, quantize: str | None = None, dtype: str = "auto"):
     from ..engine import load
 
-    return load(name)
+    return load(name, dtype=dtype, quantize=quantize)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,12 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        load = settings.loader or default_loader
+        load = settings.loader or (lambda ref: default_loader(ref, settings.quantize, settings.dtype))
         state.engine = Engine(
             lambda name: load(state.catalog.reference(name)),
             settings.max_queue,
             settings.max_batch,
             settings.keep_alive,
+            max_work=settings.limits.queued_work,
         )
         try:
             yield
@@ -59,11 +61,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="OpenAI-compatible and native (per-step) API for diffusion language models",
         lifespan=lifespan,
+        # Swagger UI and ReDoc would load their scripts from a CDN into this origin; the schema is
+        # at /openapi.json, and docs/api.md documents every route.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.server = state
     errors.install(app)
     app.add_middleware(errors.CatchAll)
-    app.add_middleware(RequestGuard, api_key=settings.api_key, max_body=settings.limits.body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        api_key=settings.api_key,
+        max_body=settings.limits.body_bytes,
+        body_seconds=settings.limits.body_seconds,
+    )
     if settings.allow_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -76,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         HostGuard, bound_host=settings.host, allowed_hosts=settings.allowed_hosts, allow_origins=settings.allow_origins
     )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
 
     @app.get("/health", tags=["server"])
     async def health(request: Request) -> dict:
@@ -86,9 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return {"status": "stopping", "in_flight": 0, "limits": limits}
         return {"status": "ok", "in_flight": engine.in_flight, "limits": limits}
 
-    app.include_router(openai_routes.router)
-    app.include_router(native.router)
-    mount_studio(app, settings.studio_dir or STATIC_DIR)
+    routers = [openai_routes.router, native.router, ollama.router]
+    for router in routers:
+        app.include_router(router)
+    api_routes = [r for r in app.routes if isinstance(r, APIRoute)] + [r for x in routers for r in x.routes]
+    mount_studio(app, settings.studio_dir or STATIC_DIR, api_routes)
     app.openapi = lambda: openapi_with_limits(app, settings.limits)
     return app
 

@@ -2,8 +2,9 @@
 
 Notable features:
 - Only named models are served: the default model, `UNMASK_MODELS` when set, otherwise the
-  embedded models and the hub models already in the local cache. A request can never make the
-  server open an arbitrary folder; a local folder is served only when the operator names it.
+  embedded models, the models `unmask create` named and the hub models already in the local
+  cache. A request can never make the server open an arbitrary folder; a local folder is served
+  only when the operator names it.
 - Describing a model that is not loaded reads its config and the safetensors headers only
   (`unmask.checkpoints`: the parameter count without touching the weights).
 - Load failures are logged in full but answered without their file paths.
@@ -65,7 +66,8 @@ class Catalog:
             return list(self.refs)
         if self._hub is None or time.monotonic() - self._hub[0] > HUB_SCAN_SECONDS:
             self._hub = (time.monotonic(), checkpoints.served_hub_models())
-        return list(dict.fromkeys([*self.refs, *checkpoints.embedded_names(), *self._hub[1]]))
+        named = checkpoints.named_names()  # one directory listing: cheap enough for every request
+        return list(dict.fromkeys([*self.refs, *checkpoints.embedded_names(), *named, *self._hub[1]]))
 
     def check(self, name: str | None) -> str:
         name = name or self.default
@@ -87,6 +89,25 @@ class Catalog:
             failed = f"model: {name!r} could not be loaded; the server log has the details"
             raise APIError(500, failed, param="model", code="model_load_failed") from None
 
+    async def resolvable(self, name: str | None):
+        """(served name, something `resolve` takes): the loaded model, else its folder's
+        description, so asking what a request would run with never loads a model."""
+        name = self.check(name)
+        loaded = self.engine.models.get(name)
+        if loaded is not None:
+            return name, loaded
+
+        def describe():
+            try:
+                return checkpoints.describe_model(self.reference(name), name)
+            except (ModelLoadError, OSError, ValueError):
+                return None
+
+        described = await run_in_threadpool(describe)
+        if described is None or described.family is None:
+            return await self.load(name)  # the load reports why it cannot
+        return name, described
+
     def describe(self, name: str) -> dict:
         """What /api/models says about one model (blocking: run it in a thread)."""
         loaded = self.engine.models.get(name)
@@ -101,7 +122,7 @@ class Catalog:
             }
         else:
             try:
-                described = checkpoints.describe(checkpoints.folder_of(self.reference(name)), name)
+                described = checkpoints.describe_model(self.reference(name), name)
             except (ModelLoadError, OSError, ValueError):
                 return info | {"available": False}
             if not described.has_config:

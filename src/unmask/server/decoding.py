@@ -30,9 +30,9 @@ def resolve_options(
         raise from_options_error(err, renames) from None
 
 
-def fits_context(model, prompt_tokens: int, region_tokens: int, limits: Limits, prompt_field: str, length_field: str):
-    """Prompt plus canvas must fit the model's context and the server's limit."""
+def fits_context(model, prompt_tokens: int, region_tokens: int, context: int, prompt_field: str, length_field: str):
+    """Prompt plus canvas must fit the model's context and `context` (the server's limit)."""
     try:
-        check_context(model, prompt_tokens, region_tokens, limits.context, prompt_field, length_field)
+        check_context(model, prompt_tokens, region_tokens, context, prompt_field, length_field)
     except RequestError as err:
         raise invalid(err.field, str(err).split(": ", 1)[-1], code="context_length_exceeded") from None

@@ -61,8 +61,10 @@ class APIError(Exception):
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+    def response(self, ollama: bool = False) -> JSONResponse:
+        """The error response; `ollama`: Ollama's shape, `{"error": "message"}`, for its routes."""
+        body = {"error": self.message} if ollama else self.body()
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def invalid(param: str | None, message: str, code: str | None = None) -> APIError:
@@ -134,24 +136,36 @@ def from_options_error(err: ValidationError | ValueError, renames: dict[str, str
     return invalid(None, text)
 
 
+# Ollama's routes (server/ollama.py) answer errors in Ollama's shape.
+OLLAMA_PATHS = frozenset({"/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/ps", "/api/version"})
+
+
+def is_ollama(request: Request) -> bool:
+    return request.url.path in OLLAMA_PATHS
+
+
 def install(app: FastAPI) -> None:
     """Map every exception the app can raise to the one error shape."""
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, err: APIError) -> JSONResponse:
-        return err.response()
+        return err.response(is_ollama(request))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError) -> JSONResponse:
-        return from_validation(list(err.errors())).response()
+        return from_validation(list(err.errors())).response(is_ollama(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException) -> JSONResponse:
         path = request.url.path[:100]
-        messages = {404: f"no route {path!r}; see /docs", 405: f"{request.method} is not allowed on {path!r}"}
+        messages = {
+            404: f"no route {path!r}; /openapi.json lists them",
+            405: f"{request.method} is not allowed on {path!r}",
+        }
         message = messages.get(err.status_code) or str(err.detail)
         code = {404: "unknown_route", 405: "method_not_allowed"}.get(err.status_code)
-        return APIError(err.status_code, message, code=code, headers=dict(err.headers or {})).response()
+        error = APIError(err.status_code, message, code=code, headers=dict(err.headers or {}))
+        return error.response(is_ollama(request))
 
 
 class CatchAll:

@@ -31,7 +31,30 @@ log = logging.getLogger("unmask.server")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering
 
 
-def submit_all(engine: Engine, requests: list[Request]) -> list[Handle]:
+def check_work(limits, requests: list[Request], length_field: str = "max_new_tokens") -> None:
+    """A request must cost at most the server's work limit (token-passes); the error names the
+    field that is easiest to lower."""
+    work = sum(r.work for r in requests)
+    if work <= limits.work:
+        return
+    o = requests[0].options
+    field = "n" if len(requests) > 1 and requests[0].work <= limits.work else "steps"
+    if field == "steps" and o.total_steps * 2 < o.max_new_tokens:
+        field = length_field
+    cfg = " × 2 for cfg_scale" if o.cfg_scale > 0 else ""
+    raise APIError(
+        400,
+        f"{field}: this request costs {work:,} token-passes (canvas × {o.total_steps} passes{cfg} × "
+        f"{len(requests)} choice(s)); at most {limits.work:,} on this server: lower max tokens, steps or n",
+        param=field,
+        code="too_much_work",
+    )
+
+
+def submit_all(engine: Engine, requests: list[Request], limits=None, length_field: str = "max_new_tokens"):
+    """Admit a request's choices whole or not at all (their work checked first when limits given)."""
+    if limits is not None:
+        check_work(limits, requests, length_field)
     handles: list[Handle] = []
     loop = asyncio.get_running_loop()
     try:

@@ -1,9 +1,29 @@
-"""Request text to prompt ids, with every failure a 400 naming the field it came from."""
+"""Request text to prompt ids, with every failure a 400 naming the field it came from.
+
+Routes tokenize in a worker thread (`run_in_threadpool`), never on the event loop, and bound
+the text first: a prompt with many more characters than the context holds tokens is refused
+before the tokenizer spends seconds on it.
+"""
 
 from __future__ import annotations
 
 from ..engine import RequestError, TemplateError, chat_or_prompt_ids
 from .errors import invalid
+
+# A token is rarely more than a few characters; runs of spaces in code can be 16 or more.
+CHARS_PER_TOKEN_BOUND = 16
+
+
+def bound_text(limits, field: str, *texts: str | None) -> None:
+    """Refuse text that could not fit the context however it tokenizes."""
+    total = sum(len(t) for t in texts if t)
+    cap = CHARS_PER_TOKEN_BOUND * limits.context
+    if total > cap:
+        raise invalid(
+            field,
+            f"{total} characters is more than a {limits.context}-token context can hold",
+            code="context_length_exceeded",
+        )
 
 
 def require_tokenizer(model, name: str) -> None:

@@ -16,6 +16,11 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # a 32k-token prompt is ~128 KiB of text; leav
 MAX_TOKENS = 4096  # new tokens per choice: the canvas is denoised whole, so this bounds memory
 MAX_SERVER_STEPS = 4096  # model passes per choice: bounds the time one request can hold a slot
 MAX_CONTEXT = 32_768  # prompt + canvas tokens, whatever the model's own context says
+# Token-passes (prompt + canvas, times passes, times 2 with cfg_scale, summed over choices) one
+# request may cost: the step and length limits alone let a 200-byte request hold the engine for
+# half an hour (a 1,024-token canvas, 1,020 passes, cfg and 4 choices).
+MAX_WORK = 4_194_304
+QUEUED_WORK = 4 * MAX_WORK  # token-passes queued or running, beyond which requests get a 429
 MAX_CHOICES = 4  # n (and completions' prompts x n): each choice is a full generation
 MAX_PROMPTS = 4  # prompts in one /v1/completions request
 MAX_STOP = 4  # stop strings, as OpenAI allows
@@ -39,3 +44,6 @@ class Limits:
     steps: int = MAX_SERVER_STEPS
     context: int = MAX_CONTEXT
     choices: int = MAX_CHOICES
+    work: int = MAX_WORK
+    body_seconds: float = 30.0  # longest wait for the next chunk of a request body (408 after)
+    queued_work: int = QUEUED_WORK

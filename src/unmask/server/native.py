@@ -1,4 +1,4 @@
-"""The native diffusion endpoint, `POST /api/generate`, and `GET /api/models` (what the studio uses).
+"""The native diffusion endpoint, `POST /api/diffuse`, and `GET /api/models` (what the studio uses).
 
 Notable features:
 - Input is a prompt, a conversation, an infill template (`{{N}}` gaps, optionally after a prompt
@@ -19,17 +19,27 @@ from contextlib import aclosing
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from ..engine import PRESETS, Canvas, Completion, DoneEvent, RequestError, infill_canvas, puzzle_canvas
+from ..engine import (
+    PRESETS,
+    Canvas,
+    Completion,
+    DoneEvent,
+    RequestError,
+    infill_canvas,
+    puzzle_canvas,
+    text_canvas,
+)
 from ..engine import Request as EngineRequest
 from ..engine.canvas import GAP
 from .compat import message_text
 from .decoding import fits_context, resolve_options
 from .errors import APIError, invalid
 from .generation import events, guarded, sse, sse_response, submit_all
-from .inputs import chat_prompt, require_tokenizer, text_prompt
+from .inputs import bound_text, chat_prompt, require_tokenizer, text_prompt
 from .limits import MAX_GAPS
-from .schemas import NATIVE_OPTION_FIELDS, GenerateRequest, ResolveRequest
+from .schemas import NATIVE_OPTION_FIELDS, DiffuseRequest, ResolveRequest, StopRequest
 from .state import server
 
 router = APIRouter(tags=["native"])
@@ -42,7 +52,7 @@ async def api_models(request: Request) -> dict:
     return {"models": await server(request).catalog.describe_all()}
 
 
-def build_canvas(model, name: str, body: GenerateRequest, max_tokens: int) -> tuple[Canvas, str, bool]:
+def build_canvas(model, name: str, body: DiffuseRequest, max_tokens: int) -> tuple[Canvas, str, bool]:
     """The canvas, the field the prompt came from, and whether it is a Sudoku board."""
     given = [s for s in SOURCES if getattr(body, s) is not None]
     if body.puzzle is not None:
@@ -62,6 +72,8 @@ def build_canvas(model, name: str, body: GenerateRequest, max_tokens: int) -> tu
     if body.template is None:
         if not given:
             raise invalid("prompt", "send a prompt, messages, a template or a puzzle")
+        if body.prompt is not None:
+            return text_canvas(model, body.prompt), field, False
         return Canvas(prefix), field, False
     gaps = len(GAP.findall(body.template))
     if gaps > MAX_GAPS:
@@ -76,40 +88,73 @@ def build_canvas(model, name: str, body: GenerateRequest, max_tokens: int) -> tu
     return canvas, field if body.prompt is not None or body.messages is not None else "template", False
 
 
+@router.post("/api/stop")
+async def stop(body: StopRequest, request: Request) -> dict:
+    """Unload a model now, or once its running requests finish (`unmask stop MODEL`)."""
+    srv = server(request)
+    name = srv.catalog.check(body.model)
+    if not srv.running_engine.unload(name):
+        raise APIError(404, f"model: {name!r} is not loaded", param="model", code="model_not_loaded")
+    return {"model": name, "unloaded": True}
+
+
 @router.post("/api/resolve")
 async def resolve_route(body: ResolveRequest, request: Request) -> dict:
-    """The options a generation with these fields would run with, and each preset's."""
+    """The options a generation with these fields would run with, and each preset's (null for a
+    preset these fields cannot run with). A model that is not loaded is not loaded for this:
+    its shipped defaults are read from its folder, unless a template needs its tokenizer."""
     srv = server(request)
-    name, model = await srv.catalog.load(body.model)
     canvas = None
     if body.template is not None:
+        name, model = await srv.catalog.load(body.model)
         require_tokenizer(model, name)
         try:
             canvas = infill_canvas(model, body.template)
         except RequestError as err:
             raise invalid(err.field, str(err).split(": ", 1)[-1]) from None
+    else:
+        name, model = await srv.catalog.resolvable(body.model)
     requested = {k: getattr(body, k) for k in NATIVE_OPTION_FIELDS}
 
     def shown(preset):
-        options = resolve_options(model, requested, srv.limits, canvas=canvas, preset=preset)
-        return options.model_dump(exclude={"history"}), options.num_blocks
+        return resolve_options(model, requested, srv.limits, canvas=canvas, preset=preset)
 
-    options, blocks = shown(body.preset)
-    return {"model": name, "options": options, "presets": {p: shown(p)[0] for p in PRESETS}, "blocks": blocks}
+    options = shown(body.preset)
+    presets = {}
+    for preset in PRESETS:
+        try:
+            presets[preset] = shown(preset).model_dump(exclude={"history"})
+        except APIError:
+            presets[preset] = None
+    return {
+        "model": name,
+        "options": options.model_dump(exclude={"history"}),
+        "presets": presets,
+        "blocks": options.num_blocks,
+    }
 
 
-@router.post("/api/generate")
-async def generate(body: GenerateRequest, request: Request):
-    """Denoise and stream every step (SSE), or answer once with the done payload (stream: false)."""
-    t0 = time.perf_counter()
-    srv = server(request)
-    name, model = await srv.catalog.load(body.model)
+def planned(srv, model, name: str, body: DiffuseRequest):
+    """(canvas, options) for a native request (tokenizes: run it off the event loop)."""
     canvas, prompt_field, _ = build_canvas(model, name, body, srv.limits.max_tokens)
     requested = {k: getattr(body, k) for k in NATIVE_OPTION_FIELDS}
     options = resolve_options(model, requested, srv.limits, canvas=canvas, preset=body.preset)
-    fits_context(model, len(canvas.prompt_ids), options.max_new_tokens, srv.limits, prompt_field, "max_new_tokens")
+    prompt_tokens = len(canvas.prompt_ids)
+    fits_context(model, prompt_tokens, options.max_new_tokens, srv.limits.context, prompt_field, "max_new_tokens")
+    return canvas, options
+
+
+@router.post("/api/diffuse")
+async def generate(body: DiffuseRequest, request: Request):
+    """Denoise and stream every step (SSE), or answer once with the done payload (stream: false)."""
+    t0 = time.perf_counter()
+    srv = server(request)
+    texts = [m.content for m in body.messages or [] if isinstance(m.content, str)]
+    bound_text(srv.limits, "prompt", body.prompt, body.template, body.puzzle, *texts)
+    name, model = await srv.catalog.load(body.model)
+    canvas, options = await run_in_threadpool(planned, srv, model, name, body)
     engine = srv.running_engine
-    [handle] = submit_all(engine, [EngineRequest(name, canvas.prompt_ids, options, canvas.region)])
+    [handle] = submit_all(engine, [EngineRequest(name, canvas.prompt_ids, options, canvas.region)], srv.limits)
     run = Run(model, name, canvas, options, t0)
     frames = run.frames(handle, request)
     if body.stream:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from ..engine import Canvas, Completion, DoneEvent, default_length, suffix_canvas
+from ..engine import Canvas, Completion, DoneEvent, default_length, suffix_canvas, text_canvas
 from ..engine import Request as EngineRequest
 from ..options import GenerationOptions
 from .catalog import CREATED
@@ -32,7 +33,7 @@ from .compat import CHAT_RULES, COMPLETION_RULES, check_best_of, message_text, r
 from .decoding import fits_context, resolve_options
 from .errors import APIError, invalid
 from .generation import events, guarded, merge, sse, sse_response, submit_all
-from .inputs import chat_prompt, require_tokenizer, text_prompt, token_prompt
+from .inputs import bound_text, chat_prompt, require_tokenizer, token_prompt
 from .schemas import DIFFUSION_FIELDS, ChatCompletionRequest, CompletionRequest, OpenAICommon
 from .state import ServerState, server
 
@@ -101,16 +102,22 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     n = body.n or 1
     check_choices(srv, n, "n")
     messages = message_text(body.messages)
+    bound_text(srv.limits, "messages", *(m["content"] for m in messages))
     name, model = await srv.catalog.load(body.model)
     require_tokenizer(model, name)
+    jobs = await run_in_threadpool(chat_jobs, srv, model, body, messages, n)
+    return await respond(request, srv, model, name, jobs, body, chat=True)
+
+
+def chat_jobs(srv: ServerState, model, body: ChatCompletionRequest, messages: list[dict], n: int) -> list[Job]:
+    """The choices of a chat request (tokenizes: run it off the event loop)."""
     prompt_ids = chat_prompt(model, messages)
     field, length = length_field(body)
     canvas = Canvas(prompt_ids)
     requested = requested_options(body, length)
     options = resolve_options(model, requested, srv.limits, {"max_new_tokens": field}, canvas, body.preset)
-    fits_context(model, len(prompt_ids), options.max_new_tokens, srv.limits, "messages", field)
-    jobs = [Job(0, canvas, options.model_copy(update={"seed": s})) for s in choice_seeds(body, n)]
-    return await respond(request, srv, model, name, jobs, body, chat=True)
+    fits_context(model, len(prompt_ids), options.max_new_tokens, srv.limits.context, "messages", field)
+    return [Job(0, canvas, options.model_copy(update={"seed": s})) for s in choice_seeds(body, n)]
 
 
 @router.post("/v1/completions", responses=ERROR_RESPONSES)
@@ -121,8 +128,15 @@ async def completions(body: CompletionRequest, request: Request):
     check_best_of(body.best_of, n)
     prompts = prompt_list(body.prompt)
     check_choices(srv, n * len(prompts), "n")
+    bound_text(srv.limits, "prompt", body.suffix, *(p for p in prompts if isinstance(p, str)))
     name, model = await srv.catalog.load(body.model)
     require_tokenizer(model, name)
+    jobs = await run_in_threadpool(completion_jobs, srv, model, body, prompts, n)
+    return await respond(request, srv, model, name, jobs, body, chat=False)
+
+
+def completion_jobs(srv: ServerState, model, body: CompletionRequest, prompts: list, n: int) -> list[Job]:
+    """The choices of a completion request (tokenizes: run it off the event loop)."""
     tok = model.tokenizer
     field, length = length_field(body)
     gap = length if length is not None else default_length(model, srv.limits)
@@ -132,17 +146,18 @@ async def completions(body: CompletionRequest, request: Request):
     for p, prompt in enumerate(prompts):
         field_name = "prompt" if len(prompts) == 1 else f"prompt[{p}]"
         if isinstance(prompt, str):
-            ids, echo = text_prompt(model, prompt), prompt
+            base, echo = text_canvas(model, prompt), prompt
         else:
-            ids = token_prompt(model, prompt, field_name)
-            echo = tok.decode(ids)
-        canvas = suffix_canvas(model, ids, gap, body.suffix) if body.suffix else Canvas(ids)
+            base = Canvas(token_prompt(model, prompt, field_name))
+            echo = tok.decode(base.prompt_ids)
+        ids = base.prompt_ids
+        canvas = suffix_canvas(model, base, gap, body.suffix) if body.suffix else base
         requested = requested_options(body, None if body.suffix else gap)
         options = resolve_options(model, requested, srv.limits, {"max_new_tokens": field}, canvas, body.preset)
-        fits_context(model, len(ids), options.max_new_tokens, srv.limits, field_name, field)
+        fits_context(model, len(ids), options.max_new_tokens, srv.limits.context, field_name, field)
         for s in choice_seeds(body, n):
             jobs.append(Job(p, canvas, options.model_copy(update={"seed": s}), echo if body.echo else ""))
-    return await respond(request, srv, model, name, jobs, body, chat=False)
+    return jobs
 
 
 def prompt_list(prompt) -> list:
@@ -173,7 +188,7 @@ async def choice_deltas(index: int, handle, completion: Completion, http: Reques
 async def respond(http: Request, srv: ServerState, model, name: str, jobs: list[Job], body, chat: bool):
     engine = srv.running_engine
     requests = [EngineRequest(name, j.canvas.prompt_ids, j.options, j.canvas.region) for j in jobs]
-    handles = submit_all(engine, requests)
+    handles = submit_all(engine, requests, srv.limits, length_field(body)[0])
     # With a suffix the answer is the gap alone, as OpenAI's suffix is not part of the text.
     completions = [Completion(model, j.canvas, j.options, stops_of(body), fixed_text=False) for j in jobs]
     streams = [choice_deltas(i, h, c, http) for i, (h, c) in enumerate(zip(handles, completions))]

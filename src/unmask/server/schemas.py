@@ -1,4 +1,4 @@
-"""Request bodies: the OpenAI chat and completion requests, and the native `/api/generate`.
+"""Request bodies: the OpenAI chat and completion requests, and the native `/api/diffuse`.
 
 Notable features:
 - The decoding fields are not restated: they are copied from `GenerationOptions` (type, bounds,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..options import MAX_NEW_TOKENS, MAX_TEMPERATURE, GenerationOptions
 from .limits import MAX_CHOICES, MAX_GAPS, MAX_MESSAGES, MAX_MODEL_NAME, MAX_PROMPTS, MAX_STOP, MAX_STOP_CHARS
@@ -51,10 +51,49 @@ def optional_option(name: str) -> tuple[Any, Any]:
     return Optional[source.annotation], Field(None, description=source.description, **bounds)
 
 
-FORBID = ConfigDict(extra="forbid")
+# extra="forbid": a misspelt field is a 400 naming it. strict: no coercion, so "8" is not 8 and
+# "yes" is not true (a client with a bug is told, not guessed at).
+FORBID = ConfigDict(extra="forbid", strict=True)
+
+
+def lone_surrogates(value, path: str = "") -> str | None:
+    """The path of the first string holding a lone UTF-16 surrogate ('a\\ud800b', which
+    JavaScript clients send for text cut mid-emoji), or None; such text cannot be encoded."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = lone_surrogates(item, where)
+        if found:
+            return found
+    return None
+
+
+class TextChecked(BaseModel):
+    """A request body whose every string must be encodable text (checked before the fields)."""
+
+    model_config = FORBID
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data):
+        where = lone_surrogates(data)
+        if where:
+            raise ValueError(f"{where}: contains a lone UTF-16 surrogate, which is not text; send valid UTF-8")
+        return data
+
 
 DiffusionFields = create_model(
-    "DiffusionFields", __config__=FORBID, **{name: optional_option(name) for name in DIFFUSION_FIELDS}
+    "DiffusionFields", __base__=TextChecked, **{name: optional_option(name) for name in DIFFUSION_FIELDS}
 )
 
 ModelName = Optional[str]
@@ -166,12 +205,12 @@ class CompletionRequest(OpenAICommon):
 
 
 GenerateOptionFields = create_model(
-    "GenerateOptionFields", __config__=FORBID, **{name: optional_option(name) for name in NATIVE_OPTION_FIELDS}
+    "GenerateOptionFields", __base__=TextChecked, **{name: optional_option(name) for name in NATIVE_OPTION_FIELDS}
 )
 
 
-class GenerateRequest(GenerateOptionFields):
-    """POST /api/generate: one of prompt, messages, template (optionally after prompt or messages),
+class DiffuseRequest(GenerateOptionFields):
+    """POST /api/diffuse: one of prompt, messages, template (optionally after prompt or messages),
     or puzzle, and any GenerationOptions field."""
 
     model_config = FORBID
@@ -195,3 +234,10 @@ class ResolveRequest(GenerateOptionFields):
     model: ModelName = _model_field()
     preset: Literal["fast", "balanced", "best"] | None = Field(None, description="Decoding preset.")
     template: str | None = Field(None, description="An infill template, when the length is the template's.")
+
+
+class StopRequest(BaseModel):
+    """POST /api/stop: unload a model."""
+
+    model_config = FORBID
+    model: ModelName = _model_field()

@@ -9,12 +9,17 @@ Notable features:
   it; generated HTML in the studio runs in exactly such an iframe). The studio itself is served
   from this origin, so its own requests pass; other origins pass only when allowed (CORS).
 - `RequestGuard` runs inside CORS, so its refusals carry CORS headers for allowed origins:
-  the API key (401; `/health` and the studio's static files are public) and the body size (413,
-  from Content-Length or by counting a chunked body before the app sees any of it).
+  the API key (401; `/health` and the studio's static files are public), the body size (413,
+  from Content-Length or by counting a chunked body before the app sees any of it), and a body
+  that stalls (408 after `Limits.body_seconds` without a byte), so a slow client cannot hold a slot.
+- `HeadAsGet`: HEAD on any GET resource gets its headers (HTTP's rule).
+- `SecurityHeaders`, outermost: `nosniff`, `no-referrer` and a locked-down Permissions-Policy on
+  every response, errors and refusals included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import socket
@@ -28,6 +33,11 @@ from .errors import APIError
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 PUBLIC_PATHS = frozenset({"/health"})
+BASELINE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), usb=(), payment=()"),
+)
 # Everything under these needs the API key when one is set; other paths are the studio's files.
 PROTECTED_PREFIXES = ("/v1", "/api", "/openapi.json", "/docs", "/redoc")
 
@@ -104,8 +114,8 @@ class HostGuard:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int):
-        self.app = app
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int, body_seconds: float = 30.0):
+        self.app, self.body_seconds = app, body_seconds
         self.key = api_key.encode() if api_key else None
         self.max_body = max_body
 
@@ -140,7 +150,13 @@ class RequestGuard:
         # Read the whole body first (it is bounded), so nothing downstream sees a partial one.
         chunks, size = [], 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_seconds)
+            except asyncio.TimeoutError:
+                stalled = APIError(
+                    408, f"body: no data for {self.body_seconds:g} s; send the body whole", code="body_timeout"
+                )
+                return await refuse(scope, receive, send, stalled)
             if message["type"] != "http.request":
                 return  # the client left before sending its body
             chunk = message.get("body", b"")
@@ -160,3 +176,47 @@ class RequestGuard:
             return await receive()  # afterwards: http.disconnect when the client leaves
 
         await self.app(scope, replay, send)
+
+
+class SecurityHeaders:
+    """Adds the baseline headers to every response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in BASELINE_HEADERS if k not in present]
+                if extra:
+                    message = dict(message)
+                    message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body, on every GET route (HTTP's rule), so the OpenAPI
+    schema need not list each route twice."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message) -> None:
+            if message["type"] == "http.response.body":
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+                if getattr(headers_only, "sent", False):
+                    return
+                headers_only.sent = True
+            await send(message)
+
+        await self.app(dict(scope, method="GET"), receive, headers_only)

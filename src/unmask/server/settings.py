@@ -39,6 +39,8 @@ class Settings:
     max_batch: int = DEFAULT_MAX_BATCH
     limits: Limits = field(default_factory=Limits)
     loader: Callable | None = None  # reference -> unmask.Model; default unmask.load (safetensors only)
+    quantize: str | None = None  # "int8" | "int4": the default loader quantizes every model as it loads
+    dtype: str = "auto"  # the default loader's compute dtype (auto: bfloat16 on CPUs that have it)
     studio_dir: Path | None = None  # the studio's static files; default: the installed studio
 
     @classmethod
@@ -60,8 +62,15 @@ class Settings:
             values["allow_origins"] = split_list(env["UNMASK_ORIGINS"])
         if env.get("UNMASK_MODELS"):
             values["models"] = split_list(env["UNMASK_MODELS"])
-        values.update({k: v for k, v in overrides.items() if v is not None and v != []})
+        values.update({k: v for k, v in overrides.items() if v is not None and v != [] and k != "api_key"})
+        if overrides.get("api_key") is not None:
+            values["api_key"] = overrides["api_key"]
+        if "UNMASK_API_KEY" in env and not env["UNMASK_API_KEY"].strip() and overrides.get("api_key") is None:
+            values["api_key"] = env["UNMASK_API_KEY"]
         settings = cls(**values)
+        if settings.api_key is not None and not settings.api_key.strip():
+            # An empty key would silently turn authentication off: refuse it at start.
+            raise ValueError("api_key: an empty API key would turn authentication off; give a key or leave it out")
         if not 0 < settings.port < 65536:
             raise ValueError(f"port: must be 1 to 65535, got {settings.port}")
         return settings

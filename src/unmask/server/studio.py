@@ -32,9 +32,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from .errors import APIError, invalid
+from .errors import OLLAMA_PATHS, APIError, invalid
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "studio" / "static"
 
@@ -209,9 +210,47 @@ def studio_csp(origin: str | None) -> str:
 
 
 class StudioFiles(StaticFiles):
-    """The studio's static files, each sent with the studio's security headers."""
+    """The studio's static files, each sent with the studio's security headers.
+
+    Mounted at /, it sees every request no route took: a known API path asked with the wrong
+    method is a 405 naming the methods it takes (the router alone would hand it here as a missing
+    file), and any method but GET/HEAD on a path that is no file is a 404, not a 405."""
+
+    def __init__(self, *args, api_routes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.api_routes = api_routes
+
+    async def misrouted(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        allowed = set()
+        # As the app's router saw it: the mount's scope has its own root_path.
+        probe = {"type": "http", "path": scope["path"], "root_path": "", "method": scope["method"]}
+        for route in self.api_routes:
+            match, _ = route.matches(probe)
+            if match == Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", ()) or ())
+        method, path = scope["method"], scope["path"][:100]
+        if allowed:
+            shown = ", ".join(sorted(allowed))
+            error = APIError(405, f"{method} is not allowed on {path!r}; it takes {shown}", code="method_not_allowed",
+                             headers={"Allow": shown})  # fmt: skip
+        elif method not in ("GET", "HEAD"):
+            try:
+                _, found = self.lookup_path(self.get_path(scope) or "index.html")
+            except (OSError, ValueError):
+                found = None
+            if found is not None or path in ("/", ""):
+                error = APIError(405, f"{method} is not allowed on {path!r}", code="method_not_allowed",
+                                 headers={"Allow": "GET, HEAD"})  # fmt: skip
+            else:
+                error = APIError(404, f"no route {path!r}; /openapi.json lists them", code="unknown_route")
+        else:
+            return False
+        await error.response(scope["path"] in OLLAMA_PATHS)(scope, receive, send)
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and await self.misrouted(scope, receive, send):
+            return
         extra = [(k.lower().encode(), v.encode()) for k, v in COMMON_HEADERS.items() if k != "Cache-Control"]
         extra += [
             (b"content-security-policy", studio_csp(page_origin(scope)).encode()),
@@ -310,7 +349,7 @@ def studio_available(static_dir: Path = STATIC_DIR) -> bool:
     return (static_dir / "index.html").is_file()
 
 
-def mount_studio(app: FastAPI, static_dir: Path = STATIC_DIR) -> bool:
+def mount_studio(app: FastAPI, static_dir: Path = STATIC_DIR, api_routes=()) -> bool:
     """Serve the studio at / when it is built; returns whether it was mounted. Call it last:
     a mount at / answers every path no route took."""
     if not studio_available(static_dir):
@@ -320,13 +359,14 @@ def mount_studio(app: FastAPI, static_dir: Path = STATIC_DIR) -> bool:
             return {
                 "name": "unmask",
                 "api": "/v1",
-                "native": "/api/generate",
-                "docs": "/docs",
+                "native": "/api/diffuse",
+                "docs": "/openapi.json",
                 "studio": "not installed",
             }
 
         return False
     app.state.previews = PreviewStore()
     add_preview_routes(app, app.state.previews)
-    app.mount("/", StudioFiles(directory=static_dir, html=True), name="studio")
+    api_routes = [*api_routes, *(r for r in app.routes if isinstance(r, Route))]
+    app.mount("/", StudioFiles(directory=static_dir, html=True, api_routes=api_routes), name="studio")
     return True

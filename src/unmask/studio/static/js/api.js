@@ -1,4 +1,4 @@
-// The studio's only way to the server: same-origin fetches, the /api/generate SSE stream, and
+// The studio's only way to the server: same-origin fetches, the /api/diffuse SSE stream, and
 // errors turned into sentences a person can act on.
 
 const KEY_STORAGE = 'unmask.apiKey';
@@ -140,10 +140,10 @@ function parseBlock(block) {
   try { return { event, data: JSON.parse(text) }; } catch { return { event, data: text }; }
 }
 
-/** POST /api/generate with stream: true; calls handlers.start/step/done/progress as frames come.
+/** POST /api/diffuse with stream: true; calls handlers.start/step/done/progress as frames come.
  *  Resolves with the done payload; rejects with ApiError (HTTP or `event: error`) or AbortError. */
 export async function generate(body, handlers = {}, { signal } = {}) {
-  const response = await send('/api/generate', {
+  const response = await send('/api/diffuse', {
     method: 'POST', signal, body: JSON.stringify({ ...body, stream: true }),
     headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
   });

@@ -216,7 +216,7 @@ export class Dial {
 
   // --- what goes to the server -----------------------------------------------------------------
 
-  /** The preset and the fields the user set: the body of /api/resolve, and of /api/generate
+  /** The preset and the fields the user set: the body of /api/resolve, and of /api/diffuse
    *  (with the text), so the run resolves exactly what the dial shows. */
   request() {
     const out = {};

@@ -1,4 +1,4 @@
-// A live run: the /api/generate stream feeding a Run, shown one step per animation frame so every
+// A live run: the /api/diffuse stream feeding a Run, shown one step per animation frame so every
 // step is seen even when the model is faster than the screen (the readouts keep the real timings).
 
 import { generate } from './api.js';
@@ -10,7 +10,7 @@ const WAITING_DELAY_MS = 250; // show the loader only when the first frame is th
 
 export class LiveRun {
   /**
-   * body: the /api/generate request. meta: stored on the Run (prefix, kind, settings).
+   * body: the /api/diffuse request. meta: stored on the Run (prefix, kind, settings).
    * handlers: waiting(ms) until the start frame, start(run), frame(run, k), done(run), error(err, run),
    * progress(data) for model-load frames. paceMs: the least time each step stays on screen.
    */

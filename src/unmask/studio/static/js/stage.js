@@ -47,7 +47,7 @@ export class Stage {
 
   get running() { return !!this.live?.active; }
 
-  /** Start a run: body for /api/generate; meta: {prefix, fixed, kind, settings}; model: its /api/models info. */
+  /** Start a run: body for /api/diffuse; meta: {prefix, fixed, kind, settings}; model: its /api/models info. */
   start(body, meta, model, { paceMs = 0 } = {}) {
     this.stop();
     this.prefix = meta.prefix || '';
