@@ -302,7 +302,7 @@ class Engine:
     def _unload_idle(self) -> None:
         """Drop models idle for keep_alive seconds that no request waits for (lock held)."""
         now = time.monotonic()
-        busy = {h.request.model for h in self.pending + self.active}
+        busy = {h.request.model for h in self.pending + self.active if not h.finished}
         idle = [n for n, t in self.last_used.items() if now - t > self._keep_for(n) or n in self._unload_asked]
         for name in idle:
             if name not in busy:
@@ -341,6 +341,8 @@ class Engine:
                     with self.lock:
                         self.batches_run += 1
                         self.active = [h for j in jobs for h in j.batch]
+                        if self._unload_asked:
+                            self._unload_idle()
 
 
 class Job:
