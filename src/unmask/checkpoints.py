@@ -7,6 +7,9 @@ Notable features:
 - Importing this module imports no torch (the CLI imports it for `--help`); the loader and the
   model registry are imported inside the functions that need them.
 - One alias table (`formats.ALIASES`), shared by the loader, `pull`, `rm` and `show`.
+- Whether unmask can run a config is one function, `config_problem`: the architecture's own check
+  of every value, so `list` marks a folder unsupported (with why) that the loader would refuse,
+  and `pull` refuses it from config.json alone, before a weight is requested.
 - Hub models are read from the cache as huggingface_hub lays it out, at the revision `main`
   points at (what the loader resolves), so a half-finished pull does not hide a complete one.
 - Named models (`unmask create`) are described as their base checkpoint with their own name,
@@ -147,6 +150,31 @@ def context_length(config: dict) -> Optional[int]:
     )
 
 
+def config_problem(config: dict) -> Optional[str]:
+    """Why unmask cannot run a config.json, None when it can: no or an unknown model_type, a value
+    the architecture does not run (its `Args.from_config` names the key: another RoPE scaling or
+    activation, another LLaDA block type) or a quantization the loader does not read. Reads the dict
+    only, so `pull` asks it before a weight is requested and `list` for every folder."""
+    from . import loading
+    from .models import architecture_for
+
+    model_type = config.get("model_type")
+    if model_type is None:
+        return "config.json names no model_type"
+    try:
+        arch = architecture_for(model_type)
+    except ValueError:
+        return f"unmask cannot run {model_type!r} models (supported: {', '.join(supported_types())})"
+    try:
+        arch.make_args(config)
+        loading.pick_quantization(None, config, Path())
+    except (loading.ModelLoadError, ValueError, TypeError, KeyError, AttributeError) as err:
+        # AttributeError: a value of the wrong kind (a string where the architecture reads a dict).
+        why = str(err).removeprefix("config.json: ") or type(err).__name__
+        return f"unmask cannot run this {model_type} config ({why})"
+    return None
+
+
 def source_of(folder: Path) -> str:
     """Where a checkpoint folder lives: "embedded" (in unmask), "hub" (the Hugging Face cache) or "folder"."""
     from huggingface_hub import constants
@@ -166,23 +194,15 @@ def describe(
 ) -> FolderInfo:
     """What a checkpoint folder is, from its config, tokenizer files and weight headers; never raises for
     a bad file (a missing or broken config makes an unsupported checkpoint, with the reason)."""
-    from .models import architecture_for, supported_types
+    from .models import architecture_for
 
     folder = Path(folder)
     config = read_json_object(folder / "config.json")
     has_config = config is not None
     config = config or {}
     model_type = config.get("model_type")
-    try:
-        family, reason = architecture_for(model_type).family, None
-    except ValueError:
-        family = None
-        if not has_config:
-            reason = "config.json is missing or is not a JSON object"
-        elif model_type is None:
-            reason = "config.json names no model_type"
-        else:
-            reason = f"unmask cannot run {model_type!r} models (supported: {', '.join(supported_types())})"
+    reason = config_problem(config) if has_config else "config.json is missing or is not a JSON object"
+    family = architecture_for(model_type).family if reason is None else None
     parameters, dtype = weight_stats(folder)
     generation = read_json_or_empty(folder / "generation_config.json")
     defaults = generation.get("unmask")
@@ -194,7 +214,7 @@ def describe(
         has_config=has_config,
         model_type=model_type,
         family=family,
-        supported=family is not None,
+        supported=reason is None,
         reason=reason,
         parameters=parameters,
         dtype=dtype,
@@ -465,6 +485,15 @@ def memory_needs(folder: Path, canvas: Optional[int] = None) -> dict:
             continue  # a quantized weight's scales are not parameters
         count = math.prod(entry.get("shape", []))
         n_params += 2 * count if entry.get("dtype") == "U8" and f"{module}.zeros" in headers else count  # int4 pairs
+    return memory_by_mode(config, n_params, canvas)
+
+
+def memory_by_mode(config: dict, n_params: int, canvas: Optional[int] = None) -> dict:
+    """`memory_needs` from a config and a parameter count: "float32", "bfloat16", "int8", "int4"
+    (`loading.MemoryNeed`s), or only the mode of a config `unmask quantize` wrote; {} when the
+    config lacks the sizes."""
+    from . import loading
+
     canvas = canvas or loading.FIT_CANVAS
     section = config.get("quantization_config")
     try:
@@ -477,3 +506,29 @@ def memory_needs(folder: Path, canvas: Optional[int] = None) -> dict:
         return needs | {m: loading.memory_needed(config, n_params, "bfloat16", m, canvas) for m in ("int8", "int4")}
     except (loading.ModelLoadError, ValueError, TypeError):
         return {}
+
+
+def config_parameters(config: dict) -> int:
+    """The parameter count of the network a config.json describes, counted as the loader's fit check
+    counts it: the model built on torch's meta device (no memory, no file; about a second for 7B).
+    Raises ValueError, TypeError, KeyError or AttributeError for a config unmask cannot run
+    (`config_problem` says which value)."""
+    import torch
+
+    from .models import architecture_for
+
+    arch = architecture_for(config.get("model_type"))
+    args = arch.make_args(config)
+    with torch.device("meta"):
+        net = arch.make_model(args)
+    return sum(p.numel() for p in net.parameters())
+
+
+def config_memory_needs(config: dict, canvas: Optional[int] = None) -> dict:
+    """`memory_needs` for a checkpoint that is not on disk yet (`unmask pull` says it before
+    downloading): from its config.json alone; {} when unmask cannot run the config."""
+    try:
+        n_params = config_parameters(config)
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError):  # RuntimeError: torch refused a size
+        return {}
+    return memory_by_mode(config, n_params, canvas)

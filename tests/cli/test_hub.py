@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 import unmask
 from unmask import checkpoints
 from unmask.cli import app
+from unmask.cli.hub import human_size
 
 from ..conftest import GOLDEN
 from .conftest import DEFAULTS, TOKEN, go_offline, point_at
@@ -73,6 +74,25 @@ def parameter_count(folder: Path) -> int:
 
 def repo_folder(hub, repo_id: str) -> Path:
     return hub.cache / ("models--" + repo_id.replace("/", "--"))
+
+
+def golden_repo(name: str, **config) -> Repo:
+    """A golden tiny checkpoint as a hub repo, its config.json with `config` set over the shipped one."""
+    shipped = json.loads((GOLDEN / name / "config.json").read_text())
+    return Repo(
+        {
+            "config.json": json.dumps(shipped | config).encode(),
+            "model.safetensors": (GOLDEN / name / "model.safetensors").read_bytes(),
+        }
+    )
+
+
+# A supported model_type with a value unmask does not run: (repo, golden checkpoint, config values, the key).
+UNSUPPORTED_VALUES = [
+    ("fake-org/dream-rope-scaling", "dream-tiny", {"rope_scaling": {"type": "linear", "factor": 2.0}}, "rope_scaling"),
+    ("fake-org/dream-gelu", "dream-tiny", {"hidden_act": "gelu"}, "hidden_act"),
+    ("fake-org/llada-sequential", "llada-tiny", {"block_type": "sequential"}, "block_type"),
+]
 
 
 def subprocess_env(hub) -> dict:
@@ -138,6 +158,72 @@ def test_unsupported_architecture_is_refused_before_any_weight_request(hub):
     assert "'gpt2'" in message and "dream, grid, llada" in message and "nothing was downloaded" in message
     assert hub.downloaded("fake-org/gpt2-tiny") == ["config.json"]
     assert not repo_folder(hub, "fake-org/gpt2-tiny").exists(), "a refused pull must leave the cache untouched"
+
+
+@pytest.mark.parametrize("repo_id, golden, values, key", UNSUPPORTED_VALUES)
+def test_a_supported_architecture_with_an_unsupported_value_is_refused_before_any_weight_request(
+    hub, monkeypatch, repo_id, golden, values, key
+):
+    monkeypatch.setitem(hub.repos, repo_id, golden_repo(golden, **values))
+    result = cli("pull", repo_id)
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.text
+    assert "Traceback" not in result.text and result.stdout == ""
+    message = " ".join(result.stderr.split())  # one sentence (rich wraps it at the console's width)
+    assert message.startswith(f"error: {repo_id}: unmask cannot run this ") and message.count("error:") == 1
+    assert f"{key}: only " in message and message.endswith("; nothing was downloaded"), message
+    assert not [r for r in hub.requests(repo_id) if r.path.endswith(".safetensors")], "a weight was requested"
+    assert hub.downloaded(repo_id) == ["config.json"]
+    assert not repo_folder(hub, repo_id).exists(), "a refused pull must leave the cache untouched"
+
+
+def test_pull_says_the_size_and_the_memory_before_downloading(hub):
+    result = cli("pull", TINY)
+    assert result.exit_code == 0, result.text
+    plan = next(line for line in result.stderr.splitlines() if line.startswith(f"{TINY}: "))
+    size = sum(len(hub.repos[TINY].files[n]) for n in WANTED)
+    needs = checkpoints.config_memory_needs(json.loads(hub.repos[TINY].files["config.json"]))
+    about = {mode: human_size(need.total) for mode, need in needs.items()}
+    assert plan == (
+        f"{TINY}: {human_size(size)} to download; needs about {about['bfloat16']} of memory in bfloat16 "
+        f"(int8 about {about['int8']}, int4 about {about['int4']})"
+    )
+    # Said before the first weight byte: ahead of the weights' progress line, stdout and stderr interleaved.
+    assert result.output.index(plan) < result.output.index("model.safetensors")
+    # From config.json alone, the same figures `show` computes from the weight headers once pulled.
+    assert {m: n["total"] for m, n in json.loads(ok("show", TINY, "--json").stdout)["memory"].items()} == {
+        mode: need.total for mode, need in needs.items()
+    }
+
+    hub.reset()
+    again = ok("pull", TINY)
+    assert f"{TINY}: nothing left to download ({human_size(size)} in the cache); needs about" in again.stderr
+
+
+def test_pull_after_a_partial_download_says_what_is_left(hub):
+    from huggingface_hub import hf_hub_download
+
+    files = hub.repos[TINY].files
+    hf_hub_download(TINY, "tokenizer.json")  # a pull that stopped after its first file
+    out = ok("pull", TINY)
+    total = sum(len(files[n]) for n in WANTED)
+    left = total - len(files["tokenizer.json"])
+    assert f"{TINY}: {human_size(left)} of {human_size(total)} left to download;" in out.stderr
+    assert "tokenizer.json" not in hub.downloaded(TINY)[1:]
+
+
+def test_shard_sizes_the_listing_lacks_come_from_the_index_total_size():
+    from unmask.cli.pull import file_sizes
+
+    names = ["config.json", "model-1.safetensors", "model-2.safetensors", "model.safetensors.index.json"]
+    listing = {"config.json": 10, "model-1.safetensors": 600, "model-2.safetensors": None}
+    index = {"metadata": {"total_size": 1000}, "weight_map": {}}
+    assert file_sizes(names, listing, index) == {
+        "config.json": 10,
+        "model-1.safetensors": 600,
+        "model-2.safetensors": 400,
+        "model.safetensors.index.json": 0,
+    }
+    assert file_sizes(names, listing, None)["model-2.safetensors"] == 0
 
 
 def test_pickle_only_repo_is_refused_before_downloading_weights(hub):
@@ -311,6 +397,7 @@ def test_list_shows_embedded_and_cached_models_with_config(hub, embedded):
         "path": None,
         "architecture": "llada",
         "supported": True,
+        "reason": None,
         "complete": True,
         "parameters": expected,
         "dtype": "float32",
@@ -321,12 +408,35 @@ def test_list_shows_embedded_and_cached_models_with_config(hub, embedded):
     )
     assert tiny["size"] == sum(len(hub.repos[TINY].files[n]) for n in WANTED)
     assert gpt2["architecture"] == "gpt2" and not gpt2["supported"] and not gpt2["complete"]
+    assert "'gpt2'" in gpt2["reason"] and tiny["reason"] is None
 
     lines = ok("list").stdout.splitlines()
     assert lines[0].split() == ["NAME", "ARCH", "PARAMS", "SIZE", "LOCATION"]
     assert lines[1].split()[:3] == ["story", "llada", f"{expected / 1e3:.2f}K"]
     assert "gpt2 (unsupported)" in lines[2] and "(incomplete)" in lines[2]
     assert lines[3].startswith(TINY)
+    assert lines[4:] == ["", f"fake-org/gpt2-tiny is not supported: {gpt2['reason']}"]
+
+
+@pytest.mark.parametrize("repo_id, golden, values, key", UNSUPPORTED_VALUES)
+def test_list_and_show_mark_a_cached_model_with_an_unsupported_value_unsupported_and_say_why(
+    hub, monkeypatch, repo_id, golden, values, key
+):
+    from huggingface_hub import hf_hub_download
+
+    monkeypatch.setitem(hub.repos, repo_id, golden_repo(golden, **values))
+    for name in ("config.json", "model.safetensors"):  # put there by another tool: `pull` refuses it
+        hf_hub_download(repo_id, name)
+
+    (entry,) = [r for r in json.loads(ok("list", "--json").stdout) if r["name"] == repo_id]
+    assert entry["supported"] is False and entry["complete"] is True
+    assert entry["reason"].startswith("unmask cannot run this ") and f"({key}: only " in entry["reason"], entry
+    assert f"{repo_id} is not supported: {entry['reason']}" in ok("list").stdout.splitlines()
+
+    out = ok("show", repo_id).stdout
+    assert field(out, "architecture") == f"{entry['architecture']}, not supported: {entry['reason']}"
+    message = failed("run", repo_id, "-n", "4")
+    assert key in message, message  # the loader refuses it for the same reason
 
 
 def test_list_with_nothing(hub, tmp_path, monkeypatch):
@@ -358,6 +468,26 @@ def test_show_a_pulled_model(hub):
 
     details = json.loads(ok("show", TINY, "--json").stdout)
     assert details["defaults"] == DEFAULTS and details["chat_template"] is True and details["mask_token_id"] == 250
+
+
+def test_show_memory_per_dtype_and_quantization(embedded):
+    details = json.loads(ok("show", "story", "--json").stdout)
+    memory = details["memory"]
+    assert list(memory) == ["float32", "bfloat16", "int8", "int4"]
+    totals = [memory[mode]["total"] for mode in memory]
+    assert totals == sorted(totals, reverse=True) and len(set(totals)) == 4, totals  # float32 > ... > int4
+    weights = [memory[mode]["weights"] for mode in memory]
+    assert weights == sorted(weights, reverse=True) and len(set(weights)) == 4, weights
+    for need in memory.values():
+        assert need["total"] == need["weights"] + need["cache"] + need["activations"] + need["runtime"]
+    assert memory["float32"]["weights"] == 4 * details["parameters"]
+    assert memory["bfloat16"]["weights"] == 2 * details["parameters"]
+    want = checkpoints.memory_needs(embedded)
+    assert {mode: need["total"] for mode, need in memory.items()} == {mode: n.total for mode, n in want.items()}
+
+    out = ok("show", "story").stdout
+    for mode in memory:
+        assert field(out, f"memory {mode}").startswith(f"{human_size(memory[mode]['total'])} (weights ")
 
 
 def test_show_embedded_and_folder(embedded):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -60,6 +61,7 @@ def summary(c: FolderInfo) -> dict:
         "path": str(c.home or c.folder),
         "architecture": c.model_type,
         "supported": c.supported,
+        "reason": c.reason,
         "complete": c.complete,
         "parameters": c.parameters,
         "dtype": c.dtype,
@@ -110,10 +112,16 @@ def print_table(rows: list[FolderInfo]) -> None:
         for row in cells:
             table.add_row(*row)
         console.print(table)
-        return
-    widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
-    for row in [header, *cells]:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    else:
+        widths = [max(len(r[i]) for r in [header, *cells]) for i in range(len(header))]
+        for row in [header, *cells]:
+            typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    # Why each unsupported model is, under the table, where a long reason does not widen every row.
+    unsupported = [c for c in rows if not c.supported]
+    if unsupported:
+        typer.echo()
+    for c in unsupported:
+        typer.echo(f"{c.name} is not supported: {c.reason or 'no reason recorded'}")
 
 
 @app.command("list")
@@ -155,7 +163,10 @@ def model_details(ref: str, folder: Path) -> dict:
         checkpoint = checkpoints.describe(folder, name, source)
     mask, eos = checkpoints.special_tokens(folder)
     files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
+    needs = checkpoints.memory_needs(folder)
+    memory = {mode: asdict(need) | {"total": need.total} for mode, need in needs.items()}
     return summary(checkpoint) | {
+        "memory": memory,
         "context_length": checkpoint.context_length,
         "mask_token_id": mask,
         "eos_token_ids": eos,
@@ -189,6 +200,18 @@ def named_lines(d: dict) -> list[tuple[str, str]]:
     ]
 
 
+def memory_lines(memory: dict) -> list[tuple[str, str]]:
+    """One line per dtype or quantization: the total, then its parts (a 512-token canvas)."""
+    return [
+        (
+            f"memory {mode}",
+            f"{human_size(m['total'])} (weights {human_size(m['weights'])}, cache {human_size(m['cache'])}, "
+            f"activations {human_size(m['activations'])}, runtime {human_size(m['runtime'])})",
+        )
+        for mode, m in memory.items()
+    ] or [("memory", "-")]
+
+
 def print_details(d: dict) -> None:
     defaults = "  ".join(f"{k}={v}" for k, v in d["defaults"].items() if v is not None)
     params = "-" if d["parameters"] is None else f"{human_count(d['parameters'])} ({d['parameters']:,})"
@@ -198,10 +221,11 @@ def print_details(d: dict) -> None:
         *named_lines(d),
         (
             "architecture",
-            (d["architecture"] or "?") if d["supported"] else f"{d['architecture']} (not supported by unmask)",
+            (d["architecture"] or "?") if d["supported"] else f"{d['architecture']}, not supported: {d['reason']}",
         ),
         ("parameters", params if d["complete"] else "- (no weights found: incomplete download?)"),
         ("dtype", d["dtype"] or "-"),
+        *memory_lines(d["memory"]),
         ("context length", str(d["context_length"] or "-")),
         ("mask id", "-" if d["mask_token_id"] is None else str(d["mask_token_id"])),
         ("eos ids", ", ".join(map(str, d["eos_token_ids"])) or "-"),
@@ -227,7 +251,8 @@ def show(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show a model's architecture, size, special tokens, chat template and default decoding settings."""
+    """Show a model's architecture, size, memory needed per dtype and quantization, special tokens,
+    chat template and default decoding settings."""
 
     def go() -> None:
         details = model_details(model, checkpoints.folder_of(model))

@@ -1,9 +1,12 @@
 """`unmask pull`: download a model from the Hugging Face Hub into the standard cache.
 
 Notable features:
-- `pull` reads config.json before anything else and refuses an architecture unmask cannot run
+- `pull` reads config.json before anything else and refuses what unmask cannot run (an unknown
+  architecture, or any value it does not run: `checkpoints.config_problem`, the loader's own check)
   before a single weight byte is requested; the check uses a throwaway cache, so a refused pull
-  leaves the user's cache untouched.
+  leaves the user's cache untouched. A config that passes gets one line first: the bytes to
+  download and the memory the model will need (per dtype and quantization, as the fit check
+  estimates it from the config alone).
 - It fetches only what the loader reads (config, generation config, tokenizer, chat template,
   safetensors and their index; never pickles or code), through huggingface_hub and into the
   standard cache, so HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN and HF_ENDPOINT mean what
@@ -290,33 +293,78 @@ def pick_files(names: list[str], index: Optional[dict]) -> list[str]:
     return meta + weights
 
 
-def check_architecture(repo_id: str, revision: str, bar: type) -> None:
-    """Read config.json (from the cache, else into a throwaway cache) and refuse what unmask cannot run."""
+def fetch_config(repo_id: str, revision: str, bar: type) -> dict:
+    """config.json of a repo, from the cache, else read into a throwaway cache (so a refused pull
+    leaves the user's cache untouched)."""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
-    from ..checkpoints import supported_types
-
-    def model_type(path: str):
+    def parse(path: str) -> dict:
         try:
-            return json.loads(Path(path).read_text(encoding="utf-8")).get("model_type")
-        except (OSError, ValueError, AttributeError):
-            raise CliError(
-                f"{repo_id}: config.json is not valid JSON, so it is not a checkpoint unmask can load"
-            ) from None
+            config = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = None
+        if not isinstance(config, dict):
+            raise CliError(f"{repo_id}: config.json is not valid JSON, so it is not a checkpoint unmask can load")
+        return config
 
     cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)
     if isinstance(cached, str):
-        found = model_type(cached)
+        return parse(cached)
+    with tempfile.TemporaryDirectory(prefix="unmask-pull-") as tmp:
+        return parse(hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=tmp, tqdm_class=bar))
+
+
+def check_config(repo_id: str, config: dict) -> None:
+    """Refuse a config unmask cannot run, naming the value: the check `unmask list` and the loader make."""
+    from ..checkpoints import config_problem
+
+    problem = config_problem(config)
+    if problem is not None:
+        raise CliError(f"{repo_id}: {problem}; nothing was downloaded")
+
+
+def file_sizes(names: list[str], sizes: dict, index: Optional[dict]) -> dict[str, int]:
+    """Bytes of each file to fetch, from the repo listing; a shard the listing gives no size for gets
+    its share of what the index's metadata.total_size leaves."""
+    out = {n: sizes.get(n) or 0 for n in names}
+    unknown = [n for n in names if n.endswith(".safetensors") and sizes.get(n) is None]
+    total = ((index or {}).get("metadata") or {}).get("total_size")
+    if unknown and isinstance(total, int):
+        known = sum(v for n, v in out.items() if n.endswith(".safetensors"))
+        out |= {n: max(0, total - known) // len(unknown) for n in unknown}
+    return out
+
+
+def memory_summary(config: dict) -> str:
+    """The memory the model will need, as the loader's fit check estimates it: "needs about 16.7 GB
+    of memory in bfloat16 (int8 about 9.1 GB, int4 about 6.3 GB)"; "" when the config lacks the sizes."""
+    from ..checkpoints import config_memory_needs
+
+    needs = config_memory_needs(config)
+    if not needs:
+        return ""
+    if len(needs) == 1:  # a checkpoint `unmask quantize` wrote runs in its own mode only
+        ((mode, need),) = needs.items()
+        return f"needs about {human_size(need.total)} of memory ({mode})"
+    dtype = str(config.get("torch_dtype") or config.get("dtype"))
+    dtype = dtype if dtype in ("float32", "bfloat16") else "bfloat16"
+    quantized = ", ".join(f"{m} about {human_size(needs[m].total)}" for m in ("int8", "int4"))
+    return f"needs about {human_size(needs[dtype].total)} of memory in {dtype} ({quantized})"
+
+
+def plan(repo_id: str, config: dict, sizes: dict[str, int], cached: set[str]) -> str:
+    """The line `pull` prints before a weight is requested: what is left to download (files not in
+    `cached`) and the memory the model will need."""
+    total = sum(sizes.values())
+    left = sum(v for n, v in sizes.items() if n not in cached)
+    if left == total:
+        line = f"{repo_id}: {human_size(total)} to download"
+    elif left:
+        line = f"{repo_id}: {human_size(left)} of {human_size(total)} left to download"
     else:
-        with tempfile.TemporaryDirectory(prefix="unmask-pull-") as tmp:
-            found = model_type(
-                hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=tmp, tqdm_class=bar)
-            )
-    if str(found).lower() not in supported_types():
-        raise CliError(
-            f"{repo_id} is a {found!r} model, which unmask cannot run (supported architectures: "
-            f"{', '.join(supported_types())}); nothing was downloaded"
-        )
+        line = f"{repo_id}: nothing left to download ({human_size(total)} in the cache)"
+    memory = memory_summary(config)
+    return f"{line}; {memory}" if memory else line
 
 
 def download(repo_id: str, revision: str, view_console) -> tuple[Path, int, int, int]:
@@ -324,16 +372,20 @@ def download(repo_id: str, revision: str, view_console) -> tuple[Path, int, int,
 
     Returns (snapshot folder, bytes, files, files that needed a transfer).
     """
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.utils import are_progress_bars_disabled
+    from rich.markup import escape
 
     info = HfApi().model_info(repo_id, revision=revision, files_metadata=True)
     sizes = {s.rfilename: s.size for s in info.siblings or []}
     if "config.json" not in sizes:
         raise CliError(f"{repo_id} has no config.json, so it is not a checkpoint unmask can load")
     commit = info.sha
+    # What this commit already has in the cache, before this pull adds anything (files only on disk).
+    cached = {n for n in sizes if "/" not in n and isinstance(try_to_load_from_cache(repo_id, n, revision=commit), str)}
     quiet = PullView(view_console, [], enabled=False).bar_class()  # for the few bytes read before the bars
-    check_architecture(repo_id, commit, quiet)
+    config = fetch_config(repo_id, commit, quiet)
+    check_config(repo_id, config)
 
     index = None
     if SHARD_INDEX in sizes:
@@ -348,6 +400,8 @@ def download(repo_id: str, revision: str, view_console) -> tuple[Path, int, int,
         what = f"only pickle weights ({', '.join(pickles[:3])})" if pickles else "no safetensors weights"
         raise CliError(f"{repo_id} has {what}; unmask loads safetensors only, since unpickling can run code")
 
+    to_fetch = file_sizes(names, sizes, index)
+    view_console.print(escape(plan(repo_id, config, to_fetch, cached)), highlight=False, soft_wrap=True)
     fetched = 0
     with hub_warnings_to(view_console), PullView(view_console, names, enabled=not are_progress_bars_disabled()) as view:
         bar = view.bar_class()
@@ -359,7 +413,7 @@ def download(repo_id: str, revision: str, view_console) -> tuple[Path, int, int,
     if revision != commit:
         # Record `revision -> commit` only now that the snapshot is whole (one HEAD request).
         hf_hub_download(repo_id, "config.json", revision=revision, tqdm_class=quiet)
-    return path.parent, sum(sizes.get(n) or 0 for n in names), len(names), fetched
+    return path.parent, sum(to_fetch.values()), len(names), fetched
 
 
 @app.command()
@@ -367,7 +421,7 @@ def pull(
     model: str = typer.Argument(..., help=f"Hub id (org/name) or alias: {', '.join(ALIASES)}."),
     revision: str = typer.Option("main", "--revision", help="Branch, tag or commit to download."),
 ) -> None:
-    """Download a model from the Hugging Face Hub into the standard cache (resumable; architecture checked first)."""
+    """Download a model from the Hugging Face Hub into the standard cache (resumable; its config checked first)."""
 
     def go() -> None:
         from ..checkpoints import cached_snapshot, weight_files
