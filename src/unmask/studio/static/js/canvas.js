@@ -105,14 +105,15 @@ export class CanvasView {
       this.keys[i] = key;
       const span = this.cells[i];
       let cls = 'tok';
-      let [ws, text] = splitPiece(run.pieces[i]);
+      // The piece as drawn: a gap's first token does not repeat the spaces before the gap (run.redraw).
+      let [ws, text] = splitPiece(run.drawn[i]);
       if (state === 'given') cls += ' g';
       else if (state === 'mask') {
         cls += ' m';
         // Replaying a finished run, a placeholder takes its token's width, so nothing reflows as
         // tokens resolve; one that will be an end token stays a plain cell (it shows no text).
-        if (known && run.pieces[i] != null && text && !run.isEnd(i)) cls += ' k';
-        else { text = ''; ws = i > 0 ? ' ' : ''; }
+        if (known && run.drawn[i] != null && text && !run.isEnd(i)) cls += ' k';
+        else { text = ''; ws = i > 0 && !run.bare[i] ? ' ' : ''; }
       } else if (state === 'end') { cls += ' e'; text = ''; ws = ''; }
       else if (state === 'tail') cls += ' t';
       if (fresh) cls += ' f';

@@ -1,5 +1,6 @@
 // Exports of a finished run: a self-contained HTML replay (its own small player, no network) and
-// an animated SVG (CSS keyframes, one per step) that plays in any browser or <img>.
+// an animated SVG (CSS keyframes, one per step) that plays in any browser or <img>. Both draw what
+// the canvas draws: the prompt, the answer's fixed start, and the pieces as drawn (run.drawn).
 
 const xml = s => String(s).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' }[c]));
 
@@ -45,8 +46,9 @@ label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
   document.getElementById('meta').textContent = run.model + ' · ' + run.steps + ' steps · ' + run.elapsed.toFixed(2) + ' s · ' + run.nfe + ' model passes';
   slider.max = run.steps;
   var prefix = document.createElement('span'); prefix.className = 'p'; prefix.textContent = run.prefix;
+  var fixed = document.createElement('span'); fixed.className = 'g'; fixed.textContent = run.fixed || '';
   var cells = run.pieces.map(function () { return document.createElement('span'); });
-  canvas.append(prefix); cells.forEach(function (c) { canvas.append(c); });
+  canvas.append(prefix, fixed); cells.forEach(function (c) { canvas.append(c); });
   function show(k) {
     var ended = false;
     for (var i = 0; i < cells.length; i++) {
@@ -100,7 +102,10 @@ export function animatedSVG(run, title = 'unmask run') {
       x += part.length;
     }
   };
-  if (data.prefix) place(data.prefix, 'p', 0, false);
+  // Fixed text goes word by word, so a long one wraps like the tokens do.
+  const words = text => text.match(/\s*\S+|\s+/g) || [];
+  for (const w of words(data.prefix)) place(w, 'p', 0, false);
+  for (const w of words(data.fixed)) place(w, 'g', 0, false);
   let ended = false;
   data.pieces.forEach((piece, i) => {
     const p = piece || '';

@@ -6,6 +6,12 @@
 const SPECIAL_PIECE = /^(<\|[^<>|\s]{1,40}\|>|<\/s>|<\/?eos>|<\|?end_?of_?text\|?>|\[(EOS|SEP|PAD)\])$/i;
 const NEVER = Infinity;
 
+/** How many spaces end a text ('a den. ' -> 1). */
+export function trailingSpaces(text) {
+  const m = / +$/.exec(text || '');
+  return m ? m[0].length : 0;
+}
+
 export class Run {
   /** start: the `start` frame; meta: what the view knows (prefix text, request body, kind). */
   constructor(start, meta = {}) {
@@ -30,6 +36,35 @@ export class Run {
     this.pieceOf = new Map();
     this.tokens.forEach((t, i) => { if (this.pieces[i] != null) this.pieceOf.set(t, this.pieces[i]); });
     this.receivedAt = [performance.now()];
+    // The text drawn before the region: the prompt, then the answer's fixed start (an infill
+    // template's text before its first gap, a rewrite's text before its span).
+    this.before = (meta.prefix || '') + (meta.fixed || '');
+    this.redraw();
+  }
+
+  /** The pieces as drawn (`drawn`; `pieces` stay the server's): the engine's rule for a gap after
+   *  text that ends in spaces (engine/canvas.py `leads`). That text is not encoded with them, so
+   *  the gap's first token brings its own (' One' after 'a den. '); up to as many leading spaces
+   *  as the text ends with are dropped from the gap's first tokens, so 'den. One' has one space.
+   *  Fixed text (given tokens, the prefix) is drawn exactly as written. `bare[i]`: position i
+   *  starts such a gap and is still masked, so its placeholder takes no space before it either. */
+  redraw() {
+    const drawn = this.pieces.slice();
+    const bare = new Array(this.n).fill(false);
+    let lead = 0; // spaces still to drop at the start of the current gap
+    for (let i = 0; i < this.n; i++) {
+      if (this.given[i]) { lead = 0; continue; }
+      if (i === 0 || this.given[i - 1]) lead = trailingSpaces(i === 0 ? this.before : this.pieces[i - 1]);
+      if (!lead) continue;
+      const piece = this.pieces[i];
+      if (piece == null) { bare[i] = true; lead = 0; continue; }
+      if (this.isEnd(i)) { lead = 0; continue; }
+      const cut = Math.min(lead, piece.length - piece.replace(/^ +/, '').length);
+      drawn[i] = piece.slice(cut);
+      lead = drawn[i] ? 0 : lead - cut; // a lone space token: the next token may repeat the rest
+    }
+    this.drawn = drawn;
+    this.bare = bare;
   }
 
   get stepCount() { return this.steps.length; }
@@ -54,6 +89,7 @@ export class Run {
       this.pieceOf.set(frame.tokens[j], frame.texts[j]);
     });
     if (frame.total_steps) this.plannedSteps = frame.total_steps;
+    this.redraw();
   }
 
   /** The done frame; positions the server filled without a step (the tail after an end token,
@@ -69,6 +105,7 @@ export class Run {
         if (this.pieces[i] == null) this.endIds.add(t);
       }
     });
+    this.redraw();
   }
 
   isEnd(i) {
@@ -108,14 +145,14 @@ export class Run {
   /** Commits per step (index 0 = step 1), for the sparkline. */
   commitsPerStep() { return this.steps.map(s => s.positions.length); }
 
-  /** The region's text at step k: masked positions as `mask` (a string, or null to skip), end
-   *  tokens and their tails left out. */
+  /** The region's text at step k as drawn: masked positions as `mask` (a string, or null to
+   *  skip), end tokens and their tails left out. */
   text(k = this.lastStep, mask = '') {
     const states = this.states(k);
     let out = '';
     for (let i = 0; i < this.n; i++) {
       const s = states[i];
-      if (s === 'given' || s === 'token') out += this.pieces[i] ?? '';
+      if (s === 'given' || s === 'token') out += this.drawn[i] ?? '';
       else if (s === 'mask' && mask !== null) out += mask;
     }
     return out;
@@ -135,11 +172,12 @@ export class Run {
     return frame ? frame.elapsed : 0;
   }
 
-  /** Everything needed to replay this run elsewhere (exports). */
+  /** Everything needed to replay this run elsewhere (exports): the pieces as drawn, the text the
+   *  server sent (done.text) once there is one. */
   toJSON() {
     return {
-      id: this.id, model: this.model, prefix: this.meta.prefix || '', kind: this.meta.kind || 'text',
-      pieces: this.pieces, given: this.given, stepOf: this.stepOf.map(s => (s === NEVER ? -1 : s)),
+      id: this.id, model: this.model, prefix: this.meta.prefix || '', fixed: this.meta.fixed || '', kind: this.meta.kind || 'text',
+      pieces: this.drawn, given: this.given, stepOf: this.stepOf.map(s => (s === NEVER ? -1 : s)),
       states: this.states(this.lastStep), steps: this.steps.length, settings: this.meta.settings || {},
       elapsed: this.done?.timings?.elapsed ?? this.elapsedAt(this.lastStep), nfe: this.done?.timings?.nfe ?? this.steps.length,
       text: this.done?.text ?? this.text(),

@@ -141,7 +141,8 @@ export class DiffuseView {
     if (!run?.finished || !range) return;
     const [a, b] = range;
     const states = run.states(run.lastStep);
-    const piece = i => run.pieces[i] ?? '';
+    // The text as drawn (run.drawn): the fixed text of the rewrite is what the reader sees.
+    const piece = i => run.drawn[i] ?? '';
     let before = run.meta.fixed || '';
     for (let i = 0; i < a; i++) if (states[i] === 'token' || states[i] === 'given') before += piece(i);
     let after = '';
