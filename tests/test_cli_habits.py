@@ -307,3 +307,13 @@ def test_the_live_view_in_a_real_terminal_starts_and_ends_honestly():
     last = screen.strip().splitlines()[-1]
     assert last.startswith("done ·") and "passes" in last
     assert child.wait() == 0
+
+
+def test_a_prompt_before_a_template_gives_its_trailing_space_to_the_first_gap():
+    """The studio's rewrite sends the text before the span as `prompt` and the span as a gap."""
+    from unmask.engine import infill_canvas, load, text_canvas
+
+    model = load("story")
+    start = text_canvas(model, "A fox lived in a den. ")
+    canvas = infill_canvas(model, "{{4}} The end.", start.prompt_ids, start.leads.get(0, ""))
+    assert canvas.leads == {0: " "} and model.tokenizer.decode(canvas.prompt_ids) == "A fox lived in a den."

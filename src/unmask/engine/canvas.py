@@ -122,8 +122,9 @@ def text_canvas(model, text: str) -> Canvas:
     return Canvas(model.tokenizer.encode(body, add_special_tokens=False), leads={0: lead} if lead else {})
 
 
-def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> Canvas:
-    """The canvas for an infill template (optionally after prefix_ids, e.g. a chat prompt)."""
+def infill_canvas(model, template: str, prefix_ids: list[int] | None = None, prefix_lead: str = "") -> Canvas:
+    """The canvas for an infill template (optionally after prefix_ids, e.g. a chat prompt, whose
+    text ended in the spaces `prefix_lead`, left out of its ids as `text_canvas` leaves them)."""
     tok = model.tokenizer
     if tok is None:
         raise RequestError("model", "this checkpoint has no tokenizer, so it cannot take text")
@@ -131,6 +132,8 @@ def infill_canvas(model, template: str, prefix_ids: list[int] | None = None) -> 
     first_gap = next(i for i, p in enumerate(pieces) if isinstance(p, int))
     prefix_text = "".join(pieces[:first_gap])
     body, lead = trailing_spaces(prefix_text)
+    if not body:  # the template starts with its gap: the spaces before it end the prompt
+        lead = prefix_lead + lead
     prompt = list(prefix_ids or []) + (tok.encode(body, add_special_tokens=False) if body else [])
     region: list[int] = []
     segments: list[tuple[str | None, int]] = []

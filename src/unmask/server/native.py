@@ -37,7 +37,7 @@ from .compat import message_text
 from .decoding import fits_context, resolve_options
 from .errors import APIError, invalid
 from .generation import events, guarded, sse, sse_response, submit_all
-from .inputs import bound_text, chat_prompt, require_tokenizer, text_prompt
+from .inputs import bound_text, chat_prompt, require_tokenizer
 from .limits import MAX_GAPS
 from .schemas import NATIVE_OPTION_FIELDS, DiffuseRequest, ResolveRequest, StopRequest
 from .state import server
@@ -66,20 +66,18 @@ def build_canvas(model, name: str, body: DiffuseRequest, max_tokens: int) -> tup
     if body.prompt is not None and body.messages is not None:
         raise invalid("messages", "send either prompt or messages, not both")
     if body.messages is not None:
-        prefix, field = chat_prompt(model, message_text(body.messages)), "messages"
+        start, field = Canvas(chat_prompt(model, message_text(body.messages))), "messages"
     else:
-        prefix, field = text_prompt(model, body.prompt or ""), "prompt"
+        start, field = text_canvas(model, body.prompt or ""), "prompt"
     if body.template is None:
         if not given:
             raise invalid("prompt", "send a prompt, messages, a template or a puzzle")
-        if body.prompt is not None:
-            return text_canvas(model, body.prompt), field, False
-        return Canvas(prefix), field, False
+        return start, field, False
     gaps = len(GAP.findall(body.template))
     if gaps > MAX_GAPS:
         raise invalid("template", f"at most {MAX_GAPS} gaps per template, got {gaps}")
     try:
-        canvas = infill_canvas(model, body.template, prefix)
+        canvas = infill_canvas(model, body.template, start.prompt_ids, start.leads.get(0, ""))
     except RequestError as err:
         raise invalid(err.field, str(err).split(": ", 1)[-1]) from None
     masked = sum(n for fixed, n in canvas.segments if fixed is None)
