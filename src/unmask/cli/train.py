@@ -19,6 +19,7 @@ from typing import Optional
 import typer
 
 from . import app
+from .common import guard, set_threads
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
 PACE_SKIP = 2  # a session's first steps compile and warm caches; their time says nothing about the pace
@@ -48,7 +49,9 @@ def train(
         None, "--stop-at", min=1, help="Stop and export at this step; the learning-rate schedule still spans --steps."
     ),
     seed: int = typer.Option(0, "--seed", min=0),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
+    threads: str = typer.Option(
+        "auto", "--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     compile: Optional[bool] = typer.Option(
         None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."
@@ -101,13 +104,11 @@ def build_trainer(
     recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile
 ):
     """The recipe's data and a Trainer, resumed if `out` holds a run; says what each slow stage does."""
-    import torch
 
     from ..train import recipes
     from ..train.loop import Trainer
 
-    if threads:
-        torch.set_num_threads(threads)
+    guard(lambda: set_threads(threads))
     kwargs = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     if recipe is not None:
         builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe}
