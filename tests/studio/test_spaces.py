@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from .conftest import shoot
-from .test_studio import LENGTH, current_run, dial, wait_done
+from .test_studio import LENGTH, answer_cells, current_run, dial, select_span, wait_done
 
 README_PREFIX = "Once upon a time, a fox lived in a den. "
 README_TEMPLATE = README_PREFIX + "{{40}} And the fox was never lonely again."
@@ -146,25 +146,14 @@ def test_a_prompt_ending_in_a_space_and_its_rewrite_keep_single_spaces(page, stu
         VISIBLE, "#view-diffuse .canvas-body"
     ).removeprefix(README_PREFIX)
     # Rewrite a span in the middle: the fixed text before it is the text as drawn.
-    cells = page.evaluate("""() => [...document.querySelectorAll('#view-diffuse .canvas-body .tok[data-i]')]
-        .map(t => ({text: t.previousSibling.data + t.textContent, answer: !/\\b(e|t|m)\\b/.test(t.className)}))""")
+    cells = answer_cells(page)
     length = next((i for i, c in enumerate(cells) if not c["answer"]), len(cells))
     assert length >= 6
     a, b = length // 3, length // 3 + max(1, length // 4)
     head = "".join(c["text"] for c in cells[:a])
     after = "".join(c["text"] for c in cells[b + 1 : length])
     assert head and not head[0].isspace()
-    page.evaluate(
-        """([a, b]) => {
-        const cells = document.querySelectorAll('#view-diffuse .canvas-body .tok[data-i]');
-        const range = document.createRange();
-        range.setStart(cells[a].firstChild, 0);
-        range.setEnd(cells[b].firstChild, cells[b].firstChild.length);
-        const sel = getSelection(); sel.removeAllRanges(); sel.addRange(range);
-        document.querySelector('#view-diffuse .canvas-body').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
-    }""",
-        [a, b],
-    )
+    select_span(page, a, b)
     page.wait_for_selector("#view-diffuse .rewrite-btn:not([hidden])")
     record_text(page, "#view-diffuse .canvas-body")
     mark = studio.recorder.mark()

@@ -434,16 +434,16 @@ def test_infill_keeps_the_fixed_text(page, studio):
     shoot(page, "infill")
 
 
-def test_rewrite_changes_only_the_selected_span(page, studio):
-    diffuse(page, "Lily found a shiny key in the garden.", length=LENGTH, steps=LENGTH // 2)
+def answer_cells(page) -> list[dict]:
+    """The Diffuse canvas's cells: each one's text (with the space before it) and whether it is
+    part of the answer (not an end token, the tail after it, or a mask)."""
     cells = page.evaluate("""() => [...document.querySelectorAll('#view-diffuse .canvas-body .tok[data-i]')]
         .map(t => ({text: t.previousSibling.data + t.textContent, answer: !/\\b(e|t|m)\\b/.test(t.className)}))""")
-    length = next((i for i, c in enumerate(cells) if not c["answer"]), len(cells))
-    assert length >= 6, "the answer is long enough to rewrite a span inside it"
-    a, b = length // 3, length // 3 + max(1, length // 4)  # a span in the middle of the answer
-    head = "".join(c["text"] for c in cells[:a])
-    after = "".join(c["text"] for c in cells[b + 1 : length])
-    # Select the span, as a mouse drag would.
+    return cells
+
+
+def select_span(page, a: int, b: int) -> None:
+    """Select cells a..b of the Diffuse canvas, as a mouse drag would."""
     page.evaluate(
         """([a, b]) => {
         const cells = document.querySelectorAll('#view-diffuse .canvas-body .tok[data-i]');
@@ -455,6 +455,17 @@ def test_rewrite_changes_only_the_selected_span(page, studio):
     }""",
         [a, b],
     )
+
+
+def test_rewrite_changes_only_the_selected_span(page, studio):
+    diffuse(page, "Lily found a shiny key in the garden.", length=LENGTH, steps=LENGTH // 2)
+    cells = answer_cells(page)
+    length = next((i for i, c in enumerate(cells) if not c["answer"]), len(cells))
+    assert length >= 6, "the answer is long enough to rewrite a span inside it"
+    a, b = length // 3, length // 3 + max(1, length // 4)  # a span in the middle of the answer
+    head = "".join(c["text"] for c in cells[:a])
+    after = "".join(c["text"] for c in cells[b + 1 : length])
+    select_span(page, a, b)
     page.wait_for_selector("#view-diffuse .rewrite-btn:not([hidden])")
     shoot(page, "rewrite-selection")
     mark = studio.recorder.mark()
