@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import app
-from .common import DEFAULT_MODEL, err_console, guard, load_model, set_threads
+from .common import DEFAULT_MODEL, Threads, err_console, guard, load_model, set_threads
 
 
 @dataclass
@@ -133,9 +133,7 @@ def bench(
     quantize: Annotated[
         Optional[str], typer.Option("--quantize", help="int8 or int4: quantize the weights as they load.")
     ] = None,
-    threads: Annotated[
-        str, typer.Option("--threads", "-t", help="CPU threads: auto (the free cores) or a number.")
-    ] = "auto",
+    threads: Threads = "auto",
 ) -> None:
     """A short table of tokens/s and model passes for each decoding mode."""
 

@@ -11,6 +11,7 @@ from . import app
 from .common import (
     DEFAULT_MODEL,
     CliError,
+    Threads,
     build_options,
     describe_request_error,
     describe_validation,
@@ -39,7 +40,6 @@ from .run import (
     Spread,
     Steps,
     Temperature,
-    Threads,
     Threshold,
     TopK,
     TopP,
@@ -195,31 +195,13 @@ def chat(
 
     Old turns are left out, with a note, when the conversation outgrows the context.
     """
+    flags = decoding_flags(locals())
 
     def body() -> None:
         console = Console()
         preset = pick_preset(fast, balanced, best)
         set_threads(threads)
         m = load_model(model, dtype, device, quantize=quantize)
-        flags = decoding_flags(
-            steps=steps,
-            max_new_tokens=max_new_tokens,
-            block_length=block_length,
-            algorithm=algorithm,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            threshold=threshold,
-            factor=factor,
-            spread=spread,
-            remask=remask,
-            cache=cache,
-            alg_temp=alg_temp,
-            eps=eps,
-            cfg_scale=cfg_scale,
-            recipe=recipe,
-            seed=seed,
-        )
         chat_loop(m, model, flags, preset, console, ctx)
 
     guard(body)

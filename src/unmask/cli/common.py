@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -93,6 +93,12 @@ def build_options(model, flags: dict, preset: str | None = None, canvas=None):
     from ..engine import resolve
 
     return resolve(model, flags, preset, None, canvas)
+
+
+# The one --threads flag of every verb that runs a model.
+Threads = Annotated[
+    str, typer.Option("--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number.")
+]
 
 
 def auto_threads() -> int:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.live import Live
 
 from . import app
-from .common import DEFAULT_MODEL, CliError, build_options, guard, load_model, set_threads, stdin_text
+from .common import DEFAULT_MODEL, CliError, Threads, build_options, guard, load_model, set_threads, stdin_text
 from .live import CanvasView, GridView, mask_width
 
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps (model passes).")]
@@ -49,9 +49,6 @@ Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")
 Quantize = Annotated[
     Optional[str], typer.Option("--quantize", help="int8 or int4: quantize the weights as they load (less memory).")
 ]
-Threads = Annotated[
-    str, typer.Option("--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number.")
-]
 Ctx = Annotated[
     Optional[int],
     typer.Option("--ctx", "-c", min=1, help="Context limit in tokens (prompt + canvas); default: the model's."),
@@ -65,9 +62,12 @@ Recipe = Annotated[
 ]
 
 
-def decoding_flags(**flags) -> dict:
-    """The decoding options given on the command line (None = not given), by options name."""
-    return flags
+def decoding_flags(params: dict) -> dict:
+    """The decoding options among a command's parameters (None = not given), by options name:
+    a verb's flags are named as GenerationOptions names its fields."""
+    from ..options import GenerationOptions
+
+    return {k: v for k, v in params.items() if k in GenerationOptions.model_fields}
 
 
 def check_fits(model, canvas, options, ctx: int | None) -> None:
@@ -213,25 +213,7 @@ def run(
     The canvas is drawn live: dots are masked positions, highlighted tokens were committed by the
     latest step. Completion models (story) continue the prompt; chat models answer it.
     """
-    flags = decoding_flags(
-        steps=steps,
-        max_new_tokens=max_new_tokens,
-        block_length=block_length,
-        algorithm=algorithm,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        threshold=threshold,
-        factor=factor,
-        spread=spread,
-        remask=remask,
-        cache=cache,
-        alg_temp=alg_temp,
-        eps=eps,
-        cfg_scale=cfg_scale,
-        recipe=recipe,
-        seed=seed,
-    )
+    flags = decoding_flags(locals())
 
     def body() -> None:
         console = Console()
@@ -292,6 +274,7 @@ def infill(
 
     Example: unmask infill story "Once upon a time, a fox lived in a den. {{40}} And the fox was never lonely again."
     """
+    flags = decoding_flags(locals())
 
     def body() -> None:
         from ..engine import infill_canvas
@@ -304,23 +287,6 @@ def infill(
         set_threads(threads)
         m = load_model(model, dtype, device, quantize=quantize)
         canvas = infill_canvas(m, text)
-        flags = decoding_flags(
-            steps=steps,
-            block_length=block_length,
-            algorithm=algorithm,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            threshold=threshold,
-            factor=factor,
-            spread=spread,
-            remask=remask,
-            alg_temp=alg_temp,
-            eps=eps,
-            cfg_scale=cfg_scale,
-            recipe=recipe,
-            seed=seed,
-        )
         options = build_options(m, flags, preset, canvas)
         check_fits(m, canvas, options, ctx)
         live = live_wanted(no_live, as_json, console)
@@ -362,14 +328,19 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
     if live:
         board = puzzles[0]
         view = GridView(lambda t: digit_of.get(t, "0"), canvases[0].region, m.ids.mask, lambda g: is_solution(board, g))
-        finals = [stream_region(m, canvases[0], options, view, True, console).region]
-        nfe = view.nfe
+        answers = [stream_region(m, canvases[0], options, view, True, console)]
     else:
+        from ..engine import Completion
+
+        # One batch for every board; each board's answer is built as for any other canvas.
         result = m.generate([[] for _ in canvases], canvas=[c.region for c in canvases], options=options)
-        finals, nfe = result.sequences, result.nfe
+        answers = [Completion(m, c, options) for c in canvases]
+        for answer, final in zip(answers, result.sequences):
+            answer.finish(final, result.nfe, result.elapsed)
     elapsed = time.perf_counter() - started
-    for puzzle, final in zip(puzzles, finals):
-        solution = "".join(digit_of.get(t, "0") for t in final)
+    nfe = max(a.passes for a in answers)
+    for puzzle, answer in zip(puzzles, answers):
+        solution = answer.text
         solved = is_solution(puzzle, solution)
         if as_json:
             print(

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import bind_socket, guard, set_threads
+from .common import Threads, bind_socket, guard, set_threads
 
 
 @app.command()
@@ -37,9 +37,7 @@ def serve(
     max_batch: Optional[int] = typer.Option(
         None, "--max-batch", min=1, help="Requests denoised together in one pass (default 16)."
     ),
-    threads: str = typer.Option(
-        "auto", "--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number."
-    ),
+    threads: Threads = "auto",
     dtype: str = typer.Option(
         "auto", "--dtype", help="auto, float32, bfloat16 or float16 (float32: seeded requests batch too)."
     ),

@@ -17,7 +17,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import bind_socket, fail, guard, set_threads
+from .common import Threads, bind_socket, fail, guard, set_threads
 
 PROBE_SECONDS = 1.5  # how long to wait for an answer from a server that may already be there
 START_SECONDS = 60.0  # how long to wait for our own server before giving up on the browser
@@ -66,9 +66,7 @@ def studio(
         None, "--api-key", help="Require 'Authorization: Bearer KEY' (the studio asks for it)."
     ),
     no_browser: bool = typer.Option(False, "--no-browser", help="Print the address instead of opening a browser."),
-    threads: str = typer.Option(
-        "auto", "--threads", "-t", help="CPU threads when a server is started: auto (the free cores) or a number."
-    ),
+    threads: Threads = "auto",
 ) -> None:
     """Open the studio: watch text diffuse, compare step counts, infill, rewrite, solve Sudoku, chat.
 

@@ -19,7 +19,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import guard, set_threads
+from .common import Threads, guard, set_threads
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
 PACE_SKIP = 2  # a session's first steps compile and warm caches; their time says nothing about the pace
@@ -49,9 +49,7 @@ def train(
         None, "--stop-at", min=1, help="Stop and export at this step; the learning-rate schedule still spans --steps."
     ),
     seed: int = typer.Option(0, "--seed", min=0),
-    threads: str = typer.Option(
-        "auto", "--threads", "-t", help="CPU threads: auto (the free cores, 1 on a busy machine) or a number."
-    ),
+    threads: Threads = "auto",
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     compile: Optional[bool] = typer.Option(
         None, "--compile/--no-compile", help="torch.compile the model (default: the recipe's)."
