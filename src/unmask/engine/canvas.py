@@ -57,15 +57,6 @@ class Canvas:
         """Positions to fill: what the step count is measured against."""
         return length if self.region is None else sum(1 for t in self.region if t == mask_id)
 
-    def gap_positions(self) -> list[int]:
-        """Region offsets of the gap tokens (what may change)."""
-        out, pos = [], 0
-        for text, n in self.segments:
-            if text is None:
-                out.extend(range(pos, pos + n))
-            pos += n
-        return out
-
 
 def parse_template(template: str) -> list[str | int]:
     """'a {{3}} b' -> ['a ', 3, ' b'] (empty strings dropped)."""

@@ -108,9 +108,9 @@ class Completion:
             self.first_step = event.elapsed
         self.commits += len(event.positions)
         self.revocations += len(event.revoked)
-        self.settled = max(self.settled, event.settled)
-        if self.done or self.canvas.puzzle:
-            return ""
+        before, self.settled = self.settled, max(self.settled, event.settled)
+        if self.done or self.canvas.puzzle or self.settled == before:
+            return ""  # nothing new is final: the text before `settled` cannot have changed
         return self._emit(final=False)
 
     def finish(self, region: list[int], nfe: int | None = None, elapsed: float | None = None) -> str:

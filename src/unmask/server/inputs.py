@@ -40,10 +40,6 @@ def chat_prompt(model, messages: list[dict]) -> list[int]:
         raise invalid("messages", str(err)) from None
 
 
-def text_prompt(model, text: str) -> list[int]:
-    return chat_or_prompt_ids(model, prompt=text)
-
-
 def vocabulary_size(model) -> int:
     config = model.config
     return int(config.get("embedding_size") or config.get("vocab_size") or model.tokenizer.vocab_size)

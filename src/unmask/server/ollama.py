@@ -260,8 +260,8 @@ class Answer:
                     yield self.frame("", True)
                     return
 
-    async def respond(self):
-        if self.http_stream:
+    async def respond(self, stream: bool):
+        if stream:
             lines = (json.dumps(f, ensure_ascii=False) + "\n" async for f in self.deltas())
             frames = guarded(lines, lambda err: json.dumps({"error": err.message}) + "\n")
             return NDJSONStream(frames, self.handle)
@@ -322,6 +322,16 @@ def ollama_options(srv, model, requested: dict, canvas: Canvas, body: Common, pr
     return resolved
 
 
+async def answered(request: Request, srv, body: Common, loaded: tuple, plan, requested: dict, chat: bool):
+    """Plan the canvas off the event loop, submit it, apply keep_alive, and answer (NDJSON or whole)."""
+    name, model, load, t0 = loaded
+    canvas, options = await run_in_threadpool(plan, srv, model, body, requested)
+    stops = body.options.stop if body.options is not None else None
+    answer = Answer(srv, request, name, model, canvas, options, stops, chat, t0, load)
+    after(srv, name, body)
+    return await answer.respond(body.stream)
+
+
 def generate_plan(srv, model, body: GenerateBody, requested: dict):
     """(canvas, options) for Ollama's generate (tokenizes: run it off the event loop)."""
     prompt = body.prompt or ""
@@ -353,12 +363,7 @@ async def generate(body: GenerateBody, request: Request):
         return JSONResponse(loaded_frame(name, {"response": ""}, only_load(srv, name, body)))
     require_tokenizer(model, name)
     bound_text(srv.limits, "prompt", body.prompt, body.suffix, body.system)
-    canvas, options = await run_in_threadpool(generate_plan, srv, model, body, requested)
-    stops = body.options.stop if body.options is not None else None
-    answer = Answer(srv, request, name, model, canvas, options, stops, False, t0, load)
-    after(srv, name, body)
-    answer.http_stream = body.stream
-    return await answer.respond()
+    return await answered(request, srv, body, (name, model, load, t0), generate_plan, requested, chat=False)
 
 
 def chat_plan(srv, model, body: ChatBody, requested: dict):
@@ -383,12 +388,7 @@ async def chat(body: ChatBody, request: Request):
         return JSONResponse(loaded_frame(name, empty, only_load(srv, name, body)))
     require_tokenizer(model, name)
     bound_text(srv.limits, "messages", *(m.content for m in body.messages))
-    canvas, options = await run_in_threadpool(chat_plan, srv, model, body, requested)
-    stops = body.options.stop if body.options is not None else None
-    answer = Answer(srv, request, name, model, canvas, options, stops, True, t0, load)
-    after(srv, name, body)
-    answer.http_stream = body.stream
-    return await answer.respond()
+    return await answered(request, srv, body, (name, model, load, t0), chat_plan, requested, chat=True)
 
 
 def details(family: str | None, parameters: int | None, dtype: str | None) -> dict:
