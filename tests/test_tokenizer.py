@@ -129,3 +129,13 @@ def test_no_template(tmp_path):
     tok.chat_template = None
     with pytest.raises(TemplateError, match="no chat template"):
         tok.render_chat([{"role": "user", "content": "x"}])
+
+
+def test_long_text_encodes_the_same_while_letting_other_threads_run():
+    import unmask
+    from unmask.tokenizer import LONG_TEXT
+
+    tok = unmask.load("story").tokenizer
+    text = "The fox ran to the river. " * (LONG_TEXT // 20)
+    assert len(text) > LONG_TEXT
+    assert tok.encode(text, add_special_tokens=False) == tok.inner.encode(text, add_special_tokens=False).ids
