@@ -88,6 +88,50 @@ class KVStore:
         self.values = [None if v is None else v[rows] for v in self.values]
 
 
+class BlockCache:
+    """Keys and values of finished blocks for block diffusion (SDAR, LLaDA2, Fast-dLLM v2), post-RoPE.
+
+    Block-causal models never let a block see later ones, so the cache is exact: it grows by one
+    block at a time and a pass over the current block attends to it plus itself. `store=False`
+    attends without writing (SDAR's `store_kv=False` denoising passes)."""
+
+    def __init__(self, n_layers: int):
+        self.keys: list[torch.Tensor | None] = [None] * n_layers
+        self.values: list[torch.Tensor | None] = [None] * n_layers
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def extend(
+        self, layer: int, start: int, k: torch.Tensor, v: torch.Tensor, store: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """k/v (B, H_kv, Lq, D) for positions [start, start + Lq), which must follow the cache;
+        returns the keys/values of positions [0, start + Lq), appending them when `store`."""
+        cached = 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+        if cached != start:
+            raise ValueError(f"a pass at position {start} must follow the {cached} cached positions")
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        if store:
+            self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Keep only the given batch rows."""
+        self.keys = [None if k is None else k[rows] for k in self.keys]
+        self.values = [None if v is None else v[rows] for v in self.values]
+
+
+def block_causal_mask(length: int, block: int, device=None, offset: int = 0) -> torch.Tensor:
+    """(L, L) bool, True = may attend: bidirectional inside each block of `block` positions, causal
+    across blocks (SDAR's and LLaDA2's training mask). Blocks are counted from canvas position 0;
+    `offset` is the canvas position of the first row/column."""
+    pos = torch.arange(offset, offset + length, device=device) // block
+    return pos[:, None] >= pos[None, :]
+
+
 def attend(
     q: torch.Tensor,
     k: torch.Tensor,

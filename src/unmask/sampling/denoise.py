@@ -65,6 +65,9 @@ class DenoiseStep:
     # per row, the canvas position before which nothing will change again: committed tokens are
     # final, except those of a block that remask may still revoke (until the block is filled)
     settled: list[int] = field(default_factory=list)
+    # per row, canvas positions whose committed token this pass replaced by another (token editing,
+    # LLaDA2.1); the new ids are in `canvas`
+    edited: list[list[int]] = field(default_factory=list)
 
 
 def make_schedule(p: Plan, masked: torch.Tensor, generator, revoking: bool = False) -> Schedule:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .noise import multinomial_rows, rand_rows
+from .noise import exponential_rows, multinomial_rows, rand_rows
 
 # Below this, dividing logits by the temperature overflows float32 and the softmax turns to NaN;
 # such a temperature means greedy anyway.
@@ -101,6 +101,40 @@ def llada_choice(
     logits = truncate(logits, top_p, top_k)
     tokens = gumbel_argmax(logits, temperature, generator, rows)
     return tokens, F.softmax(logits.to(prob_dtype), dim=-1)
+
+
+def block_choice(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator,
+    rows: list[int] | None = None,
+    noise: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SDAR's `sample_with_temperature_topk_topp` and LLaDA2's pipeline sampler (they agree):
+    (N, V) logits -> (tokens (N,), probability of each token (N,)).
+
+    Temperature, then top-k (ties with the k-th kept), then top-p, softmax in float32, one draw
+    per position. Temperature 0 is greedy on the raw logits (LLaDA2); SDAR's only deterministic
+    setting, top_k=1, gives the same tokens with probability 1. `noise` (N, V) replaces the
+    Exp(1) draws, so a test can replay a reference's recorded randomness."""
+    logits = logits.float()
+    if temperature < GREEDY_BELOW:
+        probs = torch.softmax(logits, dim=-1)
+        tokens = logits.argmax(-1)
+        return tokens, probs.gather(-1, tokens[:, None])[:, 0]
+    if temperature != 1.0:
+        logits = logits / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None and top_p < 1:
+        logits = top_p_filter(logits, top_p)
+    probs = torch.softmax(logits, dim=-1)
+    if noise is None:
+        noise = exponential_rows(generator, rows or [probs.shape[0]], probs.shape[-1], probs.device)
+    tokens = (probs / noise).argmax(-1)
+    return tokens, probs.gather(-1, tokens[:, None])[:, 0]
 
 
 def guide(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:

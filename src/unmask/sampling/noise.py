@@ -41,3 +41,10 @@ def multinomial_rows(probs: torch.Tensor, generator, rows: list[int]) -> torch.T
 def generator_of(generator, row: int):
     """The generator row `row` draws from."""
     return generator[row] if isinstance(generator, RowGenerators) else generator
+
+
+def exponential_rows(generator, rows: list[int], vocab: int, device=None) -> torch.Tensor:
+    """Exp(1) noise (sum(rows), vocab): `argmax(p / q)` is a draw from p, and is exactly what
+    torch's CPU `multinomial(p, 1)` computes from the same generator (checked on SDAR's records)."""
+    parts = [torch.empty((n, vocab), device=device).exponential_(1, generator=g) for g, n in rows_of(generator, rows)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -46,6 +46,12 @@ class Plan:
     spread: int = 0
     remask: float | None = None
     stop_at_eos: bool = False
+    # Block diffusion (SDAR, LLaDA2): a committed token is replaced when another is more likely
+    # than this (LLaDA2.1 token editing; None = off), with at most max_post_steps passes after a
+    # block's last mask; every pass commits at least min_commit tokens (LLaDA2 `minimal_topk`).
+    edit_threshold: float | None = None
+    max_post_steps: int = 16
+    min_commit: int = 1
 
     @property
     def fast_dllm_dream(self) -> bool:
