@@ -45,14 +45,37 @@ def test_bounds_name_the_field(field, value):
 
 
 def test_block_length_must_divide():
-    text = error_text(max_new_tokens=32, block_length=12)
-    assert "block_length: 12 must divide max_new_tokens (32)" in text
+    """The 2025 families' blocks tile the region; block diffusion tiles the whole canvas instead,
+    so the rule is the plan's, checked for the family."""
+    from unmask.engine.resolve import plan_for
+
+    options = GenerationOptions(max_new_tokens=32, block_length=12)
+    with pytest.raises(ValueError, match=r"^block_length: 12 must divide max_new_tokens \(32\)"):
+        plan_for("llada", options)
+    assert plan_for("sdar", options).block_length == 12
 
 
 def test_steps_multiple_of_blocks():
-    assert "steps: 10 must be a multiple of the number of blocks (4)" in error_text(
-        max_new_tokens=32, block_length=8, steps=10
-    )
+    from unmask.engine.resolve import plan_for
+
+    options = GenerationOptions(max_new_tokens=32, block_length=8, steps=10)
+    with pytest.raises(ValueError, match=r"^steps: 10 must be a multiple of the number of blocks \(4\)"):
+        plan_for("dream", options)
+    assert plan_for("sdar", options).steps_per_block == 3  # 10 steps over 4 blocks, rounded up
+
+
+def test_block_options_are_refused_by_full_canvas_families():
+    from unmask.engine.resolve import plan_for
+
+    for name, value in [("steps_per_block", 4), ("edit_threshold", 0.5), ("max_post_steps", 2), ("min_commit", 2)]:
+        with pytest.raises(ValueError, match=f"^{name}: only block diffusion"):
+            plan_for("llada", GenerationOptions(**{name: value}))
+    with pytest.raises(ValueError, match="^edit_threshold: token editing is LLaDA2.1's"):
+        plan_for("sdar", GenerationOptions(edit_threshold=0.5, block_length=4))
+    with pytest.raises(ValueError, match="^algorithm: llada2 decodes with low_confidence"):
+        plan_for("llada2", GenerationOptions(algorithm="sequential"), 32)
+    with pytest.raises(ValueError, match="^cfg_scale: not used by block diffusion"):
+        plan_for("sdar", GenerationOptions(cfg_scale=1.0), 4)
 
 
 def test_threshold_rules():

@@ -21,8 +21,9 @@ MAX_CFG_SCALE = 100.0
 MAX_TOP_K = 1_000_000
 MAX_SPREAD = 64
 
-Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random"]
-Recipe = Literal["dream", "llada", "fast-dllm"]
+Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random", "sequential"]
+Recipe = Literal["dream", "llada", "fast-dllm", "sdar", "llada2", "fast-dllm-v2"]
+MAX_POST_STEPS = 1024
 Cache = Literal["none", "prefix", "dual"]
 
 
@@ -69,13 +70,27 @@ class GenerationOptions(BaseModel):
         "earlier that the model now gives less than this probability, and decode them anew; 0 = off.",
     )
 
+    steps_per_block: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="Block diffusion: denoising passes per block; default: from steps."
+    )
+    edit_threshold: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Block diffusion (LLaDA2.1 token editing): replace a committed token when another is more "
+        "likely than this; default: off.",
+    )
+    max_post_steps: int | None = Field(
+        None, ge=0, le=MAX_POST_STEPS, description="Token editing: passes allowed after a block's last mask."
+    )
+    min_commit: int | None = Field(
+        None, ge=1, le=MAX_NEW_TOKENS, description="Block diffusion: tokens every pass commits at least (LLaDA2)."
+    )
+
     @model_validator(mode="after")
     def _cross_field(self) -> GenerationOptions:
-        blocks = self.num_blocks
-        if self.block_length is not None and self.max_new_tokens % self.block_length:
-            raise ValueError(f"block_length: {self.block_length} must divide max_new_tokens ({self.max_new_tokens})")
-        if self.total_steps % blocks:
-            raise ValueError(f"steps: {self.total_steps} must be a multiple of the number of blocks ({blocks})")
+        # Block and step divisibility depend on the family (block diffusion aligns blocks to the
+        # whole canvas, the 2025 families to the region): `engine.plan_for` checks them.
         if self.threshold is not None and self.factor is not None:
             raise ValueError("threshold: set either threshold or factor, not both")
         if self.remask and (self.threshold is not None or self.factor is not None):
@@ -91,7 +106,3 @@ class GenerationOptions(BaseModel):
     @property
     def total_steps(self) -> int:
         return self.steps if self.steps is not None else self.max_new_tokens
-
-    @property
-    def steps_per_block(self) -> int:
-        return self.total_steps // self.num_blocks

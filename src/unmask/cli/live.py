@@ -13,6 +13,7 @@ from rich.text import Text
 MASK_GLYPH = "·"
 FRESH = "bold black on yellow"
 SETTLING = "bold"
+EDITED = "bold black on magenta"  # a committed token replaced by another (LLaDA2.1 token editing)
 DIM = "dim"
 # Characters a mask is drawn with when the prompt gives no measure: about one English BPE token,
 # so the canvas takes roughly the room its text will take and lines do not reflow as it resolves.
@@ -58,6 +59,7 @@ class CanvasView:
         self.leads = leads or {}
         self.mask_text = MASK_GLYPH * width
         self.committed_at: dict[int, int] = {}
+        self.edited_at: dict[int, int] = {}
         self.step = 0
         self.planned = planned
         self.nfe = 0
@@ -75,6 +77,9 @@ class CanvasView:
         for p, t in zip(event.positions, event.tokens):
             self.region[p] = t
             self.committed_at[p] = event.index + 1
+        for p, t in zip(event.edited, event.edit_tokens):
+            self.region[p] = t
+            self.edited_at[p] = event.index + 1
 
     def finish(self, completion) -> None:
         """The last frame: the completion's text, and its counts."""
@@ -129,6 +134,8 @@ class CanvasView:
             else:
                 age = self.step - self.committed_at.get(i, -10)
                 style = FRESH if age == 0 else SETTLING if age == 1 else (DIM if ended else "")
+                if self.edited_at.get(i) == self.step:
+                    style = EDITED
                 text.append(self.piece(i, t), style=style)
         return text
 

@@ -69,7 +69,7 @@ class Completion:
         self.prompt_tokens = len(canvas.prompt_ids)
         self.planned_passes = options.total_steps
         self.passes, self.elapsed, self.first_step = 0, 0.0, None
-        self.commits, self.revocations = 0, 0
+        self.commits, self.revocations, self.edits = 0, 0, 0
         self.settled = 0  # region offsets before this one are final
         self.sent = ""  # the final text returned so far
         self.finish_reason: str | None = None  # set once the text is complete
@@ -103,6 +103,9 @@ class Completion:
             self.region[p] = self.mask_id
         for p, t in zip(event.positions, event.tokens):
             self.region[p] = t
+        for p, t in zip(event.edited, event.edit_tokens):
+            self.region[p] = t
+        self.edits += len(event.edited)
         self.passes, self.elapsed = event.nfe, event.elapsed
         if self.first_step is None:
             self.first_step = event.elapsed
@@ -224,6 +227,7 @@ class Completion:
             "planned_passes": self.planned_passes,
             "commits": self.commits,
             "revocations": self.revocations,
+            "edits": self.edits,
             "tokens_per_second": round(self.tokens_per_second, 3),
             "batch_size": self.batch_size,
         }
@@ -236,7 +240,7 @@ def complete(model, canvas: Canvas, options: GenerationOptions, on_step=None, st
     rows = [canvas.region] if canvas.region is not None else None
     P, last = len(canvas.prompt_ids), None
     for step in model.stream([canvas.prompt_ids], None, options, canvas=rows):
-        event = StepEvent.of(step, 0, P)
+        event = StepEvent.of(step, 0, P, options.max_new_tokens)
         completion.step(event)
         if on_step is not None:
             on_step(event)

@@ -23,22 +23,31 @@ class StepEvent:
     elapsed: float  # seconds since denoising started
     revoked: list[int] = field(default_factory=list)  # region offsets masked again first (remask)
     settled: int = 0  # region offsets before this one will not change again
+    # region offsets whose committed token this pass replaced (token editing), and the new ids
+    edited: list[int] = field(default_factory=list)
+    edit_tokens: list[int] = field(default_factory=list)
 
     @classmethod
-    def of(cls, step: DenoiseStep, row: int, prompt_width: int) -> StepEvent:
-        """Row `row` of a batched step, with canvas positions made region offsets."""
+    def of(cls, step: DenoiseStep, row: int, prompt_width: int, length: int | None = None) -> StepEvent:
+        """Row `row` of a batched step, with canvas positions made region offsets. `length` drops
+        positions past the new tokens asked for (block diffusion fills whole blocks)."""
         P = prompt_width
+        end = P + length if length is not None else step.canvas.shape[1]
+        kept = [(p - P, t) for p, t in zip(step.committed[row], step.tokens[row]) if p < end]
+        edited = [p for p in (step.edited[row] if step.edited else []) if p < end]
         return cls(
             step.index,
             step.planned_steps,
             step.block,
-            [p - P for p in step.committed[row]],
-            step.tokens[row],
+            [p for p, _ in kept],
+            [t for _, t in kept],
             step.remaining[row],
             step.nfe,
             step.elapsed,
-            [p - P for p in step.revoked[row]],
-            step.settled[row] - P,
+            [p - P for p in step.revoked[row] if p < end],
+            min(step.settled[row], end) - P,
+            [p - P for p in edited],
+            step.canvas[row, edited].tolist() if edited else [],
         )
 
 

@@ -19,8 +19,12 @@ import torch
 
 from ..loading import Checkpoint, load_checkpoint
 from ..options import GenerationOptions
-from ..sampling import DenoiseStep, RowGenerators, denoise
-from .resolve import plan_for
+from ..sampling import BLOCK_FAMILIES, DenoiseStep, RowGenerators, block_sampler, denoise
+from .resolve import block_size, plan_for
+
+# Block families whose reference returns the whole block-aligned canvas (SDAR's `output_ids`);
+# the others return prompt + the new tokens asked for (LLaDA2Pipeline's `sequences`).
+ALIGNED_OUTPUT = frozenset({"sdar"})
 
 
 @dataclass
@@ -99,6 +103,12 @@ class Model(Checkpoint):
             if given.shape != region.shape:
                 raise ValueError(f"canvas: expected {B} rows of {options.max_new_tokens} ids, got {tuple(given.shape)}")
             region = given.clone()
+        if self.family in BLOCK_FAMILIES:
+            # Blocks tile the canvas from position 0, so the last one may reach past the region
+            # (SDAR's total_length = ceil((P + gen) / block) * block).
+            block = plan_for(self.family, options, block_size(self)).block_length
+            tail = -(P + region.shape[1]) % block
+            region = torch.cat([region, region.new_full((B, tail), self.ids.mask)], dim=1)
         x = torch.cat([ids, region], dim=1)
         if key_mask is not None:
             key_mask = torch.cat([key_mask, torch.ones_like(region, dtype=torch.bool)], dim=1)
@@ -134,7 +144,20 @@ class Model(Checkpoint):
             )
         elif options.seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(options.seed)
-        plan = plan_for(self.family, options)
+        plan = plan_for(self.family, options, block_size(self))
+        if self.family in BLOCK_FAMILIES:
+            sampler = block_sampler(self.family)
+            return sampler(
+                self.net,
+                x,
+                P,
+                plan,
+                self.ids.mask,
+                key_mask,
+                self.ids.eos,
+                generator,
+                gen_length=options.max_new_tokens,
+            )
         return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator)
 
     @staticmethod
@@ -163,4 +186,6 @@ class Model(Checkpoint):
             nfe, elapsed = step.nfe, step.elapsed
             if history is not None:
                 history.append(step.canvas.tolist())
+        if self.family in BLOCK_FAMILIES and self.family not in ALIGNED_OUTPUT:
+            x = x[:, : P + options.max_new_tokens]
         return GenerationResult(x.tolist(), nfe, history, P, elapsed)

@@ -25,7 +25,15 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ..options import GenerationOptions
-from ..sampling import DEFAULT_ALGORITHM, THRESHOLD_ALGORITHM, THRESHOLD_ALGORITHMS, Plan, make_plan
+from ..sampling import (
+    BLOCK_FAMILIES,
+    DEFAULT_ALGORITHM,
+    THRESHOLD_ALGORITHM,
+    THRESHOLD_ALGORITHMS,
+    Plan,
+    make_block_plan,
+    make_plan,
+)
 from .canvas import Canvas, RequestError
 
 PRESETS = ("fast", "balanced", "best")
@@ -36,6 +44,7 @@ PRESET_HELP = {
 }
 FAST_THRESHOLD = 0.9  # Fast-dLLM's confidence threshold (arXiv:2505.22618, Sec. 4)
 STEP_FRACTION = {"fast": 0.25, "balanced": 0.5, "best": 1.0}
+FAMILY_BLOCK = {"llada2": 32}  # block length of families whose config names none
 OPTION_FIELDS = frozenset(GenerationOptions.model_fields)
 SCHEMA_LENGTH = GenerationOptions.model_fields["max_new_tokens"].default
 
@@ -89,14 +98,17 @@ def resolve(
     positions = canvas.masked(model.ids.mask, length) if canvas is not None else length
     fields = dict(shipped)
     block = asked.get("block_length")
-    if block is None and (canvas is None or canvas.fixed_length is None):
-        block = shipped.get("block_length")
-        if block and length % block:
+    aligned = model.family in BLOCK_FAMILIES  # blocks tile the whole canvas, any length fits
+    if block is None and (aligned or canvas is None or canvas.fixed_length is None):
+        block = shipped.get("block_length") or (block_size(model) if aligned else None)
+        if block and length % block and not aligned:
             block = None  # the shipped block does not fit this length: one block
     fields["block_length"] = block
-    blocks = length // (block or length) or 1
+    blocks = math.ceil(length / block) if aligned else length // (block or length) or 1
     if preset is not None:
         chosen = preset_settings(preset, positions, blocks)
+        if aligned:
+            chosen.pop("cache", None)  # block diffusion caches finished blocks exactly anyway
         if "factor" in asked:
             chosen.pop("threshold", None)  # the caller's factor decides the commits instead
         fields |= chosen
@@ -116,7 +128,7 @@ def resolve(
     if "stop_at_eos" not in asked:
         fields["stop_at_eos"] = canvas is None or not canvas.puzzle and canvas.gaps <= 1
     options = GenerationOptions(**fields)
-    plan_for(model.family, options)
+    plan_for(model.family, options, block_size(model))
     if limits is not None and options.total_steps > limits.steps:
         raise RequestError("steps", f"at most {limits.steps} steps on this server, got {options.total_steps}")
     return options
@@ -146,8 +158,21 @@ def _length(shipped: dict, asked: dict, limits: Limits | None, canvas: Canvas | 
     return min(length, cap) if cap is not None else length
 
 
-def plan_for(family: str, options: GenerationOptions) -> Plan:
-    """The sampler's frozen plan for validated options."""
+def plan_for(family: str, options: GenerationOptions, block_size: int | None = None) -> Plan:
+    """The sampler's frozen plan for validated options; block_size: the checkpoint's block (block
+    diffusion families), used when the options set none."""
+    if family in BLOCK_FAMILIES:
+        return block_plan(family, options, block_size)
+    blocks = options.num_blocks
+    if options.block_length is not None and options.max_new_tokens % options.block_length:
+        raise RequestError(
+            "block_length", f"{options.block_length} must divide max_new_tokens ({options.max_new_tokens})"
+        )
+    if options.total_steps % blocks:
+        raise RequestError("steps", f"{options.total_steps} must be a multiple of the number of blocks ({blocks})")
+    for name in ("steps_per_block", "edit_threshold", "max_post_steps", "min_commit"):
+        if getattr(options, name) is not None:
+            raise RequestError(name, f"only block diffusion families use it; {family} decodes the whole canvas")
     return make_plan(
         family,
         total_steps=options.total_steps,
@@ -166,6 +191,48 @@ def plan_for(family: str, options: GenerationOptions) -> Plan:
         cfg_scale=options.cfg_scale,
         spread=options.spread,
         remask=options.remask,
+        stop_at_eos=options.stop_at_eos,
+    )
+
+
+def block_size(model) -> int | None:
+    """The block a block diffusion checkpoint was trained with: SDAR's `block_size`, Fast-dLLM v2's
+    `bd_size`; LLaDA2 ships none and decodes in blocks of 32 (its pipeline's default)."""
+    config = getattr(model, "config", None) or {}
+    size = config.get("block_size") or config.get("bd_size")
+    return int(size) if size else FAMILY_BLOCK.get(model.family)
+
+
+def block_plan(family: str, options: GenerationOptions, block_size: int | None) -> Plan:
+    """Block diffusion: steps are counted per block (the references' `denoising_steps`,
+    `num_inference_steps`); a total `steps` is spread over the blocks the new tokens span."""
+    block = options.block_length or block_size
+    if not block:
+        raise RequestError("block_length", f"{family} needs a block length and the checkpoint names none")
+    blocks = math.ceil(options.max_new_tokens / block)
+    per_block = options.steps_per_block
+    if per_block is None:
+        per_block = math.ceil(options.steps / blocks) if options.steps is not None else block
+    return make_block_plan(
+        family,
+        block_length=block,
+        steps_per_block=per_block,
+        blocks=blocks,
+        algorithm=options.algorithm,
+        recipe=options.recipe,
+        threshold=options.threshold,
+        edit_threshold=options.edit_threshold,
+        max_post_steps=options.max_post_steps,
+        min_commit=options.min_commit,
+        cache=options.cache,
+        temperature=options.temperature,
+        top_p=options.top_p,
+        top_k=options.top_k,
+        cfg_scale=options.cfg_scale,
+        factor=options.factor,
+        remask=options.remask,
+        alg_temp=options.alg_temp,
+        spread=options.spread,
         stop_at_eos=options.stop_at_eos,
     )
 
@@ -194,6 +261,7 @@ __all__ = [
     "PRESETS",
     "PRESET_HELP",
     "Limits",
+    "block_size",
     "check_context",
     "default_length",
     "plan_for",

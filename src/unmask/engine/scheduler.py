@@ -392,8 +392,8 @@ class Job:
                 self.retire(row)
                 h.push(self.done(row, cancelled=True))
                 continue
-            event = StepEvent.of(step, row, self.P)
-            if event.positions or event.revoked:
+            event = StepEvent.of(step, row, self.P, h.request.options.max_new_tokens)
+            if event.positions or event.revoked or event.edited:
                 h.push(event)
             if step.remaining[row] == 0:
                 h.finished = True

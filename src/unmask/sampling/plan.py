@@ -12,10 +12,22 @@ from dataclasses import dataclass
 
 import torch
 
-DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"}
+# Block diffusion families: blocks left to right over the whole canvas (prompt included), an exact
+# cache of finished blocks, and the family's own sampler (sampling/blocks.py, refine.py, subblocks.py).
+BLOCK_FAMILIES = ("sdar", "llada2", "fast-dllm-v2")
+# What each block family's reference sampler can rank by (SDAR: remasking_strategy sequential /
+# low_confidence_*; LLaDA2 and Fast-dLLM v2 rank by confidence only).
+BLOCK_ALGORITHMS = {
+    "sdar": ("low_confidence", "sequential"),
+    "llada2": ("low_confidence",),
+    "fast-dllm-v2": ("low_confidence",),
+}
+DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"} | {f: "low_confidence" for f in BLOCK_FAMILIES}
 # With a threshold or factor the ranking must score confidence: Dream's entropy default cannot
 # reach 0.9 and would commit one token a pass. Fast-dLLM's Dream sampler ranks by top-1 probability.
-THRESHOLD_ALGORITHM = {"dream": "maskgit_plus", "llada": "low_confidence"}
+THRESHOLD_ALGORITHM = {"dream": "maskgit_plus", "llada": "low_confidence"} | {
+    f: "low_confidence" for f in BLOCK_FAMILIES
+}
 # Thresholds compare a probability-like score in [0, 1]; entropy and random scores are not.
 THRESHOLD_ALGORITHMS = ("maskgit_plus", "low_confidence", "topk_margin")
 
@@ -110,5 +122,53 @@ def make_plan(
         threshold=threshold,
         factor=factor,
         cache=cache,
+        **settings,
+    )
+
+
+def make_block_plan(
+    family: str,
+    *,
+    block_length: int,
+    steps_per_block: int,
+    blocks: int,
+    algorithm: str | None = None,
+    recipe: str | None = None,
+    threshold: float | None = None,
+    edit_threshold: float | None = None,
+    max_post_steps: int | None = None,
+    min_commit: int | None = None,
+    cache: str = "none",
+    **settings,
+) -> Plan:
+    """The plan for a block diffusion family. `blocks` is how many blocks the new tokens span
+    (for the planned step count the live views show). Raises ValueError naming the field when a
+    setting has no meaning for the family."""
+    algorithm = algorithm or DEFAULT_ALGORITHM[family]
+    if algorithm not in BLOCK_ALGORITHMS[family]:
+        raise ValueError(f"algorithm: {family} decodes with {' or '.join(BLOCK_ALGORITHMS[family])}, got {algorithm!r}")
+    if edit_threshold is not None and family != "llada2":
+        raise ValueError(f"edit_threshold: token editing is LLaDA2.1's; {family} cannot edit committed tokens")
+    for name in ("cfg_scale", "factor", "remask", "alg_temp", "spread"):
+        if settings.get(name):
+            raise ValueError(f"{name}: not used by block diffusion ({family}); leave it out")
+        settings.pop(name, None)
+    settings.pop("eps", None)
+    return Plan(
+        family,
+        recipe or family,
+        algorithm,
+        "block",
+        torch.float32,
+        "dynamic_threshold" if threshold is not None else "even",
+        False,
+        steps_per_block * blocks,
+        steps_per_block,
+        block_length=block_length,
+        threshold=threshold,
+        cache=cache,
+        edit_threshold=edit_threshold,
+        max_post_steps=16 if max_post_steps is None else max_post_steps,
+        min_commit=min_commit or 1,
         **settings,
     )

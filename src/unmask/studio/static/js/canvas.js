@@ -117,6 +117,8 @@ export class CanvasView {
       } else if (state === 'end') { cls += ' e'; text = ''; ws = ''; }
       else if (state === 'tail') cls += ' t';
       if (fresh) cls += ' f';
+      const edited = settled && run.editedAt[i] === s;
+      if (edited) cls += ' ed';
       if (rw) cls += ' rw';
       if (newlyFresh && span.classList.contains('f')) {
         span.className = '';
@@ -127,7 +129,7 @@ export class CanvasView {
       else span.style.removeProperty('--heat');
       if (span.textContent !== text) span.textContent = text;
       if (this.spaces[i].data !== ws) this.spaces[i].data = ws;
-      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${state === 'end' ? ' · end of text' : ''}`;
+      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${edited ? ' · edited' : ''}${state === 'end' ? ' · end of text' : ''}`;
     }
   }
 

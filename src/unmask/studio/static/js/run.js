@@ -25,6 +25,7 @@ export class Run {
     this.pieces = start.pieces.slice();
     this.given = this.tokens.map(t => t !== this.maskId);
     this.stepOf = this.given.map(g => (g ? 0 : NEVER));
+    this.editedAt = {}; // position -> the step that last replaced its token (token editing)
     this.plannedSteps = start.total_steps || 0;
     // The block size the server runs (the region is denoised in blocks of it, left to right).
     this.blockLength = start.block_length || start.options?.block_length || this.n;
@@ -87,6 +88,15 @@ export class Run {
       this.pieces[p] = frame.texts[j];
       this.stepOf[p] = frame.step;
       this.pieceOf.set(frame.tokens[j], frame.texts[j]);
+    });
+    // token editing (LLaDA2.1): a committed token replaced by another; it counts as written at this
+    // step, and is drawn as an edit.
+    (frame.edited || []).forEach((p, j) => {
+      this.tokens[p] = frame.edit_tokens[j];
+      this.pieces[p] = frame.edit_texts[j];
+      this.stepOf[p] = frame.step;
+      this.editedAt[p] = frame.step;
+      this.pieceOf.set(frame.edit_tokens[j], frame.edit_texts[j]);
     });
     if (frame.total_steps) this.plannedSteps = frame.total_steps;
     this.redraw();
