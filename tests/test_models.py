@@ -11,12 +11,14 @@ from unmask.models import KVStore
 from .conftest import TINY_DREAM, TINY_LLADA, write_checkpoint
 
 
-@pytest.fixture(scope="module", params=["dream", "llada", "grid"])
+@pytest.fixture(scope="module", params=["dream", "llada", "grid", "mmada"])
 def tiny(request, tmp_path_factory):
     config = {
         "dream": TINY_DREAM,
         "llada": TINY_LLADA,
         "grid": TINY_LLADA | {"model_type": "grid", "grid_size": 4, "box_size": 2},
+        # MMaDA's text side is LLaDA's network under its own model_type (MMadaModelLM(LLaDAModelLM)).
+        "mmada": TINY_LLADA | {"model_type": "mmada", "architectures": ["MMadaModelLM"]},
     }[request.param]
     folder = write_checkpoint(tmp_path_factory.mktemp(request.param), config, seed=3)
     return unmask.load(folder, dtype="float32", device="cpu")

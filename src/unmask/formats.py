@@ -13,6 +13,18 @@ ALIASES = {
     "llada": "GSAI-ML/LLaDA-8B-Instruct",
     "llada-base": "GSAI-ML/LLaDA-8B-Base",
     "llada-1.5": "GSAI-ML/LLaDA-1.5",
+    "mmada": "Gen-Verse/MMaDA-8B-MixCoT",
+    "sdar": "JetLM/SDAR-1.7B-Chat",
+    "sdar-4b": "JetLM/SDAR-4B-Chat",
+    "sdar-8b": "JetLM/SDAR-8B-Chat",
+    "sdar-30b": "JetLM/SDAR-30B-A3B-Chat",
+    "llada2-mini": "inclusionAI/LLaDA2.0-mini",
+    "llada2.1-mini": "inclusionAI/LLaDA2.1-mini",
+    "llada2-flash": "inclusionAI/LLaDA2.0-flash",
+    "llada2.1-flash": "inclusionAI/LLaDA2.1-flash",
+    "fast-dllm-v2": "Efficient-Large-Model/Fast_dLLM_v2_7B",
+    "llada-moe": "inclusionAI/LLaDA-MoE-7B-A1B-Instruct",
+    "llada-moe-base": "inclusionAI/LLaDA-MoE-7B-A1B-Base",
 }
 # Weight files unmask refuses: unpickling runs arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")

@@ -16,6 +16,7 @@ from .dream import DreamArgs, DreamModel
 from .grid import GridArgs, GridModel
 from .layers import KVStore
 from .llada import LLaDAArgs, LLaDAModel
+from .sdar import SDARArgs, SDARModel
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,11 @@ class Architecture:
 REGISTRY: dict[str, Architecture] = {
     "dream": Architecture("dream", DreamArgs.from_config, DreamModel),
     "llada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
+    # MMaDA (Gen-Verse/MMaDA) is LLaDA's network with a larger vocabulary; its text side loads as LLaDA.
+    "mmada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
     "grid": Architecture("llada", GridArgs.from_config, GridModel),
+    "sdar": Architecture("sdar", SDARArgs.from_config, SDARModel),
+    "sdar_moe": Architecture("sdar", SDARArgs.from_config, SDARModel),  # SDAR-30B-A3B
 }
 
 
