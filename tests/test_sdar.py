@@ -61,6 +61,7 @@ def plan_for(kwargs: dict, recipe: str = REFERENCE_RECIPE) -> Plan:
     return Plan(
         family="sdar",
         recipe=recipe,
+        cache="prefix",  # the reference's store_kv cache
         algorithm="sequential" if strategy == "sequential" else "low_confidence",
         choice="block",
         prob_dtype=torch.float32,
@@ -224,7 +225,7 @@ def test_overwrite_quirk_only_in_reference_mode(net):
     assert steps[1].edited == [[4, 5]] and steps[1].committed == [[6, 7]]
     assert steps[0].settled == [4]  # the open block may still change under the quirk
 
-    out, _, steps = run(net, record, recipe="sdar")
+    out, _, steps = run(net, record, recipe="unmask")
     assert out[:6] == prompt and MASK not in out
     assert all(s.edited == [[]] for s in steps)
     assert out[6:8] == record["output_ids"][0][6:8]  # the same proposals, only masks committed
@@ -238,7 +239,7 @@ def test_default_recipe_never_changes_a_committed_token(net, rid):
     record = RECORDS[rid]
     proposals = recorded_proposals(record)
     ref_out, ref_history, ref_steps = run(net, record, proposals=proposals)
-    out, history, steps = run(net, record, recipe="sdar", proposals=proposals)
+    out, history, steps = run(net, record, recipe="unmask", proposals=proposals)
     assert len(steps) == len(ref_steps) and all(s.edited == [[]] for s in steps)
     for before, after in zip([canvas_for(record)[0].tolist()] + history, history):
         assert all(a == b or b == MASK for a, b in zip(after, before))  # only masks ever change
@@ -292,6 +293,25 @@ def test_block_cache_equals_recomputing_the_prefix(net):
             torch.testing.assert_close(peek, full[:, s:], atol=2e-5, rtol=0)
             torch.testing.assert_close(stored, peek, atol=0, rtol=0)
     assert cache.length == 16
+
+
+@pytest.mark.parametrize("rid", GREEDY)
+def test_decoding_without_the_cache_gives_the_same_canvases(net, rid):
+    """cache="none" recomputes the prefix each pass: the same denoising canvases, without the
+    prefill and store passes (what the block cache costs and saves, benchmarks/decode.py)."""
+    record = RECORDS[rid]
+    kwargs = record["kwargs"]
+    P, T = record["prompt_length"], record["total_length"]
+    runs = {}
+    for cache in ("prefix", "none"):
+        x = torch.full((1, T), MASK)
+        x[0, :P] = torch.tensor(record["prompt_ids"])
+        plan = replace(plan_for(kwargs), cache=cache)
+        stops = kwargs["stopping_criteria_idx"] or ()
+        plan = replace(plan, stop_at_eos=bool(stops))
+        steps = [(st.committed[0], st.canvas[0].tolist()) for st in denoise_sdar(net, x, P, plan, MASK, None, stops)]
+        runs[cache] = [canvas for committed, canvas in steps if committed], x[0].tolist()
+    assert runs["none"] == runs["prefix"]
 
 
 def decode(net, prompts, plan, eos=(), seeds=None, gen=16):

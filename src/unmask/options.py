@@ -22,7 +22,9 @@ MAX_TOP_K = 1_000_000
 MAX_SPREAD = 64
 
 Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_confidence", "random", "sequential"]
-Recipe = Literal["dream", "llada", "fast-dllm", "sdar", "llada2", "fast-dllm-v2"]
+# "unmask": a block family's reference schedule without its quirks (SDAR's top-k can overwrite
+# committed and prompt tokens); the surfaces resolve to it, `Model.generate` keeps the reference.
+Recipe = Literal["dream", "llada", "fast-dllm", "sdar", "llada2", "fast-dllm-v2", "unmask"]
 MAX_POST_STEPS = 1024
 Cache = Literal["none", "prefix", "dual"]
 
@@ -50,7 +52,11 @@ class GenerationOptions(BaseModel):
         None, gt=0.0, le=1.0, description="Fast-dLLM: commit every position at least this confident."
     )
     factor: float | None = Field(None, gt=0.0, le=100.0, description="Fast-dLLM factor-based parallel decoding.")
-    cache: Cache = Field("none", description="KV cache: none, prefix or dual (Fast-dLLM).")
+    cache: Cache | None = Field(
+        None,
+        description="KV cache: none, prefix or dual (Fast-dLLM); block diffusion: prefix = the exact cache of "
+        "finished blocks, none = recompute them. Default: the recipe's own (none; SDAR and Fast-dLLM v2: prefix).",
+    )
     recipe: Recipe | None = Field(None, description="Whose schedule and quirks to follow; default: the model's own.")
     history: bool = Field(False, description="Keep the canvas after every model pass.")
     seed: int | None = Field(None, ge=0, le=2**63 - 1)
@@ -95,7 +101,7 @@ class GenerationOptions(BaseModel):
             raise ValueError("threshold: set either threshold or factor, not both")
         if self.remask and (self.threshold is not None or self.factor is not None):
             raise ValueError("remask: works with a step count per pass; it cannot run with threshold or factor")
-        if self.cfg_scale > 0 and self.cache != "none":
+        if self.cfg_scale > 0 and self.cache not in (None, "none"):
             raise ValueError("cache: classifier-free guidance (cfg_scale > 0) needs cache='none'")
         return self
 

@@ -30,7 +30,8 @@ from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tok
 from tokenizers import Tokenizer as HFTokenizer
 
 LONG_TEXT = 10_000  # characters above which encoding lets other threads run (see Tokenizer.encode)
-MASK_TOKEN_NAMES = ("<|mdm_mask|>", "<|mask|>", "<|MASK|>", "|<MASK>|", "[MASK]", "<mask>")  # Dream, LLaDA2, SDAR, Fast-dLLM v2
+# Dream, LLaDA2, SDAR, Fast-dLLM v2, then the generic spellings.
+MASK_TOKEN_NAMES = ("<|mdm_mask|>", "<|mask|>", "<|MASK|>", "|<MASK>|", "[MASK]", "<mask>")
 # Tokens that end an assistant turn in the chat formats of the supported families; they count
 # only as special added tokens (never as ordinary vocabulary pieces).
 END_OF_TURN_NAMES = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "</s>")

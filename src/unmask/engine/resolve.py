@@ -45,6 +45,9 @@ PRESET_HELP = {
 FAST_THRESHOLD = 0.9  # Fast-dLLM's confidence threshold (arXiv:2505.22618, Sec. 4)
 STEP_FRACTION = {"fast": 0.25, "balanced": 0.5, "best": 1.0}
 FAMILY_BLOCK = {"llada2": 32}  # block length of families whose config names none
+# The cache each block family's reference uses: SDAR and Fast-dLLM v2 keep finished blocks' keys
+# and values; LLaDA2Pipeline re-runs the whole window every pass.
+BLOCK_CACHE = {"sdar": "prefix", "llada2": "none", "fast-dllm-v2": "prefix"}
 OPTION_FIELDS = frozenset(GenerationOptions.model_fields)
 SCHEMA_LENGTH = GenerationOptions.model_fields["max_new_tokens"].default
 
@@ -117,6 +120,11 @@ def resolve(
         fields["steps"] = steps_for(positions, ratio, blocks)
     if "steps" not in asked and limits is not None and fields["steps"] > limits.steps:
         fields["steps"] = max(blocks, limits.steps // blocks * blocks)
+    if aligned:
+        # The product decodes block families with an exact cache of finished blocks (the
+        # block-causal attention they were trained with) and without SDAR's overwrite quirk.
+        fields.setdefault("recipe", "unmask")
+        fields.setdefault("cache", "prefix")
     fields |= asked
     fields["max_new_tokens"] = length
     if fields.get("threshold") is not None or fields.get("factor") is not None:
@@ -181,7 +189,7 @@ def plan_for(family: str, options: GenerationOptions, block_size: int | None = N
         recipe=options.recipe,
         threshold=options.threshold,
         factor=options.factor,
-        cache=options.cache,
+        cache=options.cache or "none",
         block_length=options.block_length,
         temperature=options.temperature,
         top_p=options.top_p,
@@ -224,7 +232,7 @@ def block_plan(family: str, options: GenerationOptions, block_size: int | None) 
         edit_threshold=options.edit_threshold,
         max_post_steps=options.max_post_steps,
         min_commit=options.min_commit,
-        cache=options.cache,
+        cache=options.cache or BLOCK_CACHE[family],
         temperature=options.temperature,
         top_p=options.top_p,
         top_k=options.top_k,

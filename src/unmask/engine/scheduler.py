@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..options import GenerationOptions
+from ..sampling import BLOCK_FAMILIES
 from .events import DoneEvent, ErrorEvent, Event, StepEvent
 from .model import Model
 
@@ -120,7 +121,12 @@ def batch_key(request: Request, model: Model | None = None) -> tuple | None:
     o = request.options
     if o.seed is not None and model is not None and model.dtype != torch.float32:
         return None
-    return (request.model, tuple(sorted(o.model_dump(exclude={"seed", "history"}).items())))
+    key = (request.model, tuple(sorted(o.model_dump(exclude={"seed", "history"}).items())))
+    if model is not None and model.family in BLOCK_FAMILIES:
+        # Block diffusion tiles the canvas from position 0: a row left-padded to another's prompt
+        # length would see other block boundaries than alone. Equal prompt lengths batch.
+        key += (len(request.prompt_ids),)
+    return key
 
 
 class Engine:

@@ -14,11 +14,14 @@ Notable features:
   above it, strictly, when those are at least the pass's count, else the top-k).
 - Every pass samples the whole block (`block_choice`), as the reference does, so replayed noise
   lines up with its draws.
-- Reference quirk, kept only under `recipe="sdar-reference"`: `topk` over confidences that are
+- Reference quirk, kept under the family's own recipe `"sdar"` (what `Model.generate` runs) and
+  dropped under `"unmask"` (what the CLI and server resolve to): `topk` over confidences that are
   -inf off the masks, with a count larger than the masks left, selects committed positions too,
   and they are overwritten with fresh samples, prompt tokens included (observed in the golden
   `*_overwrite` records). Otherwise the count is capped at the masks left, so a committed or
   prompt token never changes. Overwritten positions are reported in `DenoiseStep.edited`.
+- `cache="none"` recomputes the canvas up to the current block on every pass instead (the same
+  tokens, no prefill or store passes): what the block cache saves, measured in benchmarks/decode.py.
 - Stopping: after a block is stored, a row stops if any end id occurs in its canvas after the
   prompt; its later blocks stay masked. Rows decide alone: a batch of rows gives each the tokens
   it gets alone (with `RowGenerators`, its own draws too).
@@ -38,7 +41,7 @@ from .logits import block_choice
 from .noise import RowGenerators
 from .plan import Plan
 
-REFERENCE_RECIPE = "sdar-reference"  # reproduce block_diffusion_generate, overwrite quirk included
+REFERENCE_RECIPE = "sdar"  # reproduce block_diffusion_generate, overwrite quirk included
 ALGORITHMS = ("sequential", "low_confidence")
 
 # (denoise pass index, logits (R * b, V) of the rows that sample) -> (tokens (R * b,), probabilities (R * b,))
@@ -166,7 +169,8 @@ def denoise_sdar(
         )
 
     first_block = gen_start // b
-    if first_block:  # prefill: the full prompt blocks, block-causal, stored
+    cached = p.cache != "none"  # "none": every pass recomputes the canvas up to its block (no store passes)
+    if first_block and cached:  # prefill: the full prompt blocks, block-causal, stored
         n = first_block * b
         mask = block_causal_mask(n, b, device)[None, None]
         net(x[:, :n], positions[:, :n], key_mask, cache, 0, (0, 0), attn_mask=mask, store=True)
@@ -178,8 +182,12 @@ def denoise_sdar(
             masked = (x[:, s:e] == mask_id) & ~stopped[:, None]  # (B, b)
             if not bool(masked.any()):
                 break
-            # The block attends to the cache and to all of itself: no mask needed (the reference's rows are all ones).
-            logits = net(x[:, s:e], positions[:, s:e], key_mask, cache, s, store=False)  # (B, b, V)
+            if cached:
+                # The block attends to the cache and all of itself: no mask (the reference's rows are all ones).
+                logits = net(x[:, s:e], positions[:, s:e], key_mask, cache, s, store=False)  # (B, b, V)
+            else:
+                mask = block_causal_mask(e, b, device)[None, None]
+                logits = net(x[:, :e], positions[:, :e], key_mask, None, 0, (s, e), attn_mask=mask)
             rows = masked.any(-1)
             step_noise = None if noise is None else noise[passes]
             tokens, probs = propose(p, logits, rows, generator, step_noise, proposals, passes)
@@ -196,8 +204,9 @@ def denoise_sdar(
             window[chosen] = x0[chosen]
             nfe, passes, i = nfe + 1, passes + 1, i + 1
             yield report(block, s, chosen & masked, chosen & ~masked & (window != before))
-        net(x[:, s:e], positions[:, s:e], key_mask, cache, s, (0, 0), store=True)
-        nfe += 1
+        if cached:
+            net(x[:, s:e], positions[:, s:e], key_mask, cache, s, (0, 0), store=True)
+            nfe += 1
         if stops:
             stopped |= torch.isin(x[:, gen_start:], eos).any(-1)
         yield report(block, s)
