@@ -44,7 +44,7 @@ def write_checkpoint(folder: Path, config: dict, seed: int = 0, dtype=torch.floa
     from unmask.models import architecture_for
 
     folder.mkdir(parents=True, exist_ok=True)
-    arch = architecture_for(config["model_type"])
+    arch = architecture_for(config)
     torch.manual_seed(seed)
     net = arch.make_model(arch.make_args(config))
     state = {k: v.detach().to(dtype).contiguous() for k, v in net.state_dict().items()}

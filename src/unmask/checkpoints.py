@@ -142,7 +142,7 @@ def context_length(config: dict) -> Optional[int]:
     from .models import architecture_for
 
     try:
-        args = architecture_for(config.get("model_type")).make_args(config)
+        args = architecture_for(config).make_args(config)
     except (ValueError, TypeError, KeyError):
         return config.get("max_position_embeddings") or config.get("max_sequence_length")
     return (
@@ -162,7 +162,7 @@ def config_problem(config: dict) -> Optional[str]:
     if model_type is None:
         return "config.json names no model_type"
     try:
-        arch = architecture_for(model_type)
+        arch = architecture_for(config)
     except ValueError:
         return f"unmask cannot run {model_type!r} models (supported: {', '.join(supported_types())})"
     try:
@@ -202,7 +202,7 @@ def describe(
     config = config or {}
     model_type = config.get("model_type")
     reason = config_problem(config) if has_config else "config.json is missing or is not a JSON object"
-    family = architecture_for(model_type).family if reason is None else None
+    family = architecture_for(config).family if reason is None else None
     parameters, dtype = weight_stats(folder)
     generation = read_json_or_empty(folder / "generation_config.json")
     defaults = generation.get("unmask")
@@ -517,7 +517,7 @@ def config_parameters(config: dict) -> int:
 
     from .models import architecture_for
 
-    arch = architecture_for(config.get("model_type"))
+    arch = architecture_for(config)
     args = arch.make_args(config)
     with torch.device("meta"):
         net = arch.make_model(args)

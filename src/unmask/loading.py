@@ -559,7 +559,7 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
         raise ModelLoadError(f"{folder}: already quantized; quantize the original checkpoint instead")
     try:
         group = quant.group_size_for(mode, group_size)
-        arch = architecture_for(config.get("model_type"))
+        arch = architecture_for(config)
         args = arch.make_args(config)
     except (ValueError, TypeError, KeyError) as err:
         raise ModelLoadError(str(err)) from None
@@ -789,7 +789,7 @@ def load_checkpoint(
     folder = resolve(ref)
     config = read_json(folder / "config.json", "config.json")
     try:
-        arch = architecture_for(config.get("model_type"))
+        arch = architecture_for(config)
         args = arch.make_args(config)
     except (ValueError, TypeError, KeyError) as err:
         raise ModelLoadError(f"{folder / 'config.json'}: {err}") from None

@@ -16,6 +16,7 @@ from .dream import DreamArgs, DreamModel
 from .grid import GridArgs, GridModel
 from .layers import KVStore
 from .llada import LLaDAArgs, LLaDAModel
+from .lladamoe import LLaDAMoEArgs, LLaDAMoEModel
 from .sdar import SDARArgs, SDARModel
 
 
@@ -29,6 +30,7 @@ class Architecture:
 REGISTRY: dict[str, Architecture] = {
     "dream": Architecture("dream", DreamArgs.from_config, DreamModel),
     "llada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
+    "lladamoe": Architecture("llada", LLaDAMoEArgs.from_config, LLaDAMoEModel),
     # MMaDA (Gen-Verse/MMaDA) is LLaDA's network with a larger vocabulary; its text side loads as LLaDA.
     "mmada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
     "grid": Architecture("llada", GridArgs.from_config, GridModel),
@@ -41,8 +43,18 @@ def supported_types() -> list[str]:
     return sorted(REGISTRY)
 
 
-def architecture_for(model_type: str | None) -> Architecture:
-    """The registered architecture for a config's `model_type`, or a ValueError listing them."""
+# Checkpoints whose `model_type` is another family's: LLaDA-MoE's hub config says "llada" and is
+# told apart from dense LLaDA only by its `architectures` class name.
+BY_CLASS = {"LLaDAMoEModelLM": "lladamoe"}
+
+
+def architecture_for(config: dict | str | None) -> Architecture:
+    """The registered architecture for a config.json (or its `model_type`), or a ValueError listing them."""
+    if isinstance(config, dict):
+        named = next((BY_CLASS[c] for c in config.get("architectures") or [] if c in BY_CLASS), None)
+        model_type = named or config.get("model_type")
+    else:
+        model_type = config
     arch = REGISTRY.get(str(model_type).lower())
     if arch is None:
         raise ValueError(

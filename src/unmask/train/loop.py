@@ -129,7 +129,7 @@ class Trainer:
         self.model_config, self.train_source, self.val_source = model_config, train, val
         self.out, self.cfg, self.export_files = Path(out), cfg, export_files
         self.device = torch.device(device)
-        arch = architecture_for(model_config["model_type"])
+        arch = architecture_for(model_config)
         torch.manual_seed(cfg.seed)
         self.net = arch.make_model(arch.make_args(model_config)).to(self.device)
         self.init_weights()
