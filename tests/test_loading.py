@@ -85,7 +85,9 @@ def test_unknown_model_type_lists_supported(tmp_path):
     folder = copy_golden(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(config | {"model_type": "gpt2"}))
-    with pytest.raises(ModelLoadError, match=r"'gpt2' is not supported; supported model types: .*dream, .*llada, .*sdar"):
+    with pytest.raises(
+        ModelLoadError, match=r"'gpt2' is not supported; supported model types: .*dream, .*llada, .*sdar"
+    ):
         unmask.load(folder)
 
 

@@ -16,7 +16,7 @@ def error_text(**kwargs) -> str:
 
 def test_defaults():
     o = GenerationOptions()
-    assert o.max_new_tokens == 128 and o.total_steps == 128 and o.num_blocks == 1 and o.cache is None  # the recipe's own cache
+    assert o.max_new_tokens == 128 and o.total_steps == 128 and o.num_blocks == 1 and o.cache is None
 
 
 def test_unknown_field_is_an_error():

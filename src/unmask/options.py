@@ -89,6 +89,9 @@ class GenerationOptions(BaseModel):
     max_post_steps: int | None = Field(
         None, ge=0, le=MAX_POST_STEPS, description="Token editing: passes allowed after a block's last mask."
     )
+    sub_block_length: int | None = Field(
+        None, ge=1, le=MAX_NEW_TOKENS, description="Fast-dLLM v2: sub-blocks decoded in turn inside a block (8)."
+    )
     min_commit: int | None = Field(
         None, ge=1, le=MAX_NEW_TOKENS, description="Block diffusion: tokens every pass commits at least (LLaDA2)."
     )

@@ -155,7 +155,11 @@ def test_alias_names_the_hub_repo(hub):
 
 def test_unsupported_architecture_is_refused_before_any_weight_request(hub):
     message = failed("pull", "fake-org/gpt2-tiny")
-    assert "'gpt2'" in message and all(t in message for t in ("dream, ", "llada, ", "sdar")) and "nothing was downloaded" in message
+    assert (
+        "'gpt2'" in message
+        and all(t in message for t in ("dream, ", "llada, ", "sdar"))
+        and "nothing was downloaded" in message
+    )
     assert hub.downloaded("fake-org/gpt2-tiny") == ["config.json"]
     assert not repo_folder(hub, "fake-org/gpt2-tiny").exists(), "a refused pull must leave the cache untouched"
 

@@ -178,7 +178,7 @@ def plan_for(family: str, options: GenerationOptions, block_size: int | None = N
         )
     if options.total_steps % blocks:
         raise RequestError("steps", f"{options.total_steps} must be a multiple of the number of blocks ({blocks})")
-    for name in ("steps_per_block", "edit_threshold", "max_post_steps", "min_commit"):
+    for name in ("steps_per_block", "edit_threshold", "max_post_steps", "min_commit", "sub_block_length"):
         if getattr(options, name) is not None:
             raise RequestError(name, f"only block diffusion families use it; {family} decodes the whole canvas")
     return make_plan(
@@ -232,6 +232,7 @@ def block_plan(family: str, options: GenerationOptions, block_size: int | None) 
         edit_threshold=options.edit_threshold,
         max_post_steps=options.max_post_steps,
         min_commit=options.min_commit,
+        sub_block_length=options.sub_block_length,
         cache=options.cache or BLOCK_CACHE[family],
         temperature=options.temperature,
         top_p=options.top_p,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .dream import DreamArgs, DreamModel
+from .fast_dllm_v2 import FastDLLMv2Args, FastDLLMv2Model
 from .grid import GridArgs, GridModel
 from .layers import KVStore
 from .llada import LLaDAArgs, LLaDAModel
@@ -36,6 +37,7 @@ REGISTRY: dict[str, Architecture] = {
     "grid": Architecture("llada", GridArgs.from_config, GridModel),
     "sdar": Architecture("sdar", SDARArgs.from_config, SDARModel),
     "sdar_moe": Architecture("sdar", SDARArgs.from_config, SDARModel),  # SDAR-30B-A3B
+    "fast_dllm_qwen": Architecture("fast-dllm-v2", FastDLLMv2Args.from_config, FastDLLMv2Model),
 }
 
 

@@ -64,6 +64,7 @@ class Plan:
     edit_threshold: float | None = None
     max_post_steps: int = 16
     min_commit: int = 1
+    sub_block_length: int | None = None  # Fast-dLLM v2: sub-blocks decoded in turn inside a block (None: 8)
 
     @property
     def fast_dllm_dream(self) -> bool:
@@ -138,6 +139,7 @@ def make_block_plan(
     edit_threshold: float | None = None,
     max_post_steps: int | None = None,
     min_commit: int | None = None,
+    sub_block_length: int | None = None,
     cache: str = "none",
     **settings,
 ) -> Plan:
@@ -149,6 +151,8 @@ def make_block_plan(
         raise ValueError(f"algorithm: {family} decodes with {' or '.join(BLOCK_ALGORITHMS[family])}, got {algorithm!r}")
     if edit_threshold is not None and family != "llada2":
         raise ValueError(f"edit_threshold: token editing is LLaDA2.1's; {family} cannot edit committed tokens")
+    if sub_block_length is not None and family != "fast-dllm-v2":
+        raise ValueError(f"sub_block_length: sub-blocks are Fast-dLLM v2's; {family} decodes whole blocks")
     for name in ("cfg_scale", "factor", "remask", "alg_temp", "spread"):
         if settings.get(name):
             raise ValueError(f"{name}: not used by block diffusion ({family}); leave it out")
@@ -170,5 +174,6 @@ def make_block_plan(
         edit_threshold=edit_threshold,
         max_post_steps=16 if max_post_steps is None else max_post_steps,
         min_commit=min_commit or 1,
+        sub_block_length=sub_block_length,
         **settings,
     )
