@@ -104,7 +104,7 @@ def char_tokenizer(folder: Path, vocab_size: int, specials: dict[str, int]) -> N
     tokens at the ids given."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
-    chars = iter(list(string.printable[:95]) + [chr(c) for c in range(0xC0, 0x250)])
+    chars = iter(list(string.printable[:95]) + [chr(c) for c in range(0xC0, 0x2B0)])
     by_id = {i: name for name, i in specials.items()}
     vocab = {by_id[i] if i in by_id else next(chars): i for i in range(vocab_size)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=" "))

@@ -33,7 +33,7 @@ def test_unknown_field_is_an_error():
         ("top_p", 0),
         ("top_p", 1.5),
         ("top_k", 0),
-        ("threshold", 1.5),
+        ("threshold", 11),
         ("eps", 1.0),
         ("algorithm", "greedy"),
         ("cache", "full"),

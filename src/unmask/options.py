@@ -26,6 +26,7 @@ Algorithm = Literal["origin", "maskgit_plus", "topk_margin", "entropy", "low_con
 # committed and prompt tokens); the surfaces resolve to it, `Model.generate` keeps the reference.
 Recipe = Literal["dream", "llada", "fast-dllm", "sdar", "llada2", "fast-dllm-v2", "unmask"]
 MAX_POST_STEPS = 1024
+MAX_THRESHOLD = 10.0  # a probability threshold above 1 is never met: LLaDA2's records use 1.5 for pure top-k
 Cache = Literal["none", "prefix", "dual"]
 
 
@@ -49,7 +50,11 @@ class GenerationOptions(BaseModel):
     eps: float = Field(1e-3, gt=0.0, lt=1.0, description="Dream: final timestep of linspace(1, eps).")
     cfg_scale: float = Field(0.0, ge=0.0, le=MAX_CFG_SCALE, description="Classifier-free guidance (LLaDA).")
     threshold: float | None = Field(
-        None, gt=0.0, le=1.0, description="Fast-dLLM: commit every position at least this confident."
+        None,
+        gt=0.0,
+        le=MAX_THRESHOLD,
+        description="Fast-dLLM: commit every position at least this confident; block diffusion: above 1, only "
+        "each pass's share (LLaDA2's way to force top-k).",
     )
     factor: float | None = Field(None, gt=0.0, le=100.0, description="Fast-dLLM factor-based parallel decoding.")
     cache: Cache | None = Field(
@@ -81,10 +86,10 @@ class GenerationOptions(BaseModel):
     )
     edit_threshold: float | None = Field(
         None,
-        gt=0.0,
-        le=1.0,
+        ge=0.0,
+        le=MAX_THRESHOLD,
         description="Block diffusion (LLaDA2.1 token editing): replace a committed token when another is more "
-        "likely than this; default: off.",
+        "likely than this; 0 or unset: off.",
     )
     max_post_steps: int | None = Field(
         None, ge=0, le=MAX_POST_STEPS, description="Token editing: passes allowed after a block's last mask."

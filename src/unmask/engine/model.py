@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -88,10 +88,32 @@ class Model(Checkpoint):
                 mask[i, width - len(r) :] = True
         return ids, (None if bool(mask.all()) else mask)
 
+    def with_ids(self, mask_token_id: int | None = None, eos_token_id: int | list[int] | None = None) -> Model:
+        """This model with other special ids for a call, as LLaDA2Pipeline takes `mask_token_id` and
+        `eos_token_id` (its golden checkpoints name neither)."""
+        if mask_token_id is None and eos_token_id is None:
+            return self
+        vocab = self.net.lm_head.weight.shape[0] if hasattr(self.net, "lm_head") else None
+        ids = self.ids
+        for name, value in (("mask_token_id", mask_token_id), ("eos_token_id", eos_token_id)):
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None and (not isinstance(v, int) or v < 0 or (vocab and v >= vocab)):
+                    raise ValueError(f"{name}: must be a token id below the vocabulary size {vocab}, got {v!r}")
+        if mask_token_id is not None:
+            ids = replace(ids, mask=mask_token_id)
+        if eos_token_id is not None:
+            ids = replace(ids, eos=eos_token_id if isinstance(eos_token_id, list) else [eos_token_id])
+        return replace(self, ids=ids)
+
     def prepare(
         self, prompt_ids, attention_mask, options: GenerationOptions, canvas=None
     ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
         """(B, P + N) canvas of prompt then region, the prompt width P, and the key mask."""
+        if self.ids.mask is None:
+            raise ValueError(
+                "mask_token_id: this checkpoint names no mask token (config.json has no mask_token_id and the "
+                "tokenizer none); pass mask_token_id to generate, or add it to config.json"
+            )
         ids, key_mask = self.batch(prompt_ids, attention_mask)
         B, P = ids.shape
         region = torch.full((B, options.max_new_tokens), self.ids.mask, dtype=torch.long, device=self.device)
@@ -120,16 +142,21 @@ class Model(Checkpoint):
         attention_mask=None,
         options: GenerationOptions | None = None,
         canvas: Sequence[Sequence[int]] | None = None,
+        mask_token_id: int | None = None,
+        eos_token_id: int | list[int] | None = None,
         **kwargs,
     ) -> Iterator[DenoiseStep]:
         """Denoise after the prompt, yielding after every model pass.
 
         canvas: optional region to denoise (one row, or one per prompt row): the mask id marks
         positions to fill, other ids are kept (infilling). Its length sets max_new_tokens.
+        mask_token_id, eos_token_id: special ids for this call, where the checkpoint names none or
+        others are wanted (LLaDA2Pipeline's arguments).
         """
-        options = self.options(options, canvas, kwargs)
-        x, P, key_mask = self.prepare(prompt_ids, attention_mask, options, canvas)
-        yield from self.denoise(x, P, key_mask, options)
+        model = self.with_ids(mask_token_id, eos_token_id)
+        options = model.options(options, canvas, kwargs)
+        x, P, key_mask = model.prepare(prompt_ids, attention_mask, options, canvas)
+        yield from model.denoise(x, P, key_mask, options)
 
     def denoise(
         self, x: torch.Tensor, P: int, key_mask, options: GenerationOptions, row_seeds: list | None = None
@@ -175,14 +202,17 @@ class Model(Checkpoint):
         attention_mask=None,
         options: GenerationOptions | None = None,
         canvas: Sequence[Sequence[int]] | None = None,
+        mask_token_id: int | None = None,
+        eos_token_id: int | list[int] | None = None,
         **kwargs,
     ) -> GenerationResult:
         """Generate after each prompt row; see `stream` for the arguments."""
-        options = self.options(options, canvas, kwargs)
-        x, P, key_mask = self.prepare(prompt_ids, attention_mask, options, canvas)
+        model = self.with_ids(mask_token_id, eos_token_id)
+        options = model.options(options, canvas, kwargs)
+        x, P, key_mask = model.prepare(prompt_ids, attention_mask, options, canvas)
         history = [] if options.history else None
         nfe, elapsed = 0, 0.0
-        for step in self.denoise(x, P, key_mask, options):
+        for step in model.denoise(x, P, key_mask, options):
             nfe, elapsed = step.nfe, step.elapsed
             if history is not None:
                 history.append(step.canvas.tolist())

@@ -178,6 +178,8 @@ def plan_for(family: str, options: GenerationOptions, block_size: int | None = N
         )
     if options.total_steps % blocks:
         raise RequestError("steps", f"{options.total_steps} must be a multiple of the number of blocks ({blocks})")
+    if options.threshold is not None and options.threshold > 1:
+        raise RequestError("threshold", f"{family} takes a confidence threshold of at most 1, got {options.threshold}")
     for name in ("steps_per_block", "edit_threshold", "max_post_steps", "min_commit", "sub_block_length"):
         if getattr(options, name) is not None:
             raise RequestError(name, f"only block diffusion families use it; {family} decodes the whole canvas")

@@ -17,6 +17,7 @@ from .fast_dllm_v2 import FastDLLMv2Args, FastDLLMv2Model
 from .grid import GridArgs, GridModel
 from .layers import KVStore
 from .llada import LLaDAArgs, LLaDAModel
+from .llada2_moe import LLaDA2Args, LLaDA2Model
 from .lladamoe import LLaDAMoEArgs, LLaDAMoEModel
 from .sdar import SDARArgs, SDARModel
 
@@ -35,6 +36,8 @@ REGISTRY: dict[str, Architecture] = {
     # MMaDA (Gen-Verse/MMaDA) is LLaDA's network with a larger vocabulary; its text side loads as LLaDA.
     "mmada": Architecture("llada", LLaDAArgs.from_config, LLaDAModel),
     "grid": Architecture("llada", GridArgs.from_config, GridModel),
+    "llada2_moe": Architecture("llada2", LLaDA2Args.from_config, LLaDA2Model),
+    "llada2_moe_veomni": Architecture("llada2", LLaDA2Args.from_config, LLaDA2Model),  # dFactory training copies
     "sdar": Architecture("sdar", SDARArgs.from_config, SDARModel),
     "sdar_moe": Architecture("sdar", SDARArgs.from_config, SDARModel),  # SDAR-30B-A3B
     "fast_dllm_qwen": Architecture("fast-dllm-v2", FastDLLMv2Args.from_config, FastDLLMv2Model),

@@ -149,7 +149,7 @@ def make_block_plan(
     algorithm = algorithm or DEFAULT_ALGORITHM[family]
     if algorithm not in BLOCK_ALGORITHMS[family]:
         raise ValueError(f"algorithm: {family} decodes with {' or '.join(BLOCK_ALGORITHMS[family])}, got {algorithm!r}")
-    if edit_threshold is not None and family != "llada2":
+    if edit_threshold and family != "llada2":
         raise ValueError(f"edit_threshold: token editing is LLaDA2.1's; {family} cannot edit committed tokens")
     if sub_block_length is not None and family != "fast-dllm-v2":
         raise ValueError(f"sub_block_length: sub-blocks are Fast-dLLM v2's; {family} decodes whole blocks")
