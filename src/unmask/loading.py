@@ -87,7 +87,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._:-]{0,127}")
 
 @dataclass
 class SpecialIds:
-    mask: int
+    mask: int | None  # None: the checkpoint names none; generation then needs `mask_token_id`
     eos: list[int]  # every id that ends a generation (eos, end of turn)
     pad: int
     bos: int | None = None
@@ -501,6 +501,10 @@ def load_weights(
     they are read (or taken quantized from the files), never all in full precision at once."""
     tied = {"lm_head.weight"} if getattr(net.args, "tie_word_embeddings", False) else set()
     reader = WeightReader(files)
+    # Weights of parts unmask does not run (DiffusionGemma's vision tower) are left in the file.
+    ignored = tuple(getattr(net, "ignored_prefixes", ()))
+    for name in [n for n in reader.entries if ignored and n.startswith(ignored)]:
+        del reader.entries[name]
     try:
         modules = quantized_modules(net, reader, quantization) if quantization else {}
         expected = expected_tensors(net, modules, quantization)
@@ -765,8 +769,8 @@ def special_ids(config: dict, generation_config: dict, tokenizer) -> SpecialIds:
     mask = first(config.get("mask_token_id"), generation_config.get("mask_token_id"))
     if mask is None and tokenizer is not None:
         mask = tokenizer.mask_id
-    if mask is None:
-        raise ModelLoadError("config.json: no mask_token_id, and the tokenizer has no mask token")
+    # None: the checkpoint names no mask token (LLaDA2's config and the pipeline's golden tiny
+    # folders do not; the pipeline is given `mask_token_id`). It loads, and generating asks for one.
     eos: list[int] = []
     for source in (config.get("eos_token_id"), generation_config.get("eos_token_id")):
         for v in source if isinstance(source, list) else [source]:
@@ -777,7 +781,9 @@ def special_ids(config: dict, generation_config: dict, tokenizer) -> SpecialIds:
             if v not in eos:
                 eos.append(v)
     pad = first(config.get("pad_token_id"), generation_config.get("pad_token_id"), eos[0] if eos else None, 0)
-    return SpecialIds(mask=int(mask), eos=eos, pad=int(pad), bos=first(config.get("bos_token_id")))
+    return SpecialIds(
+        mask=None if mask is None else int(mask), eos=eos, pad=int(pad), bos=first(config.get("bos_token_id"))
+    )
 
 
 def load_checkpoint(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from .diffusion_gemma import DiffusionGemmaArgs, DiffusionGemmaModel
 from .dream import DreamArgs, DreamModel
 from .fast_dllm_v2 import FastDLLMv2Args, FastDLLMv2Model
 from .grid import GridArgs, GridModel
@@ -41,6 +42,7 @@ REGISTRY: dict[str, Architecture] = {
     "sdar": Architecture("sdar", SDARArgs.from_config, SDARModel),
     "sdar_moe": Architecture("sdar", SDARArgs.from_config, SDARModel),  # SDAR-30B-A3B
     "fast_dllm_qwen": Architecture("fast-dllm-v2", FastDLLMv2Args.from_config, FastDLLMv2Model),
+    "diffusion_gemma": Architecture("diffusion-gemma", DiffusionGemmaArgs.from_config, DiffusionGemmaModel),
 }
 
 
