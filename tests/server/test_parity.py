@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from unmask.cli import app
 from unmask.server import Limits, Settings
 
+from .. import families
 from ..conftest import GOLDEN
 from .conftest import LiveServer, read_sse
 
@@ -74,8 +75,15 @@ def dream_text(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(dream_text):
-    live = LiveServer(Settings(model="story", models=["story", f"dream-tiny={dream_text}"], limits=Limits()))
+def block_models(tmp_path_factory) -> dict[str, str]:
+    """The block diffusion families, from their real config and tokenizer files (tests/families.py)."""
+    return {name: str(build(tmp_path_factory.mktemp(name))) for name, build in families.BUILDERS.items()}
+
+
+@pytest.fixture(scope="module")
+def server(dream_text, block_models):
+    served = ["story", f"dream-tiny={dream_text}", *(f"{name}={folder}" for name, folder in block_models.items())]
+    live = LiveServer(Settings(model="story", models=served, limits=Limits()))
     yield live
     live.stop()
 
@@ -154,6 +162,23 @@ def test_every_surface_gives_the_same_answer(server, dream_text, model, case):
     for surface, answer in got.items():
         assert answer == expected, f"{surface} differs from `unmask run --json` on {model} ({case})"
     assert expected[1] > 0 and expected[2] > 0
+
+
+@pytest.mark.parametrize("model", list(families.BUILDERS))
+@pytest.mark.parametrize("case", ["defaults", "fast", "threshold"])
+def test_every_surface_gives_the_same_answer_on_block_families(server, block_models, model, case):
+    """Block diffusion (SDAR, LLaDA2, Fast-dLLM v2) through the same resolver and Completion.
+    These checkpoints have chat templates, so `unmask run` (like `ollama run`) and Ollama's
+    generate answer the prompt as a user turn, as the chat routes do; the completion routes and
+    the native stream continue the raw text."""
+    fields, flags = CASES[case]
+    got = answers(server, model, block_models[model], fields, flags)
+    raw = ("/v1/completions", "/v1/completions stream", "/api/diffuse")
+    for group in (raw, [s for s in got if s not in raw]):
+        first, *rest = group
+        for surface in rest:
+            assert got[surface] == got[first], f"{surface} differs from {first} on {model} ({case})"
+        assert got[first][1] > 0
 
 
 def test_the_story_default_really_revokes(server):

@@ -80,8 +80,10 @@ def timed(model, prompts: list[list[int]], options) -> tuple[float, int, int]:
     last = None
     for step in model.stream(prompts, None, options):
         for row, c in enumerate(completions):
-            c.step(StepEvent.of(step, row, width))
+            c.step(StepEvent.of(step, row, width, options.max_new_tokens))
         last = step
+        if all(step.finished):
+            break
     seconds = time.perf_counter() - start
     for row, c in enumerate(completions):
         c.finish(last.canvas[row, width:].tolist() if last is not None else c.region)

@@ -245,5 +245,7 @@ def complete(model, canvas: Canvas, options: GenerationOptions, on_step=None, st
         if on_step is not None:
             on_step(event)
         last = step
+        if step.finished[0]:
+            break  # what the server's scheduler does: a finished row's later passes (a store pass) are skipped
     completion.finish(last.canvas[0, P:].tolist() if last is not None else list(completion.region))
     return completion

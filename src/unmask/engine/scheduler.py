@@ -401,7 +401,7 @@ class Job:
             event = StepEvent.of(step, row, self.P, h.request.options.max_new_tokens)
             if event.positions or event.revoked or event.edited:
                 h.push(event)
-            if step.remaining[row] == 0:
+            if step.finished[row]:  # nothing left to change (editing families keep going past the last mask)
                 h.finished = True
                 h.push(self.done(row))
         with self.engine.lock:

@@ -198,6 +198,8 @@ def denoise_fast_dllm_v2(
     rows = torch.arange(B, device=device)
     nfe, used, t0 = 0, 0, time.perf_counter()
 
+    asked = L if gen_length is None else min(L, gen_start + gen_length)  # the new tokens asked for
+
     def step(block: int, committed: torch.Tensor, done: bool) -> DenoiseStep:
         """committed: (B, L) bool in row coordinates."""
         nonlocal finished
@@ -219,7 +221,9 @@ def denoise_fast_dllm_v2(
             canvas=x,
             committed=picked,
             tokens=[x[r, pos].tolist() for r, pos in enumerate(picked)],
-            finished=over.tolist(),
+            # A row whose new tokens are all in is finished: the passes left (storing the last
+            # block) would change nothing it returns, and a consumer may stop here.
+            finished=(over | ~(x[:, gen_start:asked] == mask_id).any(-1)).tolist(),
             nfe=nfe,
             elapsed=time.perf_counter() - t0,
             remaining=todo.sum(-1).tolist(),
