@@ -54,19 +54,38 @@ def reference_modes(length: int, block: int) -> list[tuple[str, dict]]:
     ]
 
 
+def block_modes(family: str, block: int) -> list[tuple[str, dict]]:
+    """Block diffusion's dial: the exact cache of finished blocks against recomputing them (for
+    LLaDA2, its pipeline's bidirectional window re-run; Fast-dLLM v2 always caches finished blocks
+    and adds its sub-block cache), steps per block and the confidence threshold."""
+    base = {"block_length": block, "recipe": "unmask"}
+    cached = {"cache": "prefix"} | base
+    out = [("no block cache, 1 step/token", {"steps_per_block": block, "cache": "none"} | base)]
+    if family == "fast-dllm-v2":
+        out[0] = ("block cache, 1 step/token", {"steps_per_block": block} | cached)
+        out.append(("+ sub-block cache", {"steps_per_block": block, "cache": "dual"} | base))
+    else:
+        out.append(("block cache, 1 step/token", {"steps_per_block": block} | cached))
+    out += [
+        ("block cache, 1/2 steps", {"steps_per_block": max(1, block // 2)} | cached),
+        ("block cache, 1/4 steps", {"steps_per_block": max(1, block // 4)} | cached),
+        ("threshold 0.9, no block cache", {"steps_per_block": block, "threshold": 0.9, "cache": "none"} | base),
+        ("threshold 0.9 + block cache", {"steps_per_block": block, "threshold": 0.9} | cached),
+    ]
+    return out
+
+
 def modes(model, length: int, block: int) -> list[tuple[str, object]]:
     """(name, GenerationOptions): the model's own defaults and presets (as `unmask run` resolves
-    them), then the reference recipes."""
-    from ..engine import PRESETS, resolve
+    them), then the reference recipes (block diffusion's own dial for those families)."""
+    from ..engine import BLOCK_FAMILIES, PRESETS, resolve
     from ..options import GenerationOptions
 
     asked = {"max_new_tokens": length}
     out = [("model defaults", resolve(model, asked))]
     out += [(f"--{preset}", resolve(model, asked, preset)) for preset in PRESETS]
-    out += [
-        (name, GenerationOptions(max_new_tokens=length, **settings))
-        for name, settings in reference_modes(length, block)
-    ]
+    dial = block_modes(model.family, block) if model.family in BLOCK_FAMILIES else reference_modes(length, block)
+    out += [(name, GenerationOptions(max_new_tokens=length, **settings)) for name, settings in dial]
     return out
 
 
@@ -107,16 +126,18 @@ def measure(
 
 def table(results: list[ModeResult], title: str) -> Table:
     # Ratios against the reference recipe at one step per token, whatever the model ships.
-    base = next((r for r in results if r.name == "exact, 1 step/token"), results[0])
+    names = ("exact, 1 step/token", "no block cache, 1 step/token", "block cache, 1 step/token")
+    base = next((r for r in results if r.name in names), results[0])
     t = Table(title=title)
-    for col in ("mode", "tokens/s", "speed-up", "passes (NFE)", "seconds"):
+    for col in ("mode", "tokens/s", "speed-up", "passes (NFE)", "tokens/pass", "seconds"):
         t.add_column(col, justify="left" if col == "mode" else "right")
     for r in results:
         t.add_row(
             r.name,
             f"{r.tokens_per_second:,.0f}",
-            f"{r.tokens_per_second / base.tokens_per_second:.2f}x",
+            f"{r.tokens_per_second / base.tokens_per_second:.2f}x" if base.tokens_per_second else "-",
             str(r.nfe),
+            f"{r.tokens / r.nfe:.2f}" if r.nfe else "-",
             f"{r.seconds:.3f}",
         )
     return t
@@ -127,7 +148,10 @@ def bench(
     model: Annotated[str, typer.Argument(help="Model name, folder or hub id.")] = DEFAULT_MODEL,
     prompt: Annotated[str, typer.Option("--prompt", help="Prompt text.")] = "Once upon a time",
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-n", min=8, help="Tokens per generation.")] = 128,
-    block_length: Annotated[int, typer.Option("--block-length", min=1, help="Block size for block modes.")] = 32,
+    block_length: Annotated[
+        Optional[int],
+        typer.Option("--block-length", min=1, help="Block size for block modes; default 32, or the model's block."),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, max=64, help="Prompts decoded together.")] = 1,
     repeats: Annotated[int, typer.Option("--repeats", min=1, max=20, help="Timed runs per mode (best kept).")] = 2,
     dtype: Annotated[str, typer.Option("--dtype")] = "auto",
@@ -140,14 +164,17 @@ def bench(
     """A short table of tokens/s and model passes for each decoding mode."""
 
     def body() -> None:
+        from ..engine import BLOCK_FAMILIES, block_size
+
         set_threads(threads)
-        if max_new_tokens % block_length:
-            raise ValueError(f"--block-length {block_length} must divide --max-new-tokens {max_new_tokens}")
         m = load_model(model, dtype, device, quantize=quantize)
+        block = block_length or (block_size(m) if m.family in BLOCK_FAMILIES else None) or 32
+        if max_new_tokens % block and m.family not in BLOCK_FAMILIES:
+            raise ValueError(f"--block-length {block} must divide --max-new-tokens {max_new_tokens}")
         ids = m.tokenizer.encode(prompt, add_special_tokens=False) if m.tokenizer else [1, 2, 3]
         m.generate([ids], max_new_tokens=8, steps=2)  # warm-up
         with err_console.status("measuring…") as status:
-            results = measure(m, [ids] * batch, max_new_tokens, block_length, repeats, lambda n: status.update(n))
+            results = measure(m, [ids] * batch, max_new_tokens, block, repeats, lambda n: status.update(n))
         title = (
             f"{model} · {max_new_tokens} tokens · batch {batch} · {m.device.type} {str(m.dtype).removeprefix('torch.')}"
         )

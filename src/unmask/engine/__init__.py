@@ -9,7 +9,7 @@
 
 from ..loading import ModelLoadError, SpecialIds
 from ..options import GenerationOptions
-from ..sampling import DenoiseStep
+from ..sampling import BLOCK_FAMILIES, DenoiseStep
 from ..tokenizer import TemplateError
 from .canvas import (
     Canvas,
@@ -27,6 +27,7 @@ from .resolve import (
     FAST_THRESHOLD,
     PRESET_HELP,
     PRESETS,
+    block_size,
     check_context,
     default_length,
     preset_settings,
@@ -43,6 +44,7 @@ def load(ref, dtype: str = "auto", device: str = "auto", quantize: str | None = 
 
 
 __all__ = [
+    "BLOCK_FAMILIES",
     "FAST_THRESHOLD",
     "PRESETS",
     "PRESET_HELP",
@@ -67,6 +69,7 @@ __all__ = [
     "TemplateError",
     "chat_or_prompt_ids",
     "complete",
+    "block_size",
     "check_context",
     "default_length",
     "infill_canvas",
