@@ -92,6 +92,14 @@ UNSUPPORTED_VALUES = [
     ("fake-org/dream-rope-scaling", "dream-tiny", {"rope_scaling": {"type": "linear", "factor": 2.0}}, "rope_scaling"),
     ("fake-org/dream-gelu", "dream-tiny", {"hidden_act": "gelu"}, "hidden_act"),
     ("fake-org/llada-sequential", "llada-tiny", {"block_type": "sequential"}, "block_type"),
+    ("fake-org/sdar-gelu", "sdar-tiny", {"hidden_act": "gelu"}, "hidden_act"),
+    ("fake-org/llada2-softmax", "llada2-tiny", {"score_function": "softmax"}, "score_function"),
+    (
+        "fake-org/fast-dllm-v2-yarn",
+        "fastdllm2-tiny",
+        {"rope_scaling": {"type": "yarn", "factor": 4.0}},
+        "rope_scaling",
+    ),
 ]
 
 
@@ -151,6 +159,22 @@ def test_alias_names_the_hub_repo(hub):
     assert "GSAI-ML/LLaDA-8B-Instruct" in out.stdout
     assert set(hub.downloaded("GSAI-ML/LLaDA-8B-Instruct")) == WANTED
     assert "GSAI-ML/LLaDA-8B-Instruct" in ok("show", "llada").stdout
+
+
+@pytest.mark.parametrize(
+    "alias, repo_id, golden",
+    [
+        ("sdar", "JetLM/SDAR-1.7B-Chat", "sdar-tiny"),
+        ("llada2.1-mini", "inclusionAI/LLaDA2.1-mini", "llada2-tiny"),
+        ("fast-dllm-v2", "Efficient-Large-Model/Fast_dLLM_v2_7B", "fastdllm2-tiny"),
+        ("llada-moe", "inclusionAI/LLaDA-MoE-7B-A1B-Instruct", "lladamoe-tiny"),
+    ],
+)
+def test_the_2026_family_names_pull_their_hub_repos(hub, monkeypatch, alias, repo_id, golden):
+    monkeypatch.setitem(hub.repos, repo_id, golden_repo(golden))
+    out = ok("pull", alias)
+    assert repo_id in out.stdout and "model.safetensors" in hub.downloaded(repo_id)
+    assert unmask.load(alias).num_parameters > 0
 
 
 def test_unsupported_architecture_is_refused_before_any_weight_request(hub):
