@@ -64,6 +64,7 @@ class FolderInfo:
     options: dict = field(default_factory=dict)
     system: Optional[str] = None
     template: Optional[str] = None
+    config: dict = field(default_factory=dict)  # config.json (the resolver reads a block family's block size)
 
     @property
     def complete(self) -> bool:
@@ -222,6 +223,7 @@ def describe(
         tokenizer=has_tokenizer_files(folder),
         chat_template=has_chat_template(folder),
         defaults=defaults if isinstance(defaults, dict) else {},
+        config=config,
     )
 
 

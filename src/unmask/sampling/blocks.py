@@ -208,7 +208,14 @@ def denoise_sdar(
             net(x[:, s:e], positions[:, s:e], key_mask, cache, s, (0, 0), store=True)
             nfe += 1
         if stops:
-            stopped |= torch.isin(x[:, gen_start:], eos).any(-1)
+            now = torch.isin(x[:, gen_start:], eos).any(-1) & ~stopped
+            stopped |= now
+            if not reference:
+                # The text ends at the end token: the later blocks, left masked by the reference,
+                # hold it too, as the 2025 families' rows do once they end (denoise.finish_at_eos).
+                for row in now.nonzero().flatten().tolist():
+                    gen = x[row, gen_start:]
+                    gen[gen == mask_id] = gen[torch.isin(gen, eos)][0]
         yield report(block, s)
         if bool(stopped.all()):
             return

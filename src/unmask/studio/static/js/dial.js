@@ -14,7 +14,12 @@ export const ALGORITHMS = [
   { value: 'entropy', label: 'Entropy', title: 'Lowest entropy first (Dream’s default)' },
   { value: 'random', label: 'Random', title: 'Any order: shows why the order matters' },
   { value: 'origin', label: 'Origin', title: 'Dream’s original random-transfer sampler (Dream only)' },
+  { value: 'sequential', label: 'Left to right', title: 'The first masks of the block first (SDAR only)' },
 ];
+// Families that denoise blocks left to right over the whole canvas, with an exact cache of the
+// finished ones: any block length fits, and they rank by confidence only (SDAR also left to right).
+export const BLOCK_FAMILIES = new Set(['sdar', 'llada2', 'fast-dllm-v2']);
+const BLOCK_ALGORITHMS = { sdar: ['low_confidence', 'sequential'], llada2: ['low_confidence'], 'fast-dllm-v2': ['low_confidence'] };
 // The rankings a threshold can use (the server refuses the others beside one). Only used to keep
 // the user's own choices compatible; which ranking runs is the server's choice.
 const THRESHOLD_ALGORITHMS = new Set(['maskgit_plus', 'low_confidence', 'topk_margin']);
@@ -38,9 +43,11 @@ export const PRESETS = {
   best: { label: 'Best', title: 'About one step per token' },
 };
 
-/** Blocks an options object runs in (one when its block length does not divide the length). */
-export function blocksOf(o) {
+/** Blocks an options object runs in (one when its block length does not divide the length; block
+ *  diffusion families tile any length, the last block partly past it). */
+export function blocksOf(o, family = null) {
   const L = o.max_new_tokens, b = o.block_length;
+  if (BLOCK_FAMILIES.has(family)) return b ? Math.ceil(L / b) : 1;
   return b && b < L && L % b === 0 ? L / b : 1;
 }
 
@@ -108,6 +115,9 @@ export class Dial {
     this.threshold = h('input', { type: 'range', min: '0.5', max: '0.99', step: '0.01', 'aria-label': 'Threshold' });
     this.threshold.addEventListener('input', () => this.change({ threshold: Number(this.threshold.value) }));
     this.thresholdOut = h('output.num');
+    this.editOut = h('output.num');
+    this.edit = h('input', { type: 'range', min: '0', max: '0.95', step: '0.01', 'aria-label': 'Token editing' });
+    this.edit.addEventListener('input', () => this.change({ edit_threshold: Number(this.edit.value) || null }));
     this.seed = h('input', { type: 'number', min: '0', step: '1', placeholder: 'random', 'aria-label': 'Seed' });
     this.seed.addEventListener('change', () => this.change({ seed: this.seed.value === '' ? null : Math.max(0, Math.floor(Number(this.seed.value))) }));
     this.slowBox = h('input', { type: 'checkbox', 'aria-label': 'Slow motion' });
@@ -128,6 +138,8 @@ export class Dial {
         h('span.dial-hint.remask-hint')),
       row(h('span.inline-check', {}, this.thresholdOn, ' Threshold'), this.threshold, this.thresholdOut, 'threshold',
         h('span.dial-hint.threshold-hint')),
+      row('Token editing', this.edit, this.editOut, 'edit_threshold',
+        h('span.dial-hint', {}, 'LLaDA2.1: a written token is replaced when the model is surer than this of another.')),
       h('div.dial-pair', {}, row('Seed', this.seed, null, 'seed'),
         h('label.toggle', { title: 'Hold every step on screen for a moment' }, this.slowBox, h('span', {}, 'Slow motion'))),
       this.statusEl,
@@ -155,7 +167,9 @@ export class Dial {
 
   setLength(n) {
     const b = this.set.block_length;
-    if (b && (n % b || b >= n)) delete this.set.block_length; // the block sizes offered divide the length
+    const aligned = BLOCK_FAMILIES.has(this.model?.family);
+    // The block sizes offered divide the length (block diffusion: any block up to the length).
+    if (b && (aligned ? b > n : n % b || b >= n)) delete this.set.block_length;
     delete this.set.steps; // the server sets steps for the new length (the preset's share, or the model's)
     this.change({ max_new_tokens: n });
   }
@@ -201,9 +215,18 @@ export class Dial {
     this.model = info || null;
     this.resolved = null; // an answer was for the model before
     this.error = null;
-    const dream = info?.family === 'dream';
-    this.algorithm.querySelector('option[value="origin"]').disabled = !dream;
-    if (this.set.algorithm === 'origin' && !dream) delete this.set.algorithm;
+    const family = info?.family || null;
+    const allowed = BLOCK_ALGORITHMS[family] || ALGORITHMS.map(a => a.value).filter(a => a !== 'sequential' && (a !== 'origin' || family === 'dream'));
+    for (const option of this.algorithm.options) option.disabled = option.hidden = !allowed.includes(option.value);
+    if (this.set.algorithm && !allowed.includes(this.set.algorithm)) delete this.set.algorithm;
+    // Block diffusion takes neither spread nor remask; only LLaDA2 edits tokens.
+    const block = BLOCK_FAMILIES.has(family);
+    for (const f of ['spread', 'remask']) {
+      this.controls[f].hidden = block;
+      if (block) delete this.set[f];
+    }
+    this.controls.edit_threshold.hidden = family !== 'llada2';
+    if (family !== 'llada2') delete this.set.edit_threshold;
     this.update(0, { save: false, notify: false });
   }
 
@@ -356,7 +379,9 @@ export class Dial {
   sync() {
     const o = this.options;
     const L = this.fill;
-    const blocks = this.hasLength ? blocksOf(o) : 1;
+    const family = this.model?.family || null;
+    const aligned = BLOCK_FAMILIES.has(family);
+    const blocks = this.hasLength ? blocksOf(o, family) : 1;
     this.presets.set(this.pressed);
     this.presetTitles();
     this.length.value = String(o.max_new_tokens);
@@ -372,8 +397,9 @@ export class Dial {
     const sizes = new Set(BLOCK_SIZES);
     if (o.block_length) sizes.add(o.block_length);
     const len = o.max_new_tokens;
-    this.block.replaceChildren(h('option', { value: '' }, 'One block'),
-      ...[...sizes].sort((a, b) => a - b).filter(b => b < len && len % b === 0).map(b => h('option', { value: String(b) }, `${b} tokens · ${len / b} blocks`)));
+    const fits = b => (aligned ? b <= len : b < len && len % b === 0);
+    this.block.replaceChildren(...(aligned ? [] : [h('option', { value: '' }, 'One block')]),
+      ...[...sizes].sort((a, b) => a - b).filter(fits).map(b => h('option', { value: String(b) }, `${b} tokens · ${Math.ceil(len / b)} blocks`)));
     this.block.value = blocks > 1 ? String(o.block_length) : '';
     this.algorithm.value = o.algorithm;
     this.el.querySelector('.algo-hint').textContent = ALGORITHMS.find(a => a.value === o.algorithm)?.title || '';
@@ -391,13 +417,15 @@ export class Dial {
     this.threshold.disabled = o.threshold == null;
     this.threshold.value = String(o.threshold ?? this.presetOf('fast')?.threshold ?? START_THRESHOLD);
     this.thresholdOut.textContent = o.threshold != null ? o.threshold.toFixed(2) : 'off';
+    this.edit.value = String(o.edit_threshold || 0);
+    this.editOut.textContent = o.edit_threshold ? o.edit_threshold.toFixed(2) : 'off';
     this.el.querySelector('.threshold-hint').textContent = THRESHOLD_ALGORITHMS.has(o.algorithm)
       ? 'Also commit every token at least this confident (parallel decoding).'
       : 'Turning it on switches to the model family’s confidence ranking.';
     // Not while it is being typed in: an answer arriving meanwhile would wipe the digits.
     if (document.activeElement !== this.seed) this.seed.value = o.seed == null ? '' : String(o.seed);
     this.slowBox.checked = this.slow;
-    for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold]) paintRange(r);
+    for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold, this.edit]) paintRange(r);
     for (const c of Object.values(this.controls)) c.classList.remove('invalid');
     this.statusEl.textContent = this.error ? this.error.message : '';
     this.statusEl.hidden = !this.error;

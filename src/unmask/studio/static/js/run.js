@@ -75,6 +75,9 @@ export class Run {
 
   apply(frame) {
     this.steps.push(frame);
+    // Steps are counted by the frames that changed the canvas: a block family's store passes
+    // (a model pass that writes the cache and commits nothing) send no frame.
+    const k = this.steps.length;
     this.receivedAt.push(performance.now());
     // remask: a revoked draft leaves the canvas before this step's commits; the timeline keeps
     // each position's last commit, so replays show the drafts that stayed, not the ones taken back.
@@ -86,7 +89,7 @@ export class Run {
     frame.positions.forEach((p, j) => {
       this.tokens[p] = frame.tokens[j];
       this.pieces[p] = frame.texts[j];
-      this.stepOf[p] = frame.step;
+      this.stepOf[p] = k;
       this.pieceOf.set(frame.tokens[j], frame.texts[j]);
     });
     // token editing (LLaDA2.1): a committed token replaced by another; it counts as written at this
@@ -94,8 +97,8 @@ export class Run {
     (frame.edited || []).forEach((p, j) => {
       this.tokens[p] = frame.edit_tokens[j];
       this.pieces[p] = frame.edit_texts[j];
-      this.stepOf[p] = frame.step;
-      this.editedAt[p] = frame.step;
+      this.stepOf[p] = k;
+      this.editedAt[p] = k;
       this.pieceOf.set(frame.edit_tokens[j], frame.edit_texts[j]);
     });
     if (frame.total_steps) this.plannedSteps = frame.total_steps;
