@@ -130,7 +130,7 @@ def table(results: list[ModeResult], title: str) -> Table:
     base = next((r for r in results if r.name in names), results[0])
     t = Table(title=title)
     for col in ("mode", "tokens/s", "speed-up", "passes (NFE)", "tokens/pass", "seconds"):
-        t.add_column(col, justify="left" if col == "mode" else "right")
+        t.add_column(col, justify="left" if col == "mode" else "right", no_wrap=col == "mode")
     for r in results:
         t.add_row(
             r.name,

@@ -37,6 +37,26 @@ Remask = Annotated[
         "--remask", help="Decode again earlier tokens of the block the model now gives less than this probability."
     ),
 ]
+StepsPerBlock = Annotated[
+    Optional[int], typer.Option("--steps-per-block", min=1, help="Block diffusion: denoising passes per block.")
+]
+EditThreshold = Annotated[
+    Optional[float],
+    typer.Option(
+        "--edit-threshold",
+        help="LLaDA2.1 token editing: replace a written token the model is surer of another than this.",
+    ),
+]
+MaxPostSteps = Annotated[
+    Optional[int], typer.Option("--max-post-steps", min=0, help="Token editing: passes after a block's last mask.")
+]
+MinCommit = Annotated[
+    Optional[int], typer.Option("--min-commit", min=1, help="LLaDA2: tokens each pass commits at least.")
+]
+SubBlock = Annotated[
+    Optional[int],
+    typer.Option("--sub-block-length", min=1, help="Fast-dLLM v2: sub-blocks decoded in turn in a block."),
+]
 Cache = Annotated[Optional[str], typer.Option("--cache", help="KV cache: none, prefix or dual (needs --block-length).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling.")]
 Fast = Annotated[bool, typer.Option("--fast", help="Preset: a quarter of the steps, threshold decoding.")]
@@ -190,6 +210,11 @@ def run(
     factor: Factor = None,
     spread: Spread = None,
     remask: Remask = None,
+    steps_per_block: StepsPerBlock = None,
+    edit_threshold: EditThreshold = None,
+    max_post_steps: MaxPostSteps = None,
+    min_commit: MinCommit = None,
+    sub_block_length: SubBlock = None,
     cache: Cache = None,
     alg_temp: AlgTemp = None,
     eps: Eps = None,
@@ -254,6 +279,11 @@ def infill(
     factor: Factor = None,
     spread: Spread = None,
     remask: Remask = None,
+    steps_per_block: StepsPerBlock = None,
+    edit_threshold: EditThreshold = None,
+    max_post_steps: MaxPostSteps = None,
+    min_commit: MinCommit = None,
+    sub_block_length: SubBlock = None,
     alg_temp: AlgTemp = None,
     eps: Eps = None,
     cfg_scale: CfgScale = None,
