@@ -387,3 +387,18 @@ def test_a_checkpoint_without_mask_id_asks_for_one():
         model.generate([[5, 6, 7]], max_new_tokens=8)
     with pytest.raises(ValueError, match="^mask_token_id: must be a token id below"):
         model.generate([[5, 6, 7]], max_new_tokens=8, mask_token_id=9999)
+
+
+def test_the_unmask_recipe_never_edits_the_text_an_infill_fixes(net):
+    """The pipeline edits every position after the prompt; the surfaces' recipe keeps the tokens
+    the caller fixed in the region (an infill template's text) while it edits the others."""
+    P, gen = 8, 16
+    canvas = torch.full((1, P + gen), MASK)
+    canvas[0, :P] = torch.tensor(PROMPTS[0])
+    fixed = {P + 3: 17, P + 4: 30, P + 11: 99}
+    for pos, tok in fixed.items():
+        canvas[0, pos] = tok
+    p = plan(recipe="unmask", cache="prefix", edit_threshold=0.001, threshold=0.5, max_post_steps=4)
+    edited = [q for step in denoise_llada2(net, canvas, P, p, MASK, None, (), None, gen) for q in step.edited[0]]
+    assert edited and not set(edited) & set(fixed)
+    assert all(int(canvas[0, pos]) == tok for pos, tok in fixed.items())

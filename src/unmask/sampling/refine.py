@@ -238,9 +238,14 @@ def refine(
         tokens[live], probs[live] = chosen.view(-1, L), chosen_p.view(-1, L)
         return tokens, probs
 
+    # The pipeline edits anything after the prompt; under the "unmask" recipe the tokens the caller
+    # fixed in the region (an infill template's text) are kept as well.
+    given = read(0, width) != mask_id if p.recipe == "unmask" else None
     for nb in range(first, n_blocks):
         s, e = nb * L, (nb + 1) * L
         editable = torch.arange(s, e, device=device) >= P  # the prompt is never edited
+        if given is not None:
+            editable = editable & ~given[:, s:e]  # (B, L)
         inside = torch.arange(s, e, device=device) < end  # positions the canvas shows
         step = torch.zeros(B, dtype=torch.long, device=device)
         post = torch.zeros(B, dtype=torch.long, device=device)
