@@ -82,7 +82,8 @@ def test_threshold_rules():
     from unmask.engine.resolve import plan_for
 
     assert "threshold" in error_text(threshold=0.9, factor=1.0)
-    assert "cache" in error_text(cfg_scale=1.0, cache="prefix")
+    with pytest.raises(ValueError, match="^cache: classifier-free guidance"):  # the 2025 families' rule
+        plan_for("llada", GenerationOptions(cfg_scale=1.0, cache="prefix", block_length=32, max_new_tokens=64))
     GenerationOptions(threshold=0.9, algorithm="topk_margin", cache="dual", block_length=32)
     # Which algorithms can take a threshold is the sampler plan's rule, checked for the family.
     with pytest.raises(ValueError, match="^algorithm: 'entropy' cannot be used with threshold"):

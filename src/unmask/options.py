@@ -109,8 +109,6 @@ class GenerationOptions(BaseModel):
             raise ValueError("threshold: set either threshold or factor, not both")
         if self.remask and (self.threshold is not None or self.factor is not None):
             raise ValueError("remask: works with a step count per pass; it cannot run with threshold or factor")
-        if self.cfg_scale > 0 and self.cache not in (None, "none"):
-            raise ValueError("cache: classifier-free guidance (cfg_scale > 0) needs cache='none'")
         return self
 
     @property

@@ -76,7 +76,7 @@ def dream_text(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def block_models(tmp_path_factory) -> dict[str, str]:
-    """The block diffusion families, from their real config and tokenizer files (tests/families.py)."""
+    """The 2026 families, from their real config and tokenizer files (tests/families.py)."""
     return {name: str(build(tmp_path_factory.mktemp(name))) for name, build in families.BUILDERS.items()}
 
 
@@ -167,7 +167,8 @@ def test_every_surface_gives_the_same_answer(server, dream_text, model, case):
 @pytest.mark.parametrize("model", list(families.BUILDERS))
 @pytest.mark.parametrize("case", ["defaults", "fast", "threshold"])
 def test_every_surface_gives_the_same_answer_on_block_families(server, block_models, model, case):
-    """Block diffusion (SDAR, LLaDA2, Fast-dLLM v2) through the same resolver and Completion.
+    """The 2026 families (SDAR, LLaDA2, Fast-dLLM v2 block diffusion; LLaDA-MoE) through the same
+    resolver and Completion.
     These checkpoints have chat templates, so `unmask run` (like `ollama run`) and Ollama's
     generate answer the prompt as a user turn, as the chat routes do; the completion routes and
     the native stream continue the raw text."""

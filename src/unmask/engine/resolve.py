@@ -178,6 +178,8 @@ def plan_for(family: str, options: GenerationOptions, block_size: int | None = N
         )
     if options.total_steps % blocks:
         raise RequestError("steps", f"{options.total_steps} must be a multiple of the number of blocks ({blocks})")
+    if options.cfg_scale > 0 and options.cache not in (None, "none"):
+        raise RequestError("cache", "classifier-free guidance (cfg_scale > 0) needs cache='none'")
     if options.threshold is not None and options.threshold > 1:
         raise RequestError("threshold", f"{family} takes a confidence threshold of at most 1, got {options.threshold}")
     for name in ("steps_per_block", "edit_threshold", "max_post_steps", "min_commit", "sub_block_length"):
@@ -223,6 +225,16 @@ def block_plan(family: str, options: GenerationOptions, block_size: int | None) 
     per_block = options.steps_per_block
     if per_block is None:
         per_block = math.ceil(options.steps / blocks) if options.steps is not None else block
+    try:
+        return _block_plan(family, options, block, per_block, blocks)
+    except RequestError:
+        raise
+    except ValueError as err:  # the plan names the field first ("field: why"): keep it a RequestError
+        name, _, why = str(err).partition(": ")
+        raise RequestError(name, why) from None
+
+
+def _block_plan(family: str, options: GenerationOptions, block: int, per_block: int, blocks: int) -> Plan:
     return make_block_plan(
         family,
         block_length=block,
