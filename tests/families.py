@@ -8,6 +8,7 @@ the real parameter names. What cannot be had here is said per family.
   files, and its model is Qwen2.5's, so Dream's (also Qwen2.5's) vocab.json and merges.txt stand in.
 - llada2: LLaDA2.0-mini's config; no tokenizer files were published with the training copy, so a
   character-level tokenizer with the real special-token names stands in, at a vocabulary of 512.
+- diffusion-gemma: see `diffusion_gemma`.
 - llada-moe: no public config.json could be had; our golden set's (every key of the hub config
   class, tests/golden/lladamoe-tiny) under the hub's spelling (model_type "llada",
   architectures LLaDAMoEModelLM), with a character-level tokenizer. A full-canvas family.
@@ -102,9 +103,11 @@ def llada2(folder: Path) -> Path:
     return folder
 
 
-def char_tokenizer(folder: Path, vocab_size: int, specials: dict[str, int]) -> None:
+def char_tokenizer(
+    folder: Path, vocab_size: int, specials: dict[str, int], eos: str = "<|endoftext|>", template: str | None = None
+) -> None:
     """A character-level tokenizer.json: printable characters and Latin letters, then the special
-    tokens at the ids given."""
+    tokens at the ids given (`eos` names the end token; `template` is the chat template)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
     chars = iter(list(string.printable[:95]) + [chr(c) for c in range(0xC0, 0x2B0)])
@@ -115,9 +118,11 @@ def char_tokenizer(folder: Path, vocab_size: int, specials: dict[str, int]) -> N
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens(list(specials))
     tok.save(str(folder / "tokenizer.json"))
-    config = {"eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "mask_token": "<|mask|>"}
+    config = {"eos_token": eos, "pad_token": eos}
+    if "<|mask|>" in specials:
+        config["mask_token"] = "<|mask|>"
     # LLaDA2's chat format: <role>ROLE</role>TEXT turns, then the assistant's role opened.
-    config["chat_template"] = (
+    config["chat_template"] = template or (
         "{% for m in messages %}<role>{{ m['role'] | upper }}</role>{{ m['content'] }}{% endfor %}"
         "{% if add_generation_prompt %}<role>ASSISTANT</role>{% endif %}"
     )
@@ -134,5 +139,23 @@ def llada_moe(folder: Path) -> Path:
     return folder
 
 
-BLOCK_BUILDERS = {"sdar": sdar, "fast-dllm-v2": fast_dllm_v2, "llada2": llada2}
+GEMMA_SPECIALS = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<start_of_image>": 253, "<end_of_image>": 254}
+GEMMA_SPECIALS |= {"<image_soft_token>": 255}
+
+
+def diffusion_gemma(folder: Path) -> Path:
+    """No DiffusionGemma config.json is public: transformers' own serialisation of a tiny config
+    (the golden set's, every key the class has) with its weights, and a character tokenizer."""
+    golden = Path(__file__).parent / "golden" / "dgemma-tiny"
+    folder.mkdir(parents=True, exist_ok=True)
+    copy_files(golden, folder, ["config.json", "generation_config.json", "model.safetensors"])
+    template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}model: {% endif %}"
+    )
+    char_tokenizer(folder, 256, GEMMA_SPECIALS, eos="<eos>", template=template)
+    return folder
+
+
+BLOCK_BUILDERS = {"sdar": sdar, "fast-dllm-v2": fast_dllm_v2, "llada2": llada2, "diffusion-gemma": diffusion_gemma}
 BUILDERS = BLOCK_BUILDERS | {"llada-moe": llada_moe}

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 import unmask
 from unmask.cli import app
-from unmask.engine import Model
+from unmask.engine import Model, block_size
 
 from . import families
 
-FAMILIES = ["sdar", "llada2", "fast-dllm-v2"]
+FAMILIES = ["sdar", "llada2", "fast-dllm-v2", "diffusion-gemma"]
 # LLaDA-MoE is a full-canvas family (LLaDA's sampler), run here from the same kind of folder.
 CHECKPOINTS = [*FAMILIES, "llada-moe"]
 
@@ -42,11 +42,13 @@ def test_generate_tiles_the_canvas_with_blocks(folder):
         assert len(result.sequences[0]) == len(prompt) + 11 and result.nfe == 11
         return
     result = model.generate([prompt], max_new_tokens=11, steps_per_block=2, history=True)
-    block = model.config.get("block_size") or model.config.get("bd_size") or 32
+    block = block_size(model)
     out = result.sequences[0]
     assert out[: len(prompt)] == prompt
     if model.family == "sdar":  # SDAR returns the whole block-aligned canvas, as its reference does
         assert len(out) % block == 0 and len(out) >= len(prompt) + 11
+    elif model.family == "diffusion-gemma":  # whole canvases after the prompt, as its reference
+        assert len(out) == len(prompt) + 16 and model.ids.mask not in out
     else:
         assert len(out) == len(prompt) + 11
     assert result.nfe == len(result.history) > 0
@@ -74,6 +76,7 @@ def test_chat_end_to_end(folder):
 
 def test_bad_block_options_name_the_field(folder):
     bad = "--edit-threshold" if "llada2" not in str(folder) else "--cfg-scale"
+    bad = "--threshold" if "gemma" in str(folder) else bad
     result = CliRunner().invoke(app, ["run", str(folder), "Hi", "--json", "-n", "8", bad, "0.5"])
     assert result.exit_code != 0 and bad in result.output
 

@@ -25,6 +25,7 @@ ALIASES = {
     "fast-dllm-v2": "Efficient-Large-Model/Fast_dLLM_v2_7B",
     "llada-moe": "inclusionAI/LLaDA-MoE-7B-A1B-Instruct",
     "llada-moe-base": "inclusionAI/LLaDA-MoE-7B-A1B-Base",
+    "diffusiongemma": "google/diffusiongemma-26B-A4B-it",
 }
 # Weight files unmask refuses: unpickling runs arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")

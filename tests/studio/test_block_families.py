@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def block_studio(tmp_path_factory, tiny_text_model_dir):
     models = {"story": str(tiny_text_model_dir)}
-    for name in ("sdar", "llada2"):
+    for name in ("sdar", "llada2", "diffusion-gemma"):
         models[name] = str(families.BUILDERS[name](tmp_path_factory.mktemp(name)))
     server = StudioServer(models)
     yield server
@@ -35,7 +35,7 @@ def block_page(context, block_studio):
     page.close()
 
 
-@pytest.mark.parametrize("model", ["sdar", "llada2"])
+@pytest.mark.parametrize("model", ["sdar", "llada2", "diffusion-gemma"])
 def test_a_block_family_runs_in_the_studio(block_page, block_studio, model):
     page = block_page
     page.select_option("#view-diffuse .model-select", model)
@@ -48,7 +48,7 @@ def test_a_block_family_runs_in_the_studio(block_page, block_studio, model):
     wait_done(page, "diffuse", before)
     start = run_start(page)
     block = start["block_length"]
-    assert block == (4 if model == "sdar" else 32), "the family's own block runs"
+    assert block == {"sdar": 4, "llada2": 32, "diffusion-gemma": 8}[model], "the family's own block runs"
     assert start["options"]["recipe"] == "unmask" and start["options"]["cache"] == "prefix"
     assert page.locator("#view-diffuse .canvas-body .tok.m").count() == 0, "every cell resolved"
     assert isinstance(answer(page), str)

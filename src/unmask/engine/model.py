@@ -19,12 +19,15 @@ import torch
 
 from ..loading import Checkpoint, load_checkpoint
 from ..options import GenerationOptions
-from ..sampling import BLOCK_FAMILIES, DenoiseStep, RowGenerators, block_sampler, denoise
+from ..sampling import BLOCK_FAMILIES, DenoiseStep, RowGenerators, UniformSettings, block_sampler, denoise
 from .resolve import block_size, plan_for
 
 # Block families whose reference returns the whole block-aligned canvas (SDAR's `output_ids`);
 # the others return prompt + the new tokens asked for (LLaDA2Pipeline's `sequences`).
-ALIGNED_OUTPUT = frozenset({"sdar"})
+ALIGNED_OUTPUT = frozenset({"sdar", "diffusion-gemma"})
+# Families whose region (not prompt + region) is a whole number of blocks: DiffusionGemma's canvases
+# follow the prompt, which its encoder reads apart.
+REGION_BLOCKS = frozenset({"diffusion-gemma"})
 
 
 @dataclass
@@ -49,7 +52,12 @@ class Model(Checkpoint):
 
     @classmethod
     def of(cls, checkpoint: Checkpoint) -> Model:
-        return cls(**{f.name: getattr(checkpoint, f.name) for f in fields(checkpoint)})
+        model = cls(**{f.name: getattr(checkpoint, f.name) for f in fields(checkpoint)})
+        if model.family == "diffusion-gemma" and model.ids.mask is None:
+            # A uniform-state model has no mask token: the id just past the vocabulary marks the
+            # region's positions to start from noise (it never reaches the network).
+            model.ids = replace(model.ids, mask=model.net.args.vocab_size)
+        return model
 
     @torch.no_grad()
     def logits(self, input_ids, attention_mask=None) -> torch.Tensor:
@@ -129,7 +137,7 @@ class Model(Checkpoint):
             # Blocks tile the canvas from position 0, so the last one may reach past the region
             # (SDAR's total_length = ceil((P + gen) / block) * block).
             block = plan_for(self.family, options, block_size(self)).block_length
-            tail = -(P + region.shape[1]) % block
+            tail = -(region.shape[1] if self.family in REGION_BLOCKS else P + region.shape[1]) % block
             region = torch.cat([region, region.new_full((B, tail), self.ids.mask)], dim=1)
         x = torch.cat([ids, region], dim=1)
         if key_mask is not None:
@@ -174,6 +182,10 @@ class Model(Checkpoint):
         plan = plan_for(self.family, options, block_size(self))
         if self.family in BLOCK_FAMILIES:
             sampler = block_sampler(self.family)
+            extra = {}
+            if self.family == "diffusion-gemma":  # its schedule lives in its config; the steps are ours
+                settings = UniformSettings.from_config(self.config, self.generation_config or {})
+                extra["settings"] = replace(settings, max_denoising_steps=plan.steps_per_block)
             return sampler(
                 self.net,
                 x,
@@ -184,6 +196,7 @@ class Model(Checkpoint):
                 self.ids.eos,
                 generator,
                 gen_length=options.max_new_tokens,
+                **extra,
             )
         return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator)
 

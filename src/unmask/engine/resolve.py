@@ -47,7 +47,7 @@ STEP_FRACTION = {"fast": 0.25, "balanced": 0.5, "best": 1.0}
 FAMILY_BLOCK = {"llada2": 32}  # block length of families whose config names none
 # The cache each block family's reference uses: SDAR and Fast-dLLM v2 keep finished blocks' keys
 # and values; LLaDA2Pipeline re-runs the whole window every pass.
-BLOCK_CACHE = {"sdar": "prefix", "llada2": "none", "fast-dllm-v2": "prefix"}
+BLOCK_CACHE = {"sdar": "prefix", "llada2": "none", "fast-dllm-v2": "prefix", "diffusion-gemma": "prefix"}
 OPTION_FIELDS = frozenset(GenerationOptions.model_fields)
 SCHEMA_LENGTH = GenerationOptions.model_fields["max_new_tokens"].default
 
@@ -112,6 +112,8 @@ def resolve(
         chosen = preset_settings(preset, positions, blocks)
         if aligned:
             chosen.pop("cache", None)  # block diffusion caches finished blocks exactly anyway
+        if model.family == "diffusion-gemma":
+            chosen.pop("threshold", None)  # its passes stop by themselves once stable and confident
         if "factor" in asked:
             chosen.pop("threshold", None)  # the caller's factor decides the commits instead
         fields |= chosen
@@ -211,7 +213,8 @@ def block_size(model) -> int | None:
     """The block a block diffusion checkpoint was trained with: SDAR's `block_size`, Fast-dLLM v2's
     `bd_size`; LLaDA2 ships none and decodes in blocks of 32 (its pipeline's default)."""
     config = getattr(model, "config", None) or {}
-    size = config.get("block_size") or config.get("bd_size")
+    # SDAR's block_size, Fast-dLLM v2's bd_size, DiffusionGemma's canvas_length
+    size = config.get("block_size") or config.get("bd_size") or config.get("canvas_length")
     return int(size) if size else FAMILY_BLOCK.get(model.family)
 
 

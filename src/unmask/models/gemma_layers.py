@@ -45,16 +45,17 @@ class GemmaRMSNorm(nn.Module):
 
 
 def inverse_frequencies(head_dim: int, params: dict) -> torch.Tensor:
-    """(head_dim / 2,) float32 for one layer type's `rope_parameters` ("default" or "proportional")."""
+    """(head_dim / 2,) float32 for one layer type's `rope_parameters` ("default" or "proportional").
+    Made on the CPU even while the loader builds the network on the meta device (not a weight)."""
     theta = float(params.get("rope_theta", 10000.0))
     kind = params.get("rope_type", "default")
     if kind == "default":
         dim = int(head_dim * params.get("partial_rotary_factor", 1.0))
-        return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
+        return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float, device="cpu") / dim))
     if kind == "proportional":
         angles = int(params.get("partial_rotary_factor", 1.0) * head_dim // 2)
-        rotated = 1.0 / (theta ** (torch.arange(0, 2 * angles, 2, dtype=torch.float) / head_dim))
-        inv = torch.cat([rotated, torch.zeros(head_dim // 2 - angles)])
+        rotated = 1.0 / (theta ** (torch.arange(0, 2 * angles, 2, dtype=torch.float, device="cpu") / head_dim))
+        inv = torch.cat([rotated, torch.zeros(head_dim // 2 - angles, device="cpu")])
         return inv / params.get("factor", 1.0)
     raise ValueError(f"rope_parameters.rope_type: expected 'default' or 'proportional', got {kind!r}")
 

@@ -13,6 +13,7 @@ from .plan import (
     make_block_plan,
     make_plan,
 )
+from .uniform import UniformSettings
 
 
 def block_sampler(family: str):
@@ -29,10 +30,15 @@ def block_sampler(family: str):
         from .subblocks import denoise_fast_dllm_v2
 
         return denoise_fast_dllm_v2
+    if family == "diffusion-gemma":
+        from .uniform import denoise_uniform
+
+        return denoise_uniform
     raise ValueError(f"{family} is not a block diffusion family")
 
 
 __all__ = [
+    "UniformSettings",
     "block_sampler",
     "BLOCK_FAMILIES",
     "DEFAULT_ALGORITHM",

@@ -14,19 +14,22 @@ import torch
 
 # Block diffusion families: blocks left to right over the whole canvas (prompt included), an exact
 # cache of finished blocks, and the family's own sampler (sampling/blocks.py, refine.py, subblocks.py).
-BLOCK_FAMILIES = ("sdar", "llada2", "fast-dllm-v2")
+BLOCK_FAMILIES = ("sdar", "llada2", "fast-dllm-v2", "diffusion-gemma")
 # What each block family's reference sampler can rank by (SDAR: remasking_strategy sequential /
 # low_confidence_*; LLaDA2 and Fast-dLLM v2 rank by confidence only).
 BLOCK_ALGORITHMS = {
     "sdar": ("low_confidence", "sequential"),
     "llada2": ("low_confidence",),
     "fast-dllm-v2": ("low_confidence",),
+    "diffusion-gemma": ("entropy",),  # uniform-state: entropy-bound acceptance (sampling/uniform.py)
 }
-DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"} | {f: "low_confidence" for f in BLOCK_FAMILIES}
+DEFAULT_ALGORITHM = {"dream": "entropy", "llada": "low_confidence"} | {
+    f: BLOCK_ALGORITHMS[f][0] for f in BLOCK_FAMILIES
+}
 # With a threshold or factor the ranking must score confidence: Dream's entropy default cannot
 # reach 0.9 and would commit one token a pass. Fast-dLLM's Dream sampler ranks by top-1 probability.
 THRESHOLD_ALGORITHM = {"dream": "maskgit_plus", "llada": "low_confidence"} | {
-    f: "low_confidence" for f in BLOCK_FAMILIES
+    f: BLOCK_ALGORITHMS[f][0] for f in BLOCK_FAMILIES
 }
 # Thresholds compare a probability-like score in [0, 1]; entropy and random scores are not.
 THRESHOLD_ALGORITHMS = ("maskgit_plus", "low_confidence", "topk_margin")
@@ -151,6 +154,8 @@ def make_block_plan(
         raise ValueError(f"algorithm: {family} decodes with {' or '.join(BLOCK_ALGORITHMS[family])}, got {algorithm!r}")
     if edit_threshold and family != "llada2":
         raise ValueError(f"edit_threshold: token editing is LLaDA2.1's; {family} cannot edit committed tokens")
+    if threshold is not None and family == "diffusion-gemma":
+        raise ValueError("threshold: DiffusionGemma accepts tokens by an entropy bound, not a confidence threshold")
     if sub_block_length is not None and family != "fast-dllm-v2":
         raise ValueError(f"sub_block_length: sub-blocks are Fast-dLLM v2's; {family} decodes whole blocks")
     for name in ("cfg_scale", "factor", "remask", "alg_temp", "spread"):

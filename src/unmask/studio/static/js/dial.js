@@ -18,8 +18,8 @@ export const ALGORITHMS = [
 ];
 // Families that denoise blocks left to right over the whole canvas, with an exact cache of the
 // finished ones: any block length fits, and they rank by confidence only (SDAR also left to right).
-export const BLOCK_FAMILIES = new Set(['sdar', 'llada2', 'fast-dllm-v2']);
-const BLOCK_ALGORITHMS = { sdar: ['low_confidence', 'sequential'], llada2: ['low_confidence'], 'fast-dllm-v2': ['low_confidence'] };
+export const BLOCK_FAMILIES = new Set(['sdar', 'llada2', 'fast-dllm-v2', 'diffusion-gemma']);
+const BLOCK_ALGORITHMS = { sdar: ['low_confidence', 'sequential'], llada2: ['low_confidence'], 'fast-dllm-v2': ['low_confidence'], 'diffusion-gemma': ['entropy'] };
 // The rankings a threshold can use (the server refuses the others beside one). Only used to keep
 // the user's own choices compatible; which ranking runs is the server's choice.
 const THRESHOLD_ALGORITHMS = new Set(['maskgit_plus', 'low_confidence', 'topk_margin']);
@@ -226,6 +226,9 @@ export class Dial {
       if (block) delete this.set[f];
     }
     this.controls.edit_threshold.hidden = family !== 'llada2';
+    // DiffusionGemma accepts by an entropy bound: no confidence threshold.
+    this.controls.threshold.hidden = family === 'diffusion-gemma';
+    if (family === 'diffusion-gemma') delete this.set.threshold;
     if (family !== 'llada2') delete this.set.edit_threshold;
     this.update(0, { save: false, notify: false });
   }
