@@ -760,6 +760,9 @@ def free_memory(device: torch.device) -> int | None:
 
 
 def special_ids(config: dict, generation_config: dict, tokenizer) -> SpecialIds:
+    # Multimodal configs (DiffusionGemma) keep the text model's ids in text_config.
+    config = (config.get("text_config") or {}) | config
+
     def first(*values):
         for v in values:
             if v is not None:
