@@ -74,6 +74,18 @@ def test_chat_end_to_end(folder):
     assert "Error" not in out
 
 
+def test_infill_where_the_family_can(folder):
+    """Block families keep the template's text and fill its gap; DiffusionGemma, whose passes
+    rewrite every position, refuses with the reason."""
+    result = CliRunner().invoke(app, ["infill", str(folder), "Once upon a time {{6}} the end.", "--json"])
+    if "gemma" in str(folder):
+        assert result.exit_code != 0 and "cannot fill gaps" in result.output
+        return
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output.splitlines()[-1])
+    assert data["text"].startswith("Once upon a time ") and data["text"].endswith(" the end.")
+
+
 def test_bad_block_options_name_the_field(folder):
     bad = "--edit-threshold" if "llada2" not in str(folder) else "--cfg-scale"
     bad = "--threshold" if "gemma" in str(folder) else bad

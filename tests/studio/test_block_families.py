@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def block_studio(tmp_path_factory, tiny_text_model_dir):
     models = {"story": str(tiny_text_model_dir)}
-    for name in ("sdar", "llada2", "diffusion-gemma"):
+    for name in ("sdar", "llada2", "fast-dllm-v2", "diffusion-gemma", "llada-moe"):
         models[name] = str(families.BUILDERS[name](tmp_path_factory.mktemp(name)))
     server = StudioServer(models)
     yield server
@@ -35,7 +35,7 @@ def block_page(context, block_studio):
     page.close()
 
 
-@pytest.mark.parametrize("model", ["sdar", "llada2", "diffusion-gemma"])
+@pytest.mark.parametrize("model", ["sdar", "llada2", "fast-dllm-v2", "diffusion-gemma", "llada-moe"])
 def test_a_block_family_runs_in_the_studio(block_page, block_studio, model):
     page = block_page
     page.select_option("#view-diffuse .model-select", model)
@@ -48,8 +48,11 @@ def test_a_block_family_runs_in_the_studio(block_page, block_studio, model):
     wait_done(page, "diffuse", before)
     start = run_start(page)
     block = start["block_length"]
-    assert block == {"sdar": 4, "llada2": 32, "diffusion-gemma": 8}[model], "the family's own block runs"
-    assert start["options"]["recipe"] == "unmask" and start["options"]["cache"] == "prefix"
+    if model == "llada-moe":  # a full-canvas family: one block, its own recipe
+        assert start["options"]["recipe"] is None
+    else:
+        assert block == {"sdar": 4, "llada2": 32, "fast-dllm-v2": 8, "diffusion-gemma": 8}[model]
+        assert start["options"]["recipe"] == "unmask" and start["options"]["cache"] == "prefix"
     assert page.locator("#view-diffuse .canvas-body .tok.m").count() == 0, "every cell resolved"
     assert isinstance(answer(page), str)
     [body] = block_studio.recorder.bodies("/api/diffuse", mark)

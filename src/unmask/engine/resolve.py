@@ -96,6 +96,11 @@ def resolve(
         raise RequestError(unknown[0], "unknown decoding option")
     if preset is not None and preset not in PRESETS:
         raise RequestError("preset", f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if model.family == "diffusion-gemma" and canvas is not None and canvas.region is not None:
+        # Uniform-state: every pass may rewrite every position, so text fixed in the region is not kept.
+        raise RequestError(
+            "template", "DiffusionGemma rewrites its whole canvas; it cannot fill gaps between fixed text"
+        )
     shipped = {k: v for k, v in model.defaults.items() if k in OPTION_FIELDS and v is not None}
     length = _length(shipped, asked, limits, canvas)
     positions = canvas.masked(model.ids.mask, length) if canvas is not None else length
