@@ -123,3 +123,18 @@ def test_served_over_http(folder):
 
 def test_unmask_load_is_the_same_model(folder):
     assert unmask.load(folder, dtype="float32").family == Model.load(folder, dtype="float32").family
+
+
+def test_the_live_view_draws_edits(tmp_path):
+    """LLaDA2.1 token editing in the terminal: an edited cell takes its new token and the edit style."""
+    from unmask.cli.live import EDITED, CanvasView
+    from unmask.engine import StepEvent
+
+    model = Model.load(families.llada2(tmp_path / "llada2"), dtype="float32")
+    a, b = model.tokenizer.encode("ab")
+    view = CanvasView(model, [model.ids.mask] * 4, planned=4)
+    view.apply(StepEvent(0, 4, 0, [0, 1], [a, a], 2, 1, 0.1))
+    view.apply(StepEvent(1, 4, 0, [2], [a], 1, 2, 0.2, edited=[1], edit_tokens=[b]))
+    assert view.region[:3] == [a, b, a]
+    styles = {span.style for span in view.body().spans}
+    assert EDITED in styles
