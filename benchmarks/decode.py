@@ -4,6 +4,7 @@
     python benchmarks/decode.py --model path/or/name    # any checkpoint
     python benchmarks/decode.py --random dream          # a random Dream-format model of the same size
     python benchmarks/decode.py --random sdar           # block diffusion (sdar, llada2, fast-dllm-v2)
+    python benchmarks/decode.py --model tests/golden/dgemma-tiny   # DiffusionGemma: passes per canvas
 
 Modes: the exact reference recipe with one step per token and with fewer steps, LLaDA blocks,
 Fast-dLLM confidence-threshold decoding, the prefix and dual KV caches, and threshold + dual cache

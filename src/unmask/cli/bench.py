@@ -60,6 +60,13 @@ def block_modes(family: str, block: int) -> list[tuple[str, dict]]:
     and adds its sub-block cache), steps per block and the confidence threshold."""
     base = {"block_length": block, "recipe": "unmask"}
     cached = {"cache": "prefix"} | base
+    if family == "diffusion-gemma":  # its encoder always caches; passes per canvas are the dial
+        return [
+            ("48 passes/canvas (its default)", {"steps_per_block": 48} | cached),
+            ("block cache, 1 step/token", {"steps_per_block": block} | cached),
+            ("block cache, 1/2 steps", {"steps_per_block": max(1, block // 2)} | cached),
+            ("block cache, 1/4 steps", {"steps_per_block": max(1, block // 4)} | cached),
+        ]
     out = [("no block cache, 1 step/token", {"steps_per_block": block, "cache": "none"} | base)]
     if family == "fast-dllm-v2":
         out[0] = ("block cache, 1 step/token", {"steps_per_block": block} | cached)
