@@ -419,3 +419,21 @@ def test_canvas_errors(net):
     right_padded[1, 4:6] = False
     with pytest.raises(ValueError, match="key_mask"):
         next(denoise_fast_dllm_v2(net, x, 6, plan(), MASK, right_padded))
+
+
+def test_the_steps_dial_under_the_unmask_recipe():
+    """The reference has no step count (one token a pass plus those above the threshold); the
+    surfaces' recipe commits each pass's share, so fewer steps per block take fewer passes."""
+    from unmask.engine import Model
+
+    model = Model.load(GOLDEN / "fastdllm2-tiny", dtype="float32")
+    prompt = [[5, 17, 33, 2, 90]]
+    passes = {}
+    for steps in (8, 4, 2):
+        result = model.generate(
+            prompt, max_new_tokens=16, block_length=8, steps_per_block=steps, recipe="unmask", mask_token_id=MASK
+        )
+        assert MASK not in result.sequences[0][5:21]
+        passes[steps] = result.nfe
+    reference = model.generate(prompt, max_new_tokens=16, block_length=8, steps_per_block=2, mask_token_id=MASK)
+    assert passes[2] < passes[4] < passes[8] == reference.nfe

@@ -17,6 +17,9 @@ Notable features:
 - Batches: rows keep their own block boundaries, as in the reference's right-padded batches. The
   left-padded canvas is decoded in row coordinates (pads dropped), so every row gets what it gets
   alone, except with the sub-block cache, where one row's full pass refreshes all rows' block caches.
+- Under the "unmask" recipe (the surfaces'), `steps_per_block` is a dial: each pass commits at
+  least block_length / steps_per_block of the sub-block's masks, surest first (the reference commits
+  one, plus those above the threshold).
 - Stopping follows `generate`: a row is done once an end id has only committed tokens before it.
 """
 
@@ -182,6 +185,9 @@ def denoise_fast_dllm_v2(
     if bs % sub:
         raise ValueError(f"sub_block_length: must divide block_length ({bs}), got {sub}")
     threshold = HUB_THRESHOLD if p.threshold is None else p.threshold
+    # The reference has no step count: each pass commits what passes the threshold, at least one.
+    # Under the surfaces' recipe the steps per block set a share each pass commits at least.
+    share = -(-bs // p.steps_per_block) if p.recipe == "unmask" and p.steps_per_block else 1
     frame = RowFrame(x, key_mask, mask_id)
     w = frame.rows  # (B, L) in row coordinates
     prompt = torch.tensor([gen_start - n for n in frame.pads], device=device)
@@ -277,6 +283,9 @@ def denoise_fast_dllm_v2(
                 used += drawn
                 commit = conf > threshold
                 commit[rows, conf.argmax(-1)] = True  # the surest position always
+                if share > 1:  # the steps dial (recipe "unmask"): each pass commits its share, surest first
+                    top = conf.masked_fill(~masked, -torch.inf).topk(min(share, b - a), -1).indices
+                    commit.scatter_(-1, top, True)
                 commit &= masked
                 w[:, a:b][commit] = tokens[commit]
                 nfe += 1
