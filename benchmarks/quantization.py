@@ -1,18 +1,25 @@
 """What int8 / int4 weights cost in quality and buy in memory and speed, as ratios from one run.
 
-    python benchmarks/quantization.py                  # 48 stories per mode
-    python benchmarks/quantization.py --samples 16     # quicker, wider intervals
-    python benchmarks/quantization.py --json out.json  # also write the figures
+    python benchmarks/quantization.py                       # 400 stories per mode, 160 per variant
+    python benchmarks/quantization.py --samples 160 --choice-samples 80 --skip-7b   # quicker, wider ±
+    python benchmarks/quantization.py --json out.json       # also write the figures
 
 1. story (embedded, LLaDA format): the share of generated sentences the story grammar accepts at
-   the shipped defaults (64 steps, 128 tokens), tokens/s, and how far each mode's masked-token
-   predictions are from float32's (KL divergence, top-1 agreement) on held-out stories. The modes
-   take turns in rounds of 8 stories (the same prompts and seeds), so load noise hits them alike.
-2. layer choices (story): the same fidelity figures for the alternatives models/quant.py weighs:
-   the token tables in int4, the LM head in int4 or int8, other int4 group sizes.
-3. 0.5B (Qwen2.5-0.5B's shape, random bfloat16 weights, its parameter names): peak RSS of a load and
-   one forward pass (which reads every weight) in a subprocess, less an import-only baseline, and
-   tokens/s, as ratios to bfloat16.
+   the shipped defaults (64 steps, 128 tokens), with its standard error over stories (a story's
+   sentences are not independent, so the error is that of a ratio of sums over stories), tokens/s,
+   and how far each mode's masked-token predictions are from float32's (KL divergence, top-1
+   agreement) on held-out stories. The modes take turns in rounds of 8 stories with the same
+   prompts and seeds. 400 stories put the standard error near 0.7 points, so a difference of 3
+   points between two modes is some 3 standard errors.
+2. layer choices (story): the same figures for the alternatives models/quant.py weighs, each the
+   shipped int4 with one thing changed: min/max rounding instead of the scale search, group 32,
+   the embedding int8, the LM head int8 or int4 (LLaDA reads its head as a tensor, so these round
+   it in place; the int4 head at group 32 stands in for a tied table, which serves as the head).
+   The KL is shown because it is cheap, not because it predicts acceptance: int4 embeddings raise
+   it by half and cost nothing in accepted stories.
+3. 0.5B (Qwen2.5-0.5B's shape, random bfloat16 weights, its parameter names, a tied table): peak
+   RSS of a load and one forward pass (which reads every weight) in a subprocess, less that of a
+   tiny model's, and tokens/s, as ratios to bfloat16; also int4 with the tied table in int4.
 4. Dream-7B with 4 layers (its config.json, real widths and vocabulary): peak RSS of a load per
    mode against the loader's estimate, and the estimate for the real 28 layers against the file
    arithmetic (the hub index's size for bfloat16, the tensors `unmask quantize` writes otherwise).
@@ -37,15 +44,17 @@ import torch
 
 import unmask
 from unmask import loading
+from unmask.engine import Canvas, complete, resolve
 from unmask.models import architecture_for, quant
 from unmask.tasks import stories
 
 sys.path.insert(0, str(Path(__file__).parent))
-from embedded_quality import story_quality, training_sentences  # noqa: E402
+from embedded_quality import STORY_PROMPTS  # noqa: E402
 
 MODES = [("float32", "float32", None), ("bfloat16", "bfloat16", None), ("int8", "bfloat16", "int8")]
 MODES += [("int4", "bfloat16", "int4")]
-ROUND = 8  # stories per turn: one of each story prompt (embedded_quality.STORY_PROMPTS)
+ROUND = len(STORY_PROMPTS)  # stories per turn: one of each story prompt
+HEAD = "model.transformer.ff_out"  # the story model's (LLaDA) head, read as a tensor
 DREAM_7B = Path("/work/shared/real-checkpoints/dream-v0-instruct-7b")
 QWEN_05B = {  # Qwen2.5-0.5B's config.json, in the Dream (Qwen2) layout
     "model_type": "Dream",
@@ -70,8 +79,13 @@ RSS_SCRIPT = textwrap.dedent(
     import sys, time
     import torch
     import unmask.loading as loading
+    from unmask.models import quant
 
-    folder, dtype, quantize = sys.argv[1], sys.argv[2], sys.argv[3]
+    folder, dtype, quantize, tied_table = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    torch.set_num_threads(int(sys.argv[5]))
+    if tied_table != "shipped":  # the alternative for a tied table, e.g. "int4:32"
+        mode, group = tied_table.split(":")
+        quant.TABLES[quantize] = quant.TABLES[quantize] | {"tied": (mode, int(group) or None)}
     start = time.perf_counter()
     try:
         checkpoint = loading.load_checkpoint(folder, dtype, "cpu", None if quantize == "none" else quantize)
@@ -93,9 +107,10 @@ TINY |= {"num_attention_heads": 4, "num_key_value_heads": 2, "mask_token_id": 51
 TINY |= {"pad_token_id": 0}
 
 
-def peak_rss(folder: Path, dtype: str, quantize: str | None = None) -> tuple[float | None, float, str]:
+def peak_rss(folder: Path, dtype: str, quantize: str | None = None, tied_table: str = "shipped") -> tuple:
     """(peak RSS bytes, load seconds, refusal) of a load of `folder` and one pass, in a fresh process."""
-    args = [sys.executable, "-c", RSS_SCRIPT, str(folder), dtype, quantize or "none"]
+    args = [sys.executable, "-c", RSS_SCRIPT, str(folder), dtype, quantize or "none", tied_table]
+    args.append(str(torch.get_num_threads()))  # the benchmark's --threads
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     out = done.stdout.strip()
     if out.startswith("refused"):
@@ -104,12 +119,12 @@ def peak_rss(folder: Path, dtype: str, quantize: str | None = None) -> tuple[flo
     return float(rss), float(seconds), ""
 
 
-def load_rss(folder: Path, tiny: Path) -> dict:
+def load_rss(folder: Path, tiny: Path, modes=MODES) -> dict:
     """label -> peak RSS over the tiny model's (None when the fit check refused), load seconds, refusal."""
     rows = {}
-    for label, dtype, q in MODES:
-        rss, seconds, refused = peak_rss(folder, dtype, q)
-        base = peak_rss(tiny, dtype, q)[0]
+    for label, dtype, q, *tied_table in modes:
+        rss, seconds, refused = peak_rss(folder, dtype, q, *tied_table)
+        base = peak_rss(tiny, dtype, q, *tied_table)[0]
         rows[label] = {"rss": None if rss is None else rss - base, "load_seconds": seconds, "refused": refused}
     return rows
 
@@ -157,7 +172,7 @@ def stored_file_bytes(config: dict, mode: str | None) -> int:
         seen.add(id(p))
         module = name.removesuffix(".weight")
         if module in plan:
-            for shape, dtype in quant.stored_shapes(tuple(p.shape), plan[module]).values():
+            for shape, dtype in quant.stored_shapes(tuple(p.shape), *plan[module]).values():
                 total += math.prod(shape) * dtype.itemsize
         else:
             total += p.numel() * 2
@@ -184,115 +199,141 @@ def held_out_batch(tokenizer, n: int = 32, length: int = 160, seed: int = 12345)
     return ids, masked
 
 
-def fake_quantize_(weight: torch.Tensor, mode: str, group: int | None = None) -> None:
-    """Round a weight through `mode` in place: what a kernel on the stored tensors computes, for
-    tensors the model reads directly (LLaDA's head)."""
-    with torch.no_grad():
-        weight.copy_(quant.dequantize(quant.quantize_weight(weight, mode, group), mode, weight.dtype))
+def one_story(model, i: int) -> tuple[int, int, int, float]:
+    """(accepted sentences, sentences, tokens, seconds) of story i: prompt i % 8, seed i, the
+    shipped defaults, resolved and answered as `unmask run` does."""
+    shipped = model.defaults
+    prompt = STORY_PROMPTS[i % len(STORY_PROMPTS)]
+    canvas = Canvas(model.tokenizer.encode(prompt, add_special_tokens=False))
+    asked = {key: shipped.get(key) for key in ("steps", "block_length", "temperature", "algorithm", "spread")}
+    asked |= {"max_new_tokens": 128, "remask": shipped.get("remask") or 0.0, "seed": i}
+    c = complete(model, canvas, resolve(model, asked, canvas=canvas))
+    sentences = stories.split_sentences(prompt + c.text)
+    return sum(map(stories.sentence_accepted, sentences)), len(sentences), c.completion_tokens, c.elapsed
 
 
-def story_section(samples: int, corpus_size: int) -> dict:
+def acceptance(rows: list[tuple[int, int]]) -> tuple[float, float]:
+    """(accepted share, its standard error) from (accepted, sentences) per story: the linearised
+    error of a ratio of sums, with stories as the independent units."""
+    accepted, total, m = sum(r[0] for r in rows), sum(r[1] for r in rows), len(rows)
+    p = accepted / total
+    residuals = sum((a - p * n) ** 2 for a, n in rows)
+    return p, math.sqrt(residuals * m / max(1, m - 1)) / total
+
+
+def story_rows(models: dict, samples: int) -> dict[str, list]:
+    """label -> per-story results, the models taking turns every ROUND stories (same prompts, seeds)."""
+    rows: dict[str, list] = {label: [] for label in models}
+    for start in range(0, samples, ROUND):
+        for label, model in models.items():
+            rows[label] += [one_story(model, i) for i in range(start, min(samples, start + ROUND))]
+    return rows
+
+
+def summarise(rows: list, fidelity: dict) -> dict:
+    p, se = acceptance([(r[0], r[1]) for r in rows])
+    return {
+        "accepted": p,
+        "se": se,
+        "stories": len(rows),
+        "sentences": sum(r[1] for r in rows),
+        "tokens_per_second": sum(r[2] for r in rows) / sum(r[3] for r in rows),
+    } | fidelity
+
+
+def story_section(samples: int) -> dict:
     models = {label: unmask.load("story", dtype=dtype, quantize=q) for label, dtype, q in MODES}
     reference = models["float32"]
-    shipped = reference.defaults
-    corpus = training_sentences(corpus_size)
-    totals = {label: {"accepted": 0.0, "sentences": 0, "tokens": 0.0, "seconds": 0.0} for label in models}
-    for start in range(0, samples, ROUND):
-        n = min(ROUND, samples - start)
-        for label, model in models.items():  # each mode in turn, the same prompts and seeds
-            row = story_quality(
-                model,
-                [shipped["steps"]],
-                n,
-                shipped["temperature"],
-                corpus,
-                shipped["block_length"],
-                seed=start,
-                algorithm=shipped["algorithm"],
-                spread=shipped.get("spread", 0),
-                remask=shipped.get("remask"),
-            )[0]
-            t = totals[label]
-            t["accepted"] += row["accepted"] * row["sentences"]
-            t["sentences"] += row["sentences"]
-            tokens = row["length"] * n
-            t["tokens"] += tokens
-            t["seconds"] += tokens / row["tokens_per_second"]
     ids, masked = held_out_batch(reference.tokenizer)
-    rows = {}
-    for label, model in models.items():
-        t = totals[label]
-        p = t["accepted"] / t["sentences"]
-        rows[label] = {
-            "accepted": p,
-            "interval": 1.96 * math.sqrt(p * (1 - p) / t["sentences"]),
-            "sentences": t["sentences"],
-            "tokens_per_second": t["tokens"] / t["seconds"],
-        } | masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask)
-    base = rows["bfloat16"]["tokens_per_second"]
+    per_story = story_rows(models, samples)
+    rows = {
+        label: summarise(per_story[label], masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask))
+        for label, model in models.items()
+    }
+    base = rows["bfloat16"]
     for row in rows.values():
-        row["speed_vs_bf16"] = row["tokens_per_second"] / base
-    return {"samples": samples, "steps": shipped["steps"], "rows": rows}
+        row["speed_vs_bf16"] = row["tokens_per_second"] / base["tokens_per_second"]
+        row["vs_bf16"] = row["accepted"] - base["accepted"]
+        row["vs_bf16_se"] = math.hypot(row["se"], base["se"])
+    return {"samples": samples, "steps": reference.defaults["steps"], "rows": rows}
 
 
-def layer_choices_section() -> dict:
+def round_in_place(weight: torch.Tensor, mode: str, group: int | None = None, rounding=None) -> None:
+    """Round a weight through `mode` in place: what a kernel on the stored tensors computes, for
+    tensors the model reads directly (LLaDA's head); `rounding` replaces quant's int4 rounding."""
+    with torch.no_grad():
+        if rounding is not None:
+            weight.copy_(rounding(weight.float(), group or quant.DEFAULT_GROUP_SIZE).to(weight.dtype))
+        else:
+            weight.copy_(quant.dequantize(quant.quantize_weight(weight, mode, group), mode, weight.dtype))
+
+
+def min_max_int4(w: torch.Tensor, group: int) -> torch.Tensor:
+    """w rounded to int4 with the 16 levels spanning each group's [min, max] (the rounding before
+    the scale search), bfloat16 scale and zero as the kernels store them."""
+    g = w.reshape(w.shape[0], -1, group)
+    low = g.amin(-1)
+    scales = ((g.amax(-1) - low) / quant.INT4_LEVELS).clamp(min=quant.SCALE_FLOOR).to(torch.bfloat16).float()
+    zeros = (low + quant.INT4_OFFSET * scales).to(torch.bfloat16).float()
+    q = ((g - zeros[..., None]) / scales[..., None]).round().add(quant.INT4_OFFSET).clamp(0, quant.INT4_LEVELS)
+    return ((q - quant.INT4_OFFSET) * scales[..., None] + zeros[..., None]).reshape(w.shape)
+
+
+def variant(group: int | None = None, embedding="shipped", head=None, rounding=None):
+    """The story model in bfloat16 with the int4 plan and one change, every weight rounded in place."""
+    model = unmask.load("story", dtype="bfloat16")
+    tables = {} if embedding == "shipped" else {"embedding": embedding}
+    for name, (mode, g) in quant.plan(model.net, "int4", group, tables).items():
+        is_body = mode == "int4" and name not in quant.TOKEN_EMBEDDINGS
+        round_in_place(model.net.get_submodule(name).weight, mode, g, rounding if is_body else None)
+    if head is not None:
+        round_in_place(model.net.get_submodule(HEAD).weight, *head)
+    return model
+
+
+CHOICES = {  # label -> the shipped int4 with one change (see variant)
+    "min/max rounding (no scale search)": dict(rounding=min_max_int4),
+    "block weights in groups of 32": dict(group=32),
+    "embedding int8": dict(embedding=("int8", None)),
+    "+ head int8": dict(head=("int8", None)),
+    "+ head int4, group 32 (a tied table)": dict(head=("int4", 32)),
+    "+ head int4, group 64": dict(head=("int4", 64)),
+}
+
+
+def layer_choices_section(samples: int) -> dict:
     reference = unmask.load("story", dtype="float32")
     ids, masked = held_out_batch(reference.tokenizer)
-    head = "model.transformer.ff_out"
-
-    def variant(mode, group=None, tables=quant.TABLE_MODE, head_mode=None):
-        model = unmask.load("story", dtype="bfloat16")
-        if head_mode:  # LLaDA reads its head as a tensor: round it in place
-            fake_quantize_(model.net.get_submodule(head).weight, head_mode, group)
-        quant.quantize_(model.net, mode, group, tables)
-        return masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask)
-
-    rows = {
-        "int8 as shipped (tables int8, head bf16)": variant("int8"),
-        "int8 + head int8": variant("int8", head_mode="int8"),
-        "int4 as shipped (g64, tables int8, head bf16)": variant("int4"),
-        "int4, embedding int4": variant("int4", tables="int4"),
-        "int4 + head int8": variant("int4", head_mode="int8"),
-        "int4 + head int4": variant("int4", head_mode="int4"),
-        "int4 g32": variant("int4", 32),
-        "int4 g128": variant("int4", 128),
-        "int4 symmetric (g64, rounded in place)": symmetric_variant(reference, ids, masked),
+    rows = {}
+    for label, change in CHOICES.items():
+        model = variant(**change)
+        per_story = story_rows({label: model}, samples)[label]
+        rows[label] = summarise(per_story, masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask))
+    # The scale search against min/max on the block weights: round-trip error and group-mean error.
+    errors = {"search": [0.0, 0.0, 0], "min/max": [0.0, 0.0, 0]}
+    for name, (mode, group) in quant.plan(reference.net, "int4").items():
+        if mode != "int4" or name in quant.TOKEN_EMBEDDINGS:
+            continue
+        w = reference.net.get_submodule(name).weight.float()
+        found = quant.dequantize(quant.quantize_weight(w, "int4", group), "int4")
+        for key, rounded in (("search", found), ("min/max", min_max_int4(w, group))):
+            e = (rounded - w).reshape(w.shape[0], -1, group)
+            errors[key][0] += float(e.pow(2).sum())
+            errors[key][1] += float(e.mean(-1).pow(2).sum())
+            errors[key][2] += e.shape[0] * e.shape[1]
+    rms = {key: (math.sqrt(sq / (n * group)), math.sqrt(mean_sq / n)) for key, (sq, mean_sq, n) in errors.items()}
+    return {
+        "samples": samples,
+        "rows": rows,
+        "error_search_vs_min_max": rms["search"][0] / rms["min/max"][0],
+        "group_mean_error_search_vs_min_max": rms["search"][1] / rms["min/max"][1],
     }
-    # Asymmetric against symmetric int4: round-trip error on the block weights.
-    net = reference.net
-    errors = {"asymmetric": 0.0, "symmetric": 0.0}
-    for name, mode in quant.plan(net, "int4").items():
-        if mode == "int4":
-            w = net.get_submodule(name).weight.float()
-            errors["asymmetric"] += float((quant.dequantize(quant.quantize_weight(w, "int4"), "int4") - w).pow(2).sum())
-            errors["symmetric"] += float((symmetric_int4(w) - w).pow(2).sum())
-    ratio = math.sqrt(errors["asymmetric"] / errors["symmetric"])
-    return {"rows": rows, "asymmetric_error_vs_symmetric": ratio}
-
-
-def symmetric_int4(w: torch.Tensor, group: int = quant.DEFAULT_GROUP_SIZE) -> torch.Tensor:
-    """w rounded to symmetric int4 per group (levels -8..7, scale absmax / 7), the alternative."""
-    g = w.float().reshape(w.shape[0], -1, group)
-    s = (g.abs().amax(-1, keepdim=True) / 7).clamp(min=quant.SCALE_FLOOR)
-    return (torch.round(g / s).clamp(-8, 7) * s).reshape(w.shape).to(w.dtype)
-
-
-def symmetric_variant(reference, ids, masked) -> dict:
-    """The shipped plan with symmetric int4 for the body, every weight rounded in place."""
-    model = unmask.load("story", dtype="bfloat16")
-    with torch.no_grad():
-        for name, mode in quant.plan(model.net, "int4").items():
-            weight = model.net.get_submodule(name).weight
-            if mode == "int4":
-                weight.copy_(symmetric_int4(weight))
-            else:
-                fake_quantize_(weight, mode)
-    return masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask)
 
 
 def small_model_section(tmp: Path, threads: int) -> dict:
     folder = random_checkpoint(tmp / "qwen-0.5b", QWEN_05B)
-    rows = load_rss(folder, random_checkpoint(tmp / "tiny", TINY))
+    tiny = random_checkpoint(tmp / "tiny", TINY)
+    rows = load_rss(folder, tiny, MODES + [("int4, tied table int4", "bfloat16", "int4", "int4:32")])
     models = {
         label: unmask.load(folder, dtype=dtype, quantize=q) for label, dtype, q in MODES if not rows[label]["refused"]
     }
@@ -310,9 +351,10 @@ def small_model_section(tmp: Path, threads: int) -> dict:
     base = rows["bfloat16"]
     for row in rows.values():
         row["rss_vs_bf16"] = row["rss"] / base["rss"] if row["rss"] else None
-        row["speed_vs_bf16"] = row.get("tokens_per_second", 0) / base["tokens_per_second"]
-    n = parameter_count(QWEN_05B)
-    return {"parameters": n, "threads": threads, "rows": rows}
+        if "tokens_per_second" in row:
+            row["speed_vs_bf16"] = row["tokens_per_second"] / base["tokens_per_second"]
+    counted = {label: model.num_parameters for label, model in models.items()}
+    return {"parameters": parameter_count(QWEN_05B), "counted": counted, "threads": threads, "rows": rows}
 
 
 def dream_7b_section(tmp: Path) -> dict:
@@ -337,35 +379,43 @@ def dream_7b_section(tmp: Path) -> dict:
     return {"parameters_4_layers": n_short, "parameters_28_layers": n_real, "rows": rows}
 
 
+def print_story_rows(rows: dict, width: int) -> None:
+    print(
+        f"{'':<{width}} {'accepted':>15} {'vs bf16':>13} {'stories':>7} {'tokens/s':>9} {'KL to f32':>10} {'top-1':>7}"
+    )
+    for label, r in rows.items():
+        accepted = f"{r['accepted']:.1%} ± {r['se']:.1%}"
+        delta = f"{100 * r['vs_bf16']:+.1f} ± {100 * r['vs_bf16_se']:.1f}" if "vs_bf16" in r else ""
+        print(
+            f"{label:<{width}} {accepted:>15} {delta:>13} {r['stories']:>7} {r['tokens_per_second']:>9.0f} "
+            f"{r['kl']:>10.5f} {r['top1']:>6.1%}"
+        )
+
+
 def print_tables(results: dict) -> None:
     s = results["story"]
     print(f"\nstory: {s['samples']} stories per mode at {s['steps']} steps (shipped defaults), modes in turn")
-    print(
-        f"{'mode':<10} {'accepted':>16} {'sentences':>10} {'tokens/s':>9} {'vs bf16':>8} {'KL to f32':>10} {'top-1':>7}"
-    )
-    for label, r in s["rows"].items():
-        accepted = f"{r['accepted']:.1%} ± {r['interval']:.1%}"
-        print(
-            f"{label:<10} {accepted:>16} {r['sentences']:>10} {r['tokens_per_second']:>9.0f} "
-            f"{r['speed_vs_bf16']:>7.2f}x {r['kl']:>10.5f} {r['top1']:>6.1%}"
-        )
-    print("  ± is the binomial 95% interval over sentences: a lower bound (a story's sentences are not independent).")
+    print_story_rows(s["rows"], 10)
+    print("  ± is one standard error over stories; vs bf16 in points.")
     c = results["layer_choices"]
-    print("\nlayer choices (story, bfloat16 compute): masked-token predictions against float32")
-    print(f"{'variant':<48} {'KL':>9} {'top-1':>7}")
-    for label, r in c["rows"].items():
-        print(f"{label:<48} {r['kl']:>9.5f} {r['top1']:>6.1%}")
-    print(f"  int4 round-trip error, asymmetric / symmetric at group 64: {c['asymmetric_error_vs_symmetric']:.2f}")
+    print(f"\nlayer choices (story, the shipped int4 with one change, {c['samples']} stories each)")
+    print_story_rows(c["rows"], 38)
+    print(
+        f"  block weights, scale search / min/max: round-trip error {c['error_search_vs_min_max']:.2f}, "
+        f"group-mean error {c['group_mean_error_search_vs_min_max']:.2f}"
+    )
     m = results["small"]
     print(f"\n0.5B (Qwen2.5-0.5B shape, {m['parameters'] / 1e6:.0f}M parameters, tied table), {m['threads']} thread(s)")
-    print(f"{'mode':<10} {'peak RSS':>10} {'vs bf16':>8} {'load s':>7} {'tokens/s':>9} {'vs bf16':>8}")
+    print(f"{'mode':<22} {'peak RSS':>10} {'vs bf16':>8} {'load s':>7} {'tokens/s':>9} {'vs bf16':>8} {'counted':>9}")
     for label, r in m["rows"].items():
         if r["refused"]:
-            print(f"{label:<10} refused: {r['refused']}")
+            print(f"{label:<22} refused: {r['refused']}")
             continue
+        speed = f"{r['tokens_per_second']:>9.1f} {r['speed_vs_bf16']:>7.2f}x" if "tokens_per_second" in r else " " * 18
+        counted = f"{m['counted'][label] / 1e6:.0f}M" if label in m["counted"] else ""
         print(
-            f"{label:<10} {r['rss'] / MB:>7.0f} MB {r['rss_vs_bf16']:>7.2f}x {r['load_seconds']:>7.1f} "
-            f"{r['tokens_per_second']:>9.1f} {r['speed_vs_bf16']:>7.2f}x"
+            f"{label:<22} {r['rss'] / MB:>7.0f} MB {r['rss_vs_bf16']:>7.3f}x {r['load_seconds']:>7.1f} "
+            f"{speed} {counted:>9}"
         )
     d = results.get("dream_7b")
     if d is None:
@@ -389,14 +439,17 @@ def print_tables(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=48, help="stories per mode (rounds of 8)")
-    parser.add_argument("--corpus", type=int, default=100_000, help="training stories for the novelty check")
+    parser.add_argument("--samples", type=int, default=400, help="stories per mode (rounds of 8)")
+    parser.add_argument("--choice-samples", type=int, default=160, help="stories per layer-choice variant")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a shared machine)")
     parser.add_argument("--skip-7b", action="store_true", help="leave out the Dream-7B section (writes ~4 GB)")
     parser.add_argument("--json", dest="json_path", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = {"story": story_section(args.samples, args.corpus), "layer_choices": layer_choices_section()}
+    results = {"story": story_section(args.samples), "layer_choices": layer_choices_section(args.choice_samples)}
+    base = results["story"]["rows"]["bfloat16"]
+    for row in results["layer_choices"]["rows"].values():  # against the story section's bfloat16
+        row["vs_bf16"], row["vs_bf16_se"] = row["accepted"] - base["accepted"], math.hypot(row["se"], base["se"])
     with tempfile.TemporaryDirectory() as tmp:
         results["small"] = small_model_section(Path(tmp), args.threads)
     if not args.skip_7b and DREAM_7B.is_dir():

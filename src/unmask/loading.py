@@ -64,8 +64,9 @@ SAFETENSORS_DTYPES = {
 # Tensors converted while read (another dtype, a device, quantization) stream through a buffer of
 # this size, so a load never holds the file's copy beside the converted one.
 READ_CHUNK_BYTES = 8 << 20
-# Weights are quantized in blocks of rows of this many float32 bytes (and a few temporaries of it).
-QUANTIZE_BLOCK_BYTES = 2 << 20
+# Weights are quantized in blocks of rows of this many float32 bytes (and a few temporaries of it:
+# the int4 scale search holds four; 1 MB blocks put 7 MB more than these on a 0.5B load's peak).
+QUANTIZE_BLOCK_BYTES = 1 << 18
 # Tensors `unmask quantize` writes start at multiples of this in the file, so that int8 weights can
 # be used as views of the mapped file: the CPU int8 kernel crashes on a weight not 16-byte aligned.
 FILE_ALIGN = 64
@@ -124,7 +125,8 @@ class Checkpoint:
 
     @property
     def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
+        """The model's weights as trained, however stored (a quantized weight counts its numbers)."""
+        return quant.parameter_count(self.net)
 
     @property
     def context_length(self) -> int:
@@ -459,9 +461,10 @@ def quantize_rows(reader: WeightReader, name: str, mode: str, group_size: int | 
 STORED_MODES = {torch.int8: "int8", torch.uint8: "int4"}  # a stored quantized weight's dtype -> its mode
 
 
-def quantized_modules(net: nn.Module, reader: WeightReader, quantization: Quantization) -> dict[str, str]:
-    """name -> mode of the modules whose weights are quantized: those the files store with scales
-    (the mode read from the weight's dtype), else the plan for `quantization`."""
+def quantized_modules(net: nn.Module, reader: WeightReader, quantization: Quantization) -> dict[str, quant.Choice]:
+    """name -> (mode, group size) of the modules whose weights are quantized: those the files store
+    with scales (the mode read from the weight's dtype, the group from the scales' width), else the
+    plan for `quantization`."""
     if not quantization.stored:
         return quant.plan(net, quantization.mode, quantization.group_size)
     known = dict(net.named_modules())
@@ -473,18 +476,22 @@ def quantized_modules(net: nn.Module, reader: WeightReader, quantization: Quanti
         if not isinstance(known.get(name), (nn.Linear, nn.Embedding)) or mode is None:
             file = reader.entries[scales][0]
             raise ModelLoadError(f"{file.name}: unexpected parameter {scales!r} for this architecture")
-        out[name] = mode
+        groups = reader.shape(scales)[1] if mode == "int4" and len(reader.shape(scales)) == 2 else 0
+        width = known[name].weight.shape[1]
+        out[name] = (mode, width // groups if groups and width % groups == 0 else quantization.group_size)
     return out
 
 
-def expected_tensors(net: nn.Module, modules: dict[str, str], quantization: Quantization | None) -> dict[str, tuple]:
+def expected_tensors(
+    net: nn.Module, modules: dict[str, quant.Choice], quantization: Quantization | None
+) -> dict[str, tuple]:
     """name -> shape of every tensor the files should hold, quantized modules in their stored layout."""
     expected = {name: tuple(p.shape) for name, p in net.state_dict().items()}
     if quantization is None or not quantization.stored:
         return expected
-    for name, mode in modules.items():
+    for name, (mode, group) in modules.items():
         shape = expected.pop(f"{name}.weight")
-        for key, (stored, _) in quant.stored_shapes(shape, mode, quantization.group_size).items():
+        for key, (stored, _) in quant.stored_shapes(shape, mode, group).items():
             expected[f"{name}.{key}"] = stored
     return expected
 
@@ -530,12 +537,14 @@ def load_quantized_module(
     net: nn.Module,
     reader: WeightReader,
     name: str,
-    mode: str,
+    choice: quant.Choice,
     quantization: Quantization,
     dtype: torch.dtype,
     device: torch.device,
 ) -> None:
-    """Swap module `name` of the meta network for its quantized version, read from the files."""
+    """Swap module `name` of the meta network for its quantized version (`choice`: mode and group
+    size), read from the files."""
+    mode, group = choice
     if quantization.stored:
         # int8 weights are used as stored (a view of the file on CPU, where `unmask quantize` aligned
         # them for the kernel); int4 ones are repacked, so they are read, not mapped.
@@ -547,10 +556,35 @@ def load_quantized_module(
             if (tensor := f"{name}.{key}") in reader.entries
         }
     else:
-        made = quantize_rows(reader, f"{name}.weight", mode, quantization.group_size)
+        made = quantize_rows(reader, f"{name}.weight", mode, group)
         stored = {key: tensor.to(device) for key, tensor in made.items()}
-    bias = reader.tensor(f"{name}.bias", dtype, device) if f"{name}.bias" in reader.entries else None
-    net.set_submodule(name, quant.build(net.get_submodule(name), stored, mode, bias, dtype))
+    # Read, not mapped: a view's first touch maps 64 KB of the file around it (fault-around), 4.5 MB
+    # of a 0.5B model's peak for its 72 biases.
+    bias = reader.tensor(f"{name}.bias", dtype, device, view=False) if f"{name}.bias" in reader.entries else None
+    # The stored tensors are ours (a mapped int8 weight is never repacked), so the device layout may take their place.
+    net.set_submodule(name, quant.build(net.get_submodule(name), stored, mode, bias, dtype, in_place=True))
+    if name in quant.TOKEN_EMBEDDINGS:
+        quant.retie(net)  # a tied head now, while only the table is loaded (a no-op when untied)
+    release_freed_memory()
+
+
+@functools.cache
+def malloc_trim():
+    """glibc's malloc_trim, or None (another C library)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system. Quantizing as read frees a block of rows and
+    its temporaries at every step, and glibc keeps such memory for reuse: between the long-lived
+    quantized tensors it left holes of 90 MB (a third of the int4 weights) in a 0.5B model's peak
+    RSS. Packing in place removed most; trimming after every layer takes 7 MB more off it."""
+    trim = malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, group_size: int | None = None) -> Path:
@@ -581,7 +615,7 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
             layout.pop("lm_head.weight", None)  # the loader ties it to the embedding anyway
         for name, how in modules.items():
             del layout[f"{name}.weight"]
-            for key, spec in quant.stored_shapes(reader.shape(f"{name}.weight"), how, group).items():
+            for key, spec in quant.stored_shapes(reader.shape(f"{name}.weight"), *how).items():
                 layout[f"{name}.{key}"] = spec[::-1]
         pending: dict[str, torch.Tensor] = {}  # the quantized tensors of a module not yet all written
 
@@ -590,7 +624,7 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
             if module not in modules or key == "bias":
                 return reader.tensor(name)
             if name not in pending:  # one module at a time: quantized when its first tensor is due
-                made = quantize_rows(reader, f"{module}.weight", modules[module], group)
+                made = quantize_rows(reader, f"{module}.weight", *modules[module])
                 pending.update({f"{module}.{k}": t for k, t in made.items()})
             return pending.pop(name)
 
@@ -604,7 +638,13 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
         "bits": bits,
         "group_size": group,
         "symmetric": mode == "int8",
-        "table_bits": quant.MODES[max(mode, quant.TABLE_MODE, key=quant.MODES.get)],  # embedding and head
+        # What the token tables got (models/quant.py TABLES; a table not named stays as stored).
+        # The loader reads each layer's mode and group size from its tensors: this only informs.
+        "tables": {
+            name: {"bits": quant.MODES[how[0]], "group_size": how[1]}
+            for name, how in modules.items()
+            if name in quant.TOKEN_EMBEDDINGS + quant.MODULE_HEADS
+        },
     }
     (out / "config.json").write_text(json.dumps(config | {"quantization_config": section}, indent=2) + "\n")
     weights = {p.name for pattern in WEIGHT_FILE_PATTERNS for p in folder.glob(pattern)}
@@ -704,16 +744,24 @@ def memory_needed(
         weights = n_params * b
     else:
         group = quant.group_size_for(quantize, group_size)
-        # As models/quant.py plans it: the token tables in int8 (LLaDA's head, which it reads as a
-        # tensor, in the run dtype), the norms in the run dtype, the rest in `quantize`.
+        tables = quant.TABLES[quantize]
+
+        def per_weight(choice: quant.Choice | None) -> float:  # bytes, in memory (scales in the run dtype)
+            return b if choice is None else quant.stored_bytes(1, *choice, scale_bytes=b)
+
+        # As models/quant.py plans it: the token tables as quant.TABLES says (LLaDA's head, which it
+        # reads as a tensor, and a table tied to it in the run dtype), the norms in the run dtype,
+        # the rest in `quantize`.
         llada = str(config.get("model_type", "")).lower() in ("llada", "grid")
-        table_bytes = max(quant.MODES[quant.TABLE_MODE], quant.MODES[quantize]) / 8
+        if llada:
+            head, embedding = b, 0 if w["tied"] else per_weight(tables["embedding"])
+        elif w["tied"]:
+            head, embedding = 0, per_weight(tables["tied"])
+        else:
+            head, embedding = per_weight(tables["head"]), per_weight(tables["embedding"])
         table, norms = w["vocab"] * w["hidden"], (2 * w["layers"] + 1) * w["hidden"]
-        head_bytes = b if llada else table_bytes
-        table_weights = table * (head_bytes if w["tied"] else head_bytes + table_bytes)
         rest = n_params - (1 if w["tied"] else 2) * table - norms
-        per_weight = 1.0 if quantize == "int8" else 0.5 + 2 * b / group  # + scale and zero per group
-        weights = table_weights + norms * b + max(0, rest) * per_weight
+        weights = table * (head + embedding) + norms * b + max(0, rest) * per_weight((quantize, group))
     cache = 2 * w["layers"] * w["kv_width"] * canvas * b  # keys and values, every layer
     # One pass: float32 logits and the sampler's copies of them, the MLP's three intermediates, the
     # residual stream and attention inputs, and one layer's attention scores.

@@ -4,11 +4,12 @@ Notable features:
 - int8: symmetric, one scale per output channel (row): `w ≈ q · s`, q in [-127, 127].
 - int4: asymmetric, one scale and zero per group of `group_size` inputs along each row, in the
   tinygemm convention the packed kernels read: `w ≈ (q - 8) · s + z`, q in [0, 15], with s and z
-  rounded to bfloat16. Asymmetric because the kernels carry a float zero per group at no cost, so
-  the 16 levels span each group's [min, max] rather than a symmetric [-absmax, absmax] that wastes
-  a level: the round-trip error on the story model's weights is 0.83x the symmetric one at group
-  64. On its predictions the two are equal within the measurement (KL to float32 0.0061 against
-  0.0058), perhaps because the zero's bfloat16 rounding shifts a whole group.
+  rounded to bfloat16. Each group's scale and zero come from a search (llama.cpp's k-quants habit,
+  `make_qkx2_quants`): a few grids of 14.5-16 steps over the group's [min, max] assign levels, a
+  least-squares fit of s and z to them follows, the fit with the least squared error wins. On the
+  story model it lifted int4's accepted stories from 74.8% to 80.7% (bfloat16: 80.5%; 400 stories),
+  though its round-trip error is only 8% below min/max's: the fit keeps each group's mean (its
+  group-mean error is 2.5x smaller), while min/max spends its endpoints on the two extremes.
 - Matmuls go through PyTorch's packed kernels where this build has them and they are fast:
   `_weight_int4pack_mm_for_cpu` on CPU and `_weight_int4pack_mm` (tinygemm) on CUDA for bfloat16
   activations; `_weight_int8pack_mm` on CPU for bfloat16 and fewer than INT8_KERNEL_MAX_ROWS rows.
@@ -17,30 +18,36 @@ Notable features:
   measured 20-60x slower than a float matmul, shapes a kernel refuses, int8 on CUDA, and int8 on
   diffusion-sized canvases, where the bfloat16 matmul on dequantized blocks beat the int8 kernel
   1.6-3.3x (48-160 rows). `tests/test_quantization.py` proves every path equal to the dequantized reference.
-- What stays in high precision, measured on the story model by the KL divergence of masked-token
-  predictions to the float32 model (docs/models.md, "Quantization"): norms and biases always. The
-  token tables, embedding and LM head, are int8 at most (`TABLE_MODE`): at int4 the head nearly
-  doubled the KL and cut top-1 agreement from 96.4% to 89.9%, and the embedding added 60% to the
-  KL; at int8 the head changed neither, and the tables are a quarter of a 0.5B model. A lookup
-  dequantizes only the rows it gathers. LLaDA multiplies by its head's tensor rather than calling
-  the module, so its head (and a table tied to it) stays in the run dtype.
+- What stays in high precision is measured on the story model by accepted stories
+  (docs/models.md, Quantization): norms and biases always; the token tables as `TABLES` says. Under int4
+  the embedding is int4 in groups of 32 (no measurable loss: a lookup dequantizes only the rows it
+  gathers) and an LM head int8: int4 cost 4.5 points in groups of 32 and more in groups of 64. A
+  tied table serves both, so it is int8 too, though at int4 a 0.5B model would load in 0.30x of
+  its bfloat16 size instead of 0.35x; `TABLES["int4"]["tied"] = ("int4", 32)` chooses that, and
+  then the head reads the CPU kernel's packed layout and the embedding gathers its rows from that
+  same layout (`cpu_pack_positions`): one copy. LLaDA multiplies by its head's tensor rather than
+  calling the module, so its head (and a table tied to it) stays in the run dtype.
 - Stored layout (what `unmask quantize` writes, and what `build` takes): int8 `weight` int8
   (N, K) and `scales` float32 (N,); int4 `weight` uint8 (N, K/2) with the even column in the high
   nibble (the layout CUDA's `_convert_weight_to_int4pack` takes), `scales` and `zeros` bfloat16
-  (N, K/group_size). The device layouts are made from it when a module is built.
+  (N, K/group_size). The device layouts are made from it when a module is built, in place when
+  the caller hands its tensors over (`in_place`), so a load never holds both.
 - A quantized module is built for one device and one compute dtype; moving it is not supported.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 MODES = {"int8": 8, "int4": 4}
-# 64 columns per int4 group: on the story model, KL to float32 0.0046 / 0.0061 / 0.0065 and top-1
-# agreement 96.3 / 96.4 / 95.4% at 32 / 64 / 128, for 5 / 4.5 / 4.25 bits a weight (bfloat16
-# scales and zeros); 32 buys little agreement for 11% more memory, 128 loses a point.
+# 64 columns per int4 group for the block weights: 4.5 bits a weight (bfloat16 scale and zero);
+# 32 (5 bits, 11% more memory) measured no better on accepted stories with the scale search (78.4
+# against 80.1% on the same 160 stories).
 DEFAULT_GROUP_SIZE = 64
 KERNEL_GROUP_SIZES = (32, 64, 128, 256)  # what the int4 packed kernels accept
 # The heads and token embeddings of Dream and LLaDA (Hugging Face names). Dream calls its head as
@@ -50,25 +57,38 @@ MODULE_HEADS = ("lm_head",)
 TENSOR_HEADS = ("model.transformer.ff_out",)
 TOKEN_EMBEDDINGS = ("model.embed_tokens", "model.transformer.wte")
 TIED_FLAGS = ("tie_word_embeddings", "weight_tying")  # Dream's and LLaDA's config names
-# The token tables (embedding, LM head) are int8 at most. On the story model, int4 for the head
-# nearly doubled the KL to float32 (0.0115 against 0.0061) and cut top-1 agreement from 96.4% to
-# 89.9%, int4 for the embedding added 60% to the KL; at int8 the head changed neither.
-TABLE_MODE = "int8"
+# (mode, group size) of the token tables per mode; None keeps a table in the run dtype. Measured on
+# the story model (docs/models.md, Quantization; accepted stories, bfloat16 80.5%): int4 body and int4
+# embedding (group 32) 80.7%; with the head int4 too (group 32; the story head stands in for a tied
+# table) 76.0% (480 stories); int4 head at group 64 lost more.
+TABLES = {
+    "int8": {"embedding": ("int8", None), "head": ("int8", None), "tied": ("int8", None)},
+    "int4": {"embedding": ("int4", 32), "head": ("int8", None), "tied": ("int8", None)},
+}
 INT8_MAX = 127
 INT4_LEVELS = 15
 INT4_OFFSET = 8  # tinygemm stores q and subtracts 8: w = (q - 8) * s + z
 SCALE_FLOOR = 1e-8  # an all-zero row or group still gets a finite scale
+# The int4 scale search: grids of INT4_LEVELS + d steps over [min, max], d in SEARCH_SPAN, at
+# SEARCH_STEPS + 1 points (make_qkx2_quants tries 21 from d = -1). 9 grids reach 98% of the error
+# reduction of 21 on the story model's weights, in less than half the time.
+SEARCH_SPAN = (-0.5, 1.0)
+SEARCH_STEPS = 8
 KERNEL_ALIGN = 64  # `_weight_int8pack_mm` crashes on int8 weights that are not 16-byte aligned
 # Below this many rows of activations the CPU int8 kernel is faster; from it on, dequantizing to
 # bfloat16 and using the bfloat16 matmul is (1.2-1.4x the bfloat16 time at 48-160 rows against the
 # kernel's 2.3-4x, on AVX512-BF16). Diffusion canvases are nearly always past it.
 INT8_KERNEL_MAX_ROWS = 16
-# The CPU int4 kernel lays out blocks of 64 output rows on its own, so packing in row blocks of a
-# multiple of it gives the same bytes (tests/test_quantization.py packs a weight of several blocks).
+# The CPU int4 kernel lays out blocks of 64 output rows on its own (32 on AVX2), so packing in row
+# blocks of a multiple of it gives the same bytes (tests/test_quantization.py packs a weight of
+# several blocks), and a tied embedding finds a row's values at the same places in every block.
 CPU_PACK_ROWS = 64
 # The dequantize path makes this many weights at a time, so its transient copy stays small even for
 # a 150k-row LM head.
 DEQUANT_BLOCK = 8 << 20
+PACK_BLOCK = 1 << 18  # weights packed for the CPU kernel at a time (their int32 copy: 1 MB)
+
+Choice = tuple[str, int | None]  # (mode, int4 group size or None)
 
 
 def group_size_for(mode: str, group_size: int | None) -> int | None:
@@ -88,29 +108,35 @@ def tied(net: nn.Module) -> bool:
     return any(getattr(args, flag, False) for flag in TIED_FLAGS)
 
 
-def plan(net: nn.Module, mode: str, group_size: int | None = None, tables: str | None = TABLE_MODE) -> dict[str, str]:
-    """name -> mode of the modules `quantize_` swaps: every `nn.Linear` whose width the groups
-    divide, in `mode`; the token embedding and a head called as a module (one table when tied) in
-    whichever of `mode` and `tables` keeps more bits (tables=None: high precision). Norms and
-    biases stay as they are."""
+def plan(
+    net: nn.Module, mode: str, group_size: int | None = None, tables: dict[str, Choice | None] | None = None
+) -> dict[str, Choice]:
+    """name -> (mode, group size) of the modules `quantize_` swaps: every `nn.Linear` in `mode` and
+    `group_size`, the token embedding and a head called as a module as `TABLES[mode]` says (one
+    table when tied; `tables` overrides entries, None keeping a table in high precision). A weight
+    whose width its groups do not divide gets int8. Norms and biases stay as they are."""
     group = group_size_for(mode, group_size)
-    if tables is not None:
-        group_size_for(tables, None)  # checks the name
-    table_mode = None if tables is None else max(mode, tables, key=MODES.get)
+    table = TABLES[mode] | (tables or {})
     has_module_head = any(isinstance(m, nn.Linear) for n, m in net.named_modules() if n in MODULE_HEADS)
     out = {}
     for name, module in net.named_modules():
         if isinstance(module, nn.Linear) and name not in TENSOR_HEADS:
-            chosen = mode
+            chosen = (mode, group)
             if name in MODULE_HEADS:
-                chosen = None if tied(net) else table_mode  # tied: the embedding's table serves as the head
+                chosen = None if tied(net) else table["head"]  # tied: the embedding's table serves as the head
         elif isinstance(module, nn.Embedding) and name in TOKEN_EMBEDDINGS:
-            chosen = table_mode if has_module_head or not tied(net) else None
+            if not tied(net):
+                chosen = table["embedding"]
+            else:  # one table for both, unless the head reads it as a tensor (LLaDA)
+                chosen = table["tied"] if has_module_head else None
         else:
             continue
-        width = module.weight.shape[1]
-        if chosen is not None and (chosen == "int8" or width % group_size_for(chosen, group) == 0):
-            out[name] = chosen
+        if chosen is None:
+            continue
+        chosen = (chosen[0], group_size_for(*chosen))
+        if chosen[0] == "int4" and module.weight.shape[1] % chosen[1]:
+            chosen = ("int8", None)
+        out[name] = chosen
     return out
 
 
@@ -125,13 +151,47 @@ def quantize_weight(weight: torch.Tensor, mode: str, group_size: int | None = No
         return {"weight": q, "scales": scales}
     N, K = w.shape
     g = w.reshape(N, K // group, group)  # (N, G, group)
-    low, high = g.amin(dim=-1), g.amax(dim=-1)  # (N, G)
-    scales = ((high - low) / INT4_LEVELS).clamp(min=SCALE_FLOOR).to(torch.bfloat16)
-    zeros = (low + INT4_OFFSET * scales.float()).to(torch.bfloat16)
+    scales, zeros = int4_scales(g)
     # q from the rounded scale and zero, so that dequantizing reproduces the nearest level.
     q = (g - zeros.float()[..., None]).div_(scales.float()[..., None]).round_().add_(INT4_OFFSET)
     q = q.clamp_(0, INT4_LEVELS).to(torch.uint8).reshape(N, K)
     return {"weight": pack_nibbles(q), "scales": scales, "zeros": zeros}
+
+
+def int4_scales(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, G, S) float32 groups -> bfloat16 scales and zeros (N, G), by the least-squares search:
+    for each grid, q = round((x - min) / step) clamped to [0, 15], then the s, b minimising
+    sum (s q + b - x)^2 (closed form; error sum xc^2 - cov^2 / var over the centred x); the grid
+    d = 0 fit is never worse than min/max's s and b on the same levels."""
+    size = g.shape[-1]
+    low = g.amin(-1, keepdim=True)
+    span = (g.amax(-1, keepdim=True) - low).clamp_(min=SCALE_FLOOR)  # (N, G, 1)
+    mean = g.mean(-1, keepdim=True)
+    centred = g - mean
+    total = centred.square().sum(-1)  # (N, G): the error of a constant fit
+    shifted = g - low
+    best_err = best_slope = best_level = None
+    first, last = SEARCH_SPAN
+    for i in range(SEARCH_STEPS + 1):
+        steps = INT4_LEVELS + first + (last - first) * i / SEARCH_STEPS
+        q = (shifted * (steps / span)).round_().clamp_(0, INT4_LEVELS)
+        q_sum = q.sum(-1)
+        cov = (q * centred).sum(-1)
+        var = q.square_().sum(-1) - q_sum * q_sum / size  # exact in float32 up to groups of 256
+        fits = var > 0
+        slope = torch.where(fits, cov / var.where(fits, 1.0), span[..., 0] / steps)
+        err = torch.where(fits, total - cov * slope, total)
+        if best_err is None:
+            best_err, best_slope, best_level = err, slope, q_sum / size
+            continue
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best_slope = torch.where(better, slope, best_slope)
+        best_level = torch.where(better, q_sum / size, best_level)
+    scales = best_slope.clamp_(min=SCALE_FLOOR).to(torch.bfloat16)
+    # The fit passes through (mean level, mean x): w = (q - 8) s + z there.
+    zeros = (mean[..., 0] - (best_level - INT4_OFFSET) * scales.float()).to(torch.bfloat16)
+    return scales, zeros
 
 
 def pack_nibbles(q: torch.Tensor) -> torch.Tensor:
@@ -150,10 +210,14 @@ def dequantize(stored: dict[str, torch.Tensor], mode: str, dtype: torch.dtype = 
     scales = stored["scales"].float()
     if mode == "int8":
         return (stored["weight"].float() * scales[:, None]).to(dtype)
-    q = unpack_nibbles(stored["weight"]).float()  # (N, K)
+    return from_levels(unpack_nibbles(stored["weight"]), scales, stored["zeros"], dtype)
+
+
+def from_levels(q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(N, K) int4 levels and (N, G) scales and zeros -> the (N, K) weight in `dtype`."""
     N, K = q.shape
-    g = q.reshape(N, scales.shape[1], -1)  # (N, G, group)
-    w = (g - INT4_OFFSET) * scales[..., None] + stored["zeros"].float()[..., None]
+    g = q.float().reshape(N, scales.shape[1], -1)  # (N, G, group)
+    w = (g - INT4_OFFSET) * scales.float()[..., None] + zeros.float()[..., None]
     return w.reshape(N, K).to(dtype)
 
 
@@ -170,13 +234,27 @@ def stored_shapes(shape: tuple[int, int], mode: str, group_size: int | None = No
     }
 
 
-def stored_bytes(n_weights: int, mode: str, group_size: int | None = None) -> float:
-    """Bytes a quantized weight of n_weights numbers takes on disk (scales and zeros included);
-    rows of int8 are assumed to be 4096 wide for the per-row scale (a rounding error either way)."""
+def stored_bytes(n_weights: int, mode: str, group_size: int | None = None, scale_bytes: int = 2) -> float:
+    """Bytes a quantized weight of n_weights numbers takes (int4: a scale and a zero of
+    `scale_bytes` per group); rows of int8 are assumed to be 4096 wide for the per-row scale (a
+    rounding error either way)."""
     group = group_size_for(mode, group_size)
     if mode == "int8":
         return n_weights * (1 + 4 / 4096)
-    return n_weights * (0.5 + 4 / group)
+    return n_weights * (0.5 + 2 * scale_bytes / group)
+
+
+def parameter_count(net: nn.Module) -> int:
+    """The numbers a network stands for: its parameters and the original weights and biases of its
+    quantized modules (a tied head once, with its table), not their packed bytes."""
+    total = sum(p.numel() for p in net.parameters())
+    for module in net.modules():
+        if isinstance(module, (Int8Linear, Int4Linear, QuantizedEmbedding)) and not module.tied:
+            total += module.out_features * module.in_features
+        bias = getattr(module, "bias", None)
+        if isinstance(module, (Int8Linear, Int4Linear)) and bias is not None:
+            total += bias.numel()
+    return total
 
 
 class Int8Linear(nn.Module):
@@ -185,6 +263,7 @@ class Int8Linear(nn.Module):
     def __init__(self, weight: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype):
         super().__init__()
         self.out_features, self.in_features = weight.shape
+        self.tied = False  # True for a head that is a view of the embedding's table
         # The CPU kernel is fast for bfloat16 only (float32 measured 20x slower than dequantizing).
         self.kernel = weight.device.type == "cpu" and dtype == torch.bfloat16
         if self.kernel and weight.data_ptr() % KERNEL_ALIGN:
@@ -205,7 +284,10 @@ class Int8Linear(nn.Module):
 
 
 class Int4Linear(nn.Module):
-    """`nn.Linear` with int4 weights, a scale and a zero per group of `group_size` inputs."""
+    """`nn.Linear` with int4 weights, a scale and a zero per group of `group_size` inputs.
+
+    in_place: the stored weight is the caller's to overwrite with the CPU kernel's layout.
+    use_kernel=False keeps the stored tensors as they are (dequantized at each call)."""
 
     def __init__(
         self,
@@ -214,26 +296,32 @@ class Int4Linear(nn.Module):
         zeros: torch.Tensor,
         bias: torch.Tensor | None,
         dtype: torch.dtype,
+        in_place: bool = False,
+        use_kernel: bool = True,
     ):
         super().__init__()
         self.out_features, half = weight.shape
         self.in_features = 2 * half
         self.group_size = self.in_features // scales.shape[1]
+        self.tied = False  # True for a head that shares the embedding's table
         self.register_buffer("bias", None if bias is None else bias.to(dtype))
-        self.kernel = int4_kernel(weight.device, dtype, self.out_features, self.in_features, self.group_size)
+        kernel = int4_kernel(weight.device, dtype, self.out_features, self.in_features, self.group_size)
+        self.kernel = kernel if use_kernel else None
         if self.kernel is None:
             self.register_buffer("weight", weight)  # (N, K/2) uint8, dequantized at each call
             self.register_buffer("scales", scales.to(dtype))  # (N, K/group)
             self.register_buffer("zeros", zeros.to(dtype))
             return
         if self.kernel == "cpu":
-            packed = pack_for_cpu(weight)
+            packed = pack_for_cpu(weight, in_place)
         else:
             packed = torch.ops.aten._convert_weight_to_int4pack(weight.contiguous(), self.kernel)
         self.register_buffer("weight", packed)
-        # (K/group, N, 2): each group's scale and zero side by side, as the kernels load them.
-        both = torch.stack((scales, zeros), dim=-1).transpose(0, 1)
-        self.register_buffer("scales_and_zeros", both.to(dtype).contiguous())
+        # (K/group, N, 2): each group's scale and zero side by side, as the kernels load them (filled
+        # in place: a stacked copy and its conversion were two more transients of a 150k-row table).
+        both = torch.empty((scales.shape[1], self.out_features, 2), dtype=dtype, device=weight.device)
+        both[..., 0], both[..., 1] = scales.T, zeros.T
+        self.register_buffer("scales_and_zeros", both)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel is None:
@@ -252,17 +340,58 @@ class Int4Linear(nn.Module):
         return dequantize(rows, "int4", dtype)
 
 
-def pack_for_cpu(weight: torch.Tensor) -> torch.Tensor:
-    """The CPU int4 kernel's layout of a stored (N, K/2) weight, packed CPU_PACK_ROWS rows at a
-    time: the kernel takes its input as int32, and whole-weight int32 copies fragmented the heap
-    (a 0.5B load peaked at 4x its int4 weights)."""
+def pack_for_cpu(weight: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+    """The CPU int4 kernel's layout of a stored (N, K/2) weight (the same shape and dtype), packed
+    CPU_PACK_ROWS rows at a time, into the weight itself when `in_place`: the kernel takes its input
+    as int32, and whole-weight int32 copies fragmented the heap (a 0.5B load peaked at 4x its int4
+    weights); a second (N, K/2) buffer, freed after, still left 90 MB of holes in one."""
     n, half = weight.shape
-    packed = torch.empty((n, half), dtype=torch.uint8)
-    step = max(CPU_PACK_ROWS, DEQUANT_BLOCK // (8 * half) // CPU_PACK_ROWS * CPU_PACK_ROWS)
+    packed = weight if in_place else torch.empty((n, half), dtype=torch.uint8)
+    step = max(CPU_PACK_ROWS, PACK_BLOCK // (2 * half) // CPU_PACK_ROWS * CPU_PACK_ROWS)
     for a in range(0, n, step):
-        rows = unpack_nibbles(weight[a : a + step]).to(torch.int32)
+        rows = unpack_nibbles(weight[a : a + step]).to(torch.int32)  # a copy: safe to overwrite after
         packed[a : a + step] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(rows, 1)
     return packed
+
+
+@functools.cache
+def cpu_pack_positions(k: int) -> torch.Tensor | None:
+    """(CPU_PACK_ROWS, k) int64: where the CPU kernel's packing of a block of CPU_PACK_ROWS rows of
+    width k puts each value, as a nibble index into the block's bytes (byte i // 2, the high nibble
+    when i is odd). Learnt from the packing itself, since it differs by CPU (AVX512, AVX2, none):
+    the packed bytes of k-wide blocks whose values are the base-16 digits of each value's index.
+    None when the packing is not blockwise so (checked on a weight of three blocks) or is missing."""
+    if not hasattr(torch.ops.aten, "_convert_weight_to_int4pack_for_cpu"):
+        return None
+    rows, n = CPU_PACK_ROWS, CPU_PACK_ROWS * k
+    index = torch.arange(n).reshape(rows, k)
+    source = torch.zeros(n, dtype=torch.int64)
+    try:
+        for digit in range(math.ceil(math.log2(n) / 4)):
+            values = ((index >> (4 * digit)) & 0xF).to(torch.int32)
+            packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(values, 1)
+            nibbles = torch.stack((packed & 0xF, packed >> 4), dim=-1).reshape(-1)
+            source |= nibbles.long() << (4 * digit)
+        if not torch.equal(source.sort().values, torch.arange(n)):
+            return None
+        positions = torch.empty(n, dtype=torch.int64)
+        positions[source] = torch.arange(n)
+        positions = positions.reshape(rows, k)
+        q = torch.randint(0, 16, (3 * rows, k), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    except RuntimeError:  # a width the kernel refuses
+        return None
+    blockwise = torch.equal(packed_levels(packed, positions, torch.arange(3 * rows)), q.to(torch.uint8))
+    return positions if blockwise else None
+
+
+def packed_levels(packed: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The (R, K) int4 levels of weight rows `rows` from the CPU kernel's layout `packed` (N, K/2)."""
+    k = positions.shape[1]
+    block, row = rows // CPU_PACK_ROWS, rows % CPU_PACK_ROWS
+    nibble = positions[row] + (block * (CPU_PACK_ROWS * k))[:, None]  # (R, K)
+    byte = packed.reshape(-1)[nibble // 2]
+    return torch.where(nibble % 2 == 1, byte >> 4, byte & 0xF)
 
 
 def blocked_linear(x: torch.Tensor, n_out: int, weight_rows) -> torch.Tensor:
@@ -291,17 +420,32 @@ def int4_kernel(device: torch.device, dtype: torch.dtype, n: int, k: int, group:
 
 
 class QuantizedEmbedding(nn.Module):
-    """A token embedding stored as int8 or int4 rows; a lookup dequantizes the rows it gathers."""
+    """A token embedding stored as int8 or int4 rows; a lookup dequantizes the rows it gathers,
+    from the stored layout or (a table tied to a CPU int4 head, `read_packed`) the head's."""
 
     def __init__(self, stored: dict[str, torch.Tensor], mode: str, dtype: torch.dtype):
         super().__init__()
         self.mode, self.dtype = mode, dtype
+        self.out_features = stored["weight"].shape[0]  # rows, named as the linears' for parameter_count
+        self.in_features = stored["weight"].shape[1] * (2 if mode == "int4" else 1)
+        self.tied = False
         self.register_buffer("weight", stored["weight"])
         self.register_buffer("scales", stored["scales"].to(dtype))
         self.register_buffer("zeros", stored["zeros"].to(dtype) if "zeros" in stored else None)
+        self.register_buffer("positions", None, persistent=False)  # set by read_packed
+
+    def read_packed(self, head: Int4Linear, positions: torch.Tensor) -> None:
+        """Gather rows from a tied head's CPU-packed weight and scales, which replace this table's."""
+        self.weight, self.scales, self.zeros = head.weight, None, None
+        self.register_buffer("scales_and_zeros", head.scales_and_zeros)  # (G, N, 2)
+        self.positions = positions
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         flat = ids.reshape(-1)
+        if self.positions is not None:
+            both = self.scales_and_zeros[:, flat].transpose(0, 1)  # (L, G, 2)
+            levels = packed_levels(self.weight, self.positions, flat)
+            return from_levels(levels, both[..., 0], both[..., 1], self.dtype).reshape(*ids.shape, -1)
         rows = {"weight": self.weight[flat], "scales": self.scales[flat]}
         if self.zeros is not None:
             rows["zeros"] = self.zeros[flat]
@@ -309,37 +453,58 @@ class QuantizedEmbedding(nn.Module):
 
 
 def build(
-    module: nn.Module, stored: dict[str, torch.Tensor], mode: str, bias: torch.Tensor | None, dtype: torch.dtype
+    module: nn.Module,
+    stored: dict[str, torch.Tensor],
+    mode: str,
+    bias: torch.Tensor | None,
+    dtype: torch.dtype,
+    in_place: bool = False,
 ) -> nn.Module:
     """The quantized replacement of `module` (an nn.Linear or nn.Embedding, real or on the meta
-    device) from its stored tensors, on their device, computing in `dtype`."""
+    device) from its stored tensors, on their device, computing in `dtype`; `in_place`: the stored
+    tensors are handed over (a device layout may be made in them)."""
     if isinstance(module, nn.Embedding):
         return QuantizedEmbedding(stored, mode, dtype)
     if mode == "int8":
         return Int8Linear(stored["weight"], stored["scales"], bias, dtype)
-    return Int4Linear(stored["weight"], stored["scales"], stored["zeros"], bias, dtype)
+    return Int4Linear(stored["weight"], stored["scales"], stored["zeros"], bias, dtype, in_place)
 
 
-def tie_head(embedding: QuantizedEmbedding) -> Int8Linear:
-    """The LM head of a tied model whose embedding table is int8: the same tensors, no copy."""
-    if embedding.mode != "int8":
-        raise ValueError(f"a tied LM head needs an int8 table, got {embedding.mode}")
-    return Int8Linear(embedding.weight, embedding.scales, None, embedding.dtype)
+def tie_head(embedding: QuantizedEmbedding) -> Int8Linear | Int4Linear:
+    """The LM head of a tied model whose embedding table is quantized: the same tensors, no copy.
+    int4 on CPU: the table is repacked in place for the kernel, and the embedding reads that layout
+    (where `cpu_pack_positions` knows it); elsewhere the head dequantizes the stored table."""
+    if embedding.mode == "int8":
+        head = Int8Linear(embedding.weight, embedding.scales, None, embedding.dtype)
+    else:
+        n, half = embedding.weight.shape
+        group = 2 * half // embedding.scales.shape[1]
+        kernel = int4_kernel(embedding.weight.device, embedding.dtype, n, 2 * half, group)
+        positions = cpu_pack_positions(2 * half) if kernel == "cpu" and n % CPU_PACK_ROWS == 0 else None
+        tables = (embedding.weight, embedding.scales, embedding.zeros, None, embedding.dtype)
+        head = Int4Linear(*tables, in_place=True, use_kernel=positions is not None)
+        if positions is not None:
+            embedding.read_packed(head, positions)
+    head.tied = True
+    return head
 
 
 @torch.no_grad()
-def quantize_(net: nn.Module, mode: str, group_size: int | None = None, tables: str | None = TABLE_MODE) -> nn.Module:
+def quantize_(
+    net: nn.Module, mode: str, group_size: int | None = None, tables: dict[str, Choice | None] | None = None
+) -> nn.Module:
     """Swap the planned modules of a loaded network for quantized ones, in place; returns net."""
-    for name, chosen in plan(net, mode, group_size, tables).items():
+    for name, (chosen, group) in plan(net, mode, group_size, tables).items():
         module = net.get_submodule(name)
-        stored = quantize_weight(module.weight, chosen, group_size)
-        net.set_submodule(name, build(module, stored, chosen, getattr(module, "bias", None), module.weight.dtype))
+        stored = quantize_weight(module.weight, chosen, group)
+        bias = getattr(module, "bias", None)
+        net.set_submodule(name, build(module, stored, chosen, bias, module.weight.dtype, in_place=True))
     retie(net)
     return net
 
 
 def retie(net: nn.Module) -> None:
-    """After quantizing a tied model: its module head becomes a view of the int8 table."""
+    """After quantizing a tied model: its module head becomes a view of the quantized table."""
     for embedding_name in TOKEN_EMBEDDINGS:
         for head_name in MODULE_HEADS:
             try:
