@@ -148,12 +148,13 @@ def loopback_socket() -> socket.socket:
     return sock
 
 
-def start_uvicorn(config, what: str, sock: socket.socket):
-    """Run uvicorn.Server(config) on `sock` (see `loopback_socket`) in a daemon thread; returns
-    (server, thread) once it listens. The server closes the socket when it stops."""
+def start_uvicorn(server, what: str, sock: socket.socket):
+    """Run a uvicorn.Server (or its config) on `sock` (see `loopback_socket`) in a daemon thread;
+    returns (server, thread) once it listens. The server closes the socket when it stops."""
     import uvicorn
 
-    server = uvicorn.Server(config)
+    if isinstance(server, uvicorn.Config):
+        server = uvicorn.Server(server)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

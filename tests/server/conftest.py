@@ -16,10 +16,10 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 
 import unmask
 from unmask.server import Limits, Settings, create_app
+from unmask.server.runner import make_server
 
 from ..conftest import GOLDEN, loopback_socket, start_uvicorn, train_grid_model
 from ..test_tokenizer import QWEN2_TEMPLATE
@@ -62,17 +62,15 @@ class LiveServer:
         self.settings = settings
         self.app = create_app(settings)
         self.url = f"http://127.0.0.1:{settings.port}"
-        config = uvicorn.Config(
-            self.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
-        )
-        self.server, self.thread = start_uvicorn(config, "test server", sock)
+        server = make_server(self.app, settings.host, settings.port)
+        self.server, self.thread = start_uvicorn(server, "test server", sock)
 
     @property
     def engine(self):
         return self.app.state.server.engine
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **kwargs)
+        return httpx.Client(base_url=self.url, **({"timeout": 60} | kwargs))
 
     def stop(self) -> None:
         self.server.should_exit = True

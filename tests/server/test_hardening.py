@@ -169,3 +169,33 @@ def test_a_stalled_body_is_cut(start_server):
         )
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 408")
+
+
+@pytest.mark.parametrize("after_a_request", [False, True])
+def test_slow_headers_are_cut(start_server, after_a_request):
+    """Headers trickled a byte at a time (slowloris) get a 408 and a closed socket, on a fresh
+    connection and on a kept-alive one, while a prompt client on another connection is served."""
+    server = start_server(limits=Limits(max_tokens=16, steps=16, context=256, header_seconds=0.6))
+    with socket.create_connection(("127.0.0.1", server.settings.port), timeout=10) as sock:
+        if after_a_request:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            first = b""
+            while not first.endswith(b"}}"):  # the whole answer, headers and JSON body
+                first += sock.recv(4096)
+            assert first.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        answer = b""
+        for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 40:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            with server.client() as http:  # others are not held up
+                assert http.get("/health").status_code == 200
+            time.sleep(0.05)
+        sock.settimeout(5)
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"param":"headers"' in answer
+    assert time.monotonic() - started < 3.0

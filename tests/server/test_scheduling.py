@@ -6,6 +6,7 @@ request lasts long enough to interrupt, and every pass is counted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -13,7 +14,12 @@ import time
 import httpx
 import pytest
 
-from .conftest import PassCounter, read_sse
+from .conftest import TEST_LIMITS, PassCounter, read_sse
+
+
+def limits_with(**changes):
+    return dataclasses.replace(TEST_LIMITS, **changes)
+
 
 WARM_UP = {"prompt": "x", "max_new_tokens": 1, "steps": 1, "stream": False}
 STREAMS = {
@@ -173,3 +179,58 @@ def test_closing_engine_answers_503(start_server):
         response = http.post("/api/diffuse", json={"prompt": "x", "stream": False})
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert response.json()["error"]["code"] == "shutting_down"
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/chat/completions"])
+def test_a_disconnect_cancels_every_choice_of_a_whole_answer(start_server, path):
+    """A non-streamed request with several choices: leaving must free every row within a step."""
+    counter = PassCounter(delay=0.05)
+    server = start_server(loader=counter, max_batch=2)  # four choices: two run, two wait
+    bodies = {
+        "/v1/completions": {"prompt": "The fox", "n": 4},
+        "/v1/chat/completions": {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "n": 4},
+    }
+    body = bodies[path] | {"max_tokens": 16, "steps": 16, "temperature": 1.0}
+    with server.client() as http:
+        http.post("/api/diffuse", json=WARM_UP)
+        http.post("/api/diffuse", json=WARM_UP | {"model": "chat"})
+    counter.passes = 0
+    with pytest.raises(httpx.ReadTimeout), server.client(timeout=0.3) as http:
+        http.post(path, json=body)
+    left = time.monotonic()
+    wait_idle(server.engine)
+    freed = time.monotonic() - left
+    passes = counter.passes
+    time.sleep(0.3)
+    assert server.engine.in_flight == 0
+    assert freed < 0.25, f"rows ran on {freed:.2f} s after the client left"
+    assert counter.passes <= passes + 1
+
+
+@pytest.mark.parametrize("route", ["native", "openai"])
+def test_a_drain_that_runs_out_ends_each_stream_with_an_error_frame(start_server, route):
+    """SIGTERM: a stream still running when the drain time is up gets a last `shutting_down`
+    error frame, not a cut connection."""
+    server = start_server(loader=PassCounter(delay=0.2), limits=limits_with(drain_seconds=0.5))
+    path, body, frame = STREAMS[route]
+    with server.client() as http:
+        http.post("/api/diffuse", json=WARM_UP)
+    lines, started = [], threading.Event()
+
+    def consume():
+        with server.client() as http, http.stream("POST", path, json=body) as response:
+            for line in response.iter_lines():
+                lines.append(line)
+                started.set()
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    assert started.wait(10)
+    server.server.should_exit = True  # what uvicorn does on SIGTERM
+    reader.join(15)
+    server.thread.join(15)
+    frames = read_sse(lines)
+    last = json.loads(frames[-1][1] if frames[-1][1] != "[DONE]" else frames[-2][1])
+    assert last["error"]["code"] == "shutting_down", frames[-3:]
+    assert "event: done" not in lines
+    assert not server.thread.is_alive()

@@ -50,11 +50,9 @@ def serve(
     Served models: the default, plus UNMASK_MODELS (comma-separated) when set, otherwise
     the embedded and downloaded models.
     """
-    import uvicorn
-
     from ..server import create_app
     from ..server.catalog import split_entry
-    from ..server.limits import DRAIN_SECONDS
+    from ..server.runner import make_server
     from ..server.settings import Settings
 
     if quantize not in (None, "int8", "int4"):
@@ -82,11 +80,4 @@ def serve(
     typer.echo(f"unmask serving {name} at http://{shown}:{settings.port} (studio: /, API: /v1)")
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         typer.echo(f"warning: {settings.host} is reachable from other machines and no --api-key is set", err=True)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        timeout_graceful_shutdown=int(DRAIN_SECONDS),
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    make_server(create_app(settings), settings.host, settings.port).run(sockets=[sock])

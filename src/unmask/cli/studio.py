@@ -93,23 +93,14 @@ def studio(
             webbrowser.open(url)
         return
 
-    import uvicorn
-
     from ..server import create_app
-    from ..server.limits import DRAIN_SECONDS
+    from ..server.runner import make_server
 
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.api_key:
         typer.echo(f"warning: {settings.host} is reachable from other machines and no --api-key is set", err=True)
     sock = guard(lambda: bind_socket(settings.host, settings.port))
     guard(lambda: set_threads(threads))
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        timeout_graceful_shutdown=int(DRAIN_SECONDS),
-    )
-    server = uvicorn.Server(config)
+    server = make_server(create_app(settings), settings.host, settings.port)
     typer.echo(f"unmask studio: {url} (serving {settings.model}; Ctrl+C stops it)")
     if not no_browser:
         threading.Thread(target=open_when_ready, args=(server, url), daemon=True).start()

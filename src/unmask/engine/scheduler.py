@@ -271,7 +271,8 @@ class Engine:
             return self._in_flight()
 
     def close(self, drain: bool = True, timeout: float = 30.0) -> None:
-        """Stop taking requests; finish (drain) or cancel what is queued and running."""
+        """Stop taking requests; finish (drain) or cancel what is queued and running. A drain
+        that outlasts `timeout` cancels what is left, so each caller gets its cancelled DoneEvent."""
         with self.lock:
             self.closing = True
             if not drain:
@@ -279,6 +280,12 @@ class Engine:
                     h.cancel()
             self.lock.notify_all()
         self.worker.join(timeout)
+        if self.worker.is_alive():
+            with self.lock:
+                for h in self.pending + self.active:
+                    h.cancel()
+                self.lock.notify_all()
+            self.worker.join(timeout)
 
     # -- worker -------------------------------------------------------------------------------
 
@@ -382,6 +389,7 @@ class Job:
         """One model pass and its events; True when every row is done."""
         if self.steps is None:
             self.start()
+        self.drop_cancelled()  # rows cancelled while the last pass ran leave before the next one
         if all(h.finished for h in self.batch):
             self.steps.close()
             return True
@@ -390,13 +398,9 @@ class Job:
             self.finish_rest()
             return True
         self.last = step
+        self.drop_cancelled()
         for row, h in enumerate(self.batch):
             if h.finished:
-                continue
-            if h.cancelled.is_set():
-                h.finished = True
-                self.retire(row)
-                h.push(self.done(row, cancelled=True))
                 continue
             event = StepEvent.of(step, row, self.P, h.request.options.max_new_tokens)
             if event.positions or event.revoked or event.edited:
@@ -410,6 +414,13 @@ class Job:
             self.steps.close()
             return True
         return False
+
+    def drop_cancelled(self) -> None:
+        for row, h in enumerate(self.batch):
+            if h.cancelled.is_set() and not h.finished:
+                h.finished = True
+                self.retire(row)
+                h.push(self.done(row, cancelled=True))
 
     def done(self, row: int, cancelled: bool = False) -> DoneEvent:
         nfe, elapsed = (self.last.nfe, self.last.elapsed) if self.last else (0, 0.0)

@@ -20,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..engine import Engine
 from . import errors, native, ollama, openai_routes
-from .limits import DRAIN_SECONDS
 from .security import HeadAsGet, HostGuard, RequestGuard, SecurityHeaders
 from .settings import Settings
 from .state import ServerState, server
@@ -54,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine, state.engine = state.engine, None
             # The worker finishes what was admitted; requests arriving now are told 503.
-            await run_in_threadpool(engine.close, True, DRAIN_SECONDS)
+            await run_in_threadpool(engine.close, True, settings.limits.drain_seconds)
 
     app = FastAPI(
         title="unmask",

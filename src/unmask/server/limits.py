@@ -31,6 +31,7 @@ MAX_MODEL_NAME = 256  # characters in a model reference
 RETRY_AFTER_BUSY = 1  # seconds a client should wait after a 429 (queue full)
 RETRY_AFTER_CLOSING = 5  # seconds after a 503 (draining for shutdown)
 DRAIN_SECONDS = 30.0  # how long SIGTERM waits for running requests before cancelling them
+HEADER_SECONDS = 10.0  # a connection's request headers must be complete within this (408 after)
 
 assert MAX_TOKENS <= MAX_NEW_TOKENS and MAX_SERVER_STEPS <= MAX_STEPS
 
@@ -46,4 +47,6 @@ class Limits:
     choices: int = MAX_CHOICES
     work: int = MAX_WORK
     body_seconds: float = 30.0  # longest wait for the next chunk of a request body (408 after)
+    header_seconds: float = HEADER_SECONDS
+    drain_seconds: float = DRAIN_SECONDS
     queued_work: int = QUEUED_WORK

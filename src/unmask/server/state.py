@@ -29,6 +29,11 @@ class ServerState:
             )
         return self.engine
 
+    def drain(self) -> None:
+        """Take no new requests; give running ones the drain time, then cancel them (blocks)."""
+        if self.engine is not None:
+            self.engine.close(True, self.limits.drain_seconds)
+
     @property
     def limits(self):
         return self.settings.limits
