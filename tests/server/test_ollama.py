@@ -101,3 +101,16 @@ def test_a_stream_is_ndjson(server):
             assert r.headers["content-type"].startswith("application/x-ndjson")
             lines = [json.loads(line) for line in r.iter_lines() if line]
     assert lines[-1]["done"] is True and all(line["done"] is False for line in lines[:-1])
+
+
+def test_the_guards_refuse_in_ollamas_shape_too(start_server):
+    """The API key and Host checks run before any route; on Ollama's paths they still answer
+    `{"error": "..."}`, which the ollama client shows as its message."""
+    guarded = start_server(api_key="s3cret")
+    with pytest.raises(ollama.ResponseError) as refused:
+        ollama.Client(host=guarded.url).list()
+    assert refused.value.status_code == 401 and "API key" in refused.value.error
+    with guarded.client(headers={"Host": "evil.example"}) as http:
+        foreign = http.get("/api/tags")
+    assert foreign.status_code == 403 and isinstance(foreign.json()["error"], str)
+    assert ollama.Client(host=guarded.url, headers={"Authorization": "Bearer s3cret"}).list().models

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..engine import Engine
-from . import errors, native, ollama, openai_routes
+from . import errors, native, ollama, openai_routes, responses
 from .security import HeadAsGet, HostGuard, RequestGuard, SecurityHeaders
 from .settings import Settings
 from .state import ServerState, server
@@ -130,5 +130,5 @@ def openapi_with_limits(app: FastAPI, limits) -> dict:
                     for option in prop.get("anyOf", [prop]):
                         if "maximum" in option:
                             option["maximum"] = min(option["maximum"], bound)
-        app.openapi_schema = schema
+        app.openapi_schema = responses.document(schema)
     return app.openapi_schema

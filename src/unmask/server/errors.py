@@ -137,7 +137,9 @@ def from_options_error(err: ValidationError | ValueError, renames: dict[str, str
 
 
 # Ollama's routes (server/ollama.py) answer errors in Ollama's shape.
-OLLAMA_PATHS = frozenset({"/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/ps", "/api/version"})
+OLLAMA_PATHS = frozenset(
+    {"/api/generate", "/api/chat", "/api/tags", "/api/show", "/api/ps", "/api/version", "/api/pull"}
+)
 
 
 def is_ollama(request: Request) -> bool:
@@ -191,4 +193,4 @@ class CatchAll:
         except Exception:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
-                await internal_error().response()(scope, receive, send)
+                await internal_error().response(scope.get("path") in OLLAMA_PATHS)(scope, receive, send)

@@ -79,9 +79,10 @@ UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "
 
 
 class OptionsBase(BaseModel):
-    """Ollama's `options`; the diffusion knobs are added beside them below."""
+    """Ollama's `options`; the diffusion knobs are added beside them below. Strict, as Ollama's own
+    decoding is: `true` is not a token count."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = FORBID
     num_predict: int | None = Field(None, ge=-2, description="New tokens; -1 or -2: the model's default length.")
     num_ctx: int | None = Field(None, ge=1, description="Context limit for prompt + canvas.")
     temperature: float | None = Field(None, ge=0.0)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import APIError
+from .errors import OLLAMA_PATHS, APIError
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -59,7 +59,7 @@ def is_ip(name: str) -> bool:
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send, error: APIError) -> None:
-    await error.response()(scope, receive, send)
+    await error.response(scope.get("path") in OLLAMA_PATHS)(scope, receive, send)
 
 
 class HostGuard:
