@@ -5,6 +5,7 @@ its native stream, on reduced checkpoints made from the real config and tokenize
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from typer.testing import CliRunner
@@ -117,6 +118,12 @@ def test_served_over_http(folder):
         steps = [f for e, f in frames if e == "step"]
         assert steps and all(p < 10 for s in steps for p in s["positions"]), "offsets past the region are not sent"
         assert frames[-1][0] == "done"
+        # How settled the canvas is after each pass, for every family. DiffusionGemma counts the
+        # tokens asked for, so its last pass leaves them all settled; a mask family counts its
+        # whole canvas, whose block-aligned tail may still fill after the last step sent.
+        shares = [s["settledness"] for s in steps]
+        assert all(0 <= x <= 1 for x in shares) and shares[0] < shares[-1]
+        assert shares[-1] == 1.0 or "gemma" not in str(folder)
     finally:
         live.stop()
 
@@ -138,3 +145,32 @@ def test_the_live_view_draws_edits(tmp_path):
     assert view.region[:3] == [a, b, a]
     styles = {span.style for span in view.body().spans}
     assert EDITED in styles
+
+
+def test_the_live_view_shows_a_uniform_canvas_settling(tmp_path):
+    """DiffusionGemma in the terminal: every cell may change in every pass. The footer says how
+    settled the canvas is (the engine's settledness), the cells the last pass did not accept are
+    drawn as noise until their canvas is final, and the last pass leaves it 100% settled. A mask
+    family's footer shows its committed share, and its canvas has no noise."""
+    from unmask.cli.live import NOISE, CanvasView
+    from unmask.engine import StepEvent
+
+    def watch(model, new: int, **options):
+        prompt = model.tokenizer.encode("Once upon a time")
+        view = CanvasView(model, [model.ids.mask] * new, planned=8)
+        shown, styles = [], set()
+        for step in model.stream([prompt], max_new_tokens=new, **options):
+            event = StepEvent.of(step, 0, len(prompt), new)
+            view.apply(event)
+            footer = view.footer().plain
+            shown.append(footer.split(" · ")[1])
+            assert shown[-1] == f"settled {math.floor(event.settledness * 100 + 1e-9)}%", footer
+            styles |= {span.style for span in view.body().spans}
+        return view, shown, styles
+
+    gemma, shown, styles = watch(Model.load(families.diffusion_gemma(tmp_path / "dg"), dtype="float32"), 16, seed=3)
+    assert gemma.uniform and NOISE in styles, "unaccepted cells are drawn as noise"
+    assert shown[0] != "settled 100%" and shown[-1] == "settled 100%"
+    sdar, shown, styles = watch(Model.load(families.sdar(tmp_path / "sdar"), dtype="float32"), 8, steps_per_block=2)
+    assert not sdar.uniform and NOISE not in styles
+    assert shown[0] != "settled 100%" and shown[-1] == "settled 100%"

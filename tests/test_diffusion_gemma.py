@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from unmask.engine import StepEvent
 from unmask.models import architecture_for
 from unmask.models.diffusion_gemma import DiffusionGemmaArgs, DiffusionGemmaModel, first_key
 from unmask.models.layers import BlockCache
@@ -38,6 +39,7 @@ from unmask.sampling.uniform import (
 GOLD = Path(__file__).parent / "golden" / "dgemma-tiny"
 CONFIG = json.loads((GOLD / "config.json").read_text())
 RECORDS = json.loads((GOLD / "generations.json").read_text())["records"]
+RECORDS_BY_ID = {r["id"]: r for r in RECORDS}
 NOISE = -1  # the region's "mask id": every region position starts from random tokens
 TOL = 1e-4  # README §4: suggested logit tolerance
 
@@ -231,6 +233,37 @@ def test_steps_describe_the_canvas(net):
         previous, settled = step.canvas.clone(), step.settled
     assert step.nfe <= 3 * 6 and step.finished == [True] and step.settled == [P + 24]
     assert bool((canvas[:, P:] != NOISE).all())
+
+
+def test_settledness_is_the_accepted_share_and_one_when_finished(net):
+    """The engine's settledness of each pass (engine/events.py): the share of the new tokens asked
+    for that the entropy bound accepted, canvases whose output is written counted whole; exactly
+    1.0 once the row is finished. Replayed on records whose rows stop their canvases at different
+    passes, one of them asking for fewer tokens than its canvases hold."""
+    for record in [next(r for r in RECORDS if r["id"].startswith("batch2")), RECORDS_BY_ID["steps6_t0.2_0.6_new20"]]:
+        steps, canvas, _ = run_record(net, record, replay=True)
+        P, L, new = len(record["prompt_ids"][0]), CONFIG["canvas_length"], record["kwargs"]["max_new_tokens"]
+        for row in range(canvas.shape[0]):
+            check_settledness(steps, row, P, L, new)
+
+
+def check_settledness(steps, row: int, P: int, L: int, new: int) -> None:
+    asked = P + new
+    shares = [StepEvent.of(step, row, P, new).settledness for step in steps]
+    for step, share in zip(steps, shares):
+        lo = P + step.block * L
+        if step.settled[row] > lo:  # the row's canvas is written: all of it counts
+            accepted = min(lo + L, asked) - lo
+        else:
+            accepted = sum(p < asked for p in step.committed[row])
+        want = 1.0 if step.finished[row] else (lo - P + accepted) / new
+        assert share == pytest.approx(want, abs=1e-12) and 0 <= share <= 1
+    assert shares[0] < 0.5 and shares[-1] == 1.0 and steps[-1].finished[row]
+    # Pass by pass it may fall back (nothing is frozen); canvas by canvas it only grows.
+    ends = [
+        share for step, nxt, share in zip(steps, [*steps[1:], None], shares) if nxt is None or nxt.block != step.block
+    ]
+    assert ends == sorted(ends) and len(ends) == -(-new // L)
 
 
 def test_row_generators_give_each_row_what_it_gets_alone(net):

@@ -88,3 +88,35 @@ def test_edits_are_drawn_as_edits(block_page, block_studio):
     page.select_option("#view-diffuse .model-select", "sdar")
     page.wait_for_function("() => window.unmaskStudio.views.diffuse.picker.info.name === 'sdar'")
     assert page.locator("#view-diffuse .dial-row[data-param='edit_threshold']").is_hidden(), "only LLaDA2 edits"
+
+
+def test_a_uniform_canvas_settles_in_the_studio(block_page, block_studio):
+    """DiffusionGemma, whose every cell may change in every pass: the settled readout follows the
+    step frames' settledness to 100%, and a pass replayed on the timeline shows each cell as it was
+    then, marking the cells it changed (.ch) and those it did not accept (.u: noise, still changing)."""
+    page = block_page
+    page.select_option("#view-diffuse .model-select", "diffusion-gemma")
+    page.wait_for_function("() => window.unmaskStudio.views.diffuse.picker.info.name === 'diffusion-gemma'")
+    page.fill("#view-diffuse .prompt-input", "Once upon a time")
+    dial(page, "diffuse", length=16, steps=8)
+    before = current_run(page, "diffuse")
+    page.click("#view-diffuse .run-btn")
+    wait_done(page, "diffuse", before)
+    readout = page.locator("#view-diffuse .stat", has_text="settled")
+    assert readout.is_visible() and readout.locator("b").inner_text() == "100%"
+    steps = page.evaluate("() => window.unmaskStudio.views.diffuse.stage.run.steps")
+    shares = [s["settledness"] for s in steps]
+    assert shares[0] < 0.5 and shares[-1] == 1.0 and all(0 <= x <= 1 for x in shares)
+    assert page.evaluate("() => window.unmaskStudio.views.diffuse.stage.run.uniform")
+    cells = "#view-diffuse .canvas-body .tok"
+    assert page.locator(f"{cells}.u").count() == 0, "a finished canvas holds no noise"
+
+    set_range(page, "#view-diffuse .scrubber", 1)
+    first = steps[0]
+    assert first["edited"], "the first pass writes noise into every cell of the first canvas"
+    assert page.locator(f"{cells}.ch").count() == len(first["edited"])
+    assert page.locator(f"{cells}.u").count() == len(set(first["edited"]) - set(first["positions"])) > 0
+    shown = page.evaluate(f"""() => Object.fromEntries([...document.querySelectorAll('{cells}[data-i]')]
+        .filter(t => !t.classList.contains('e')).map(t => [t.dataset.i, t.previousSibling.data + t.textContent]))""")
+    held = {str(p): text for p, text in zip(first["edited"], first["edit_texts"])}
+    assert shown and all(shown[i] == held[i] for i in shown if i in held), "each cell shows its token of pass 1"

@@ -1,11 +1,16 @@
 """The canvas drawn live in the terminal: placeholders resolving into text, out of order.
 
 Masked positions are dim dots, tokens committed by the latest pass are highlighted, those of the
-pass before are bold (settling), older ones plain; a footer counts steps, tokens/s and passes.
-The last frame is redrawn without highlights and stays on screen.
+pass before are bold (settling), older ones plain; a footer counts steps, the settled share of the
+canvas, tokens/s and passes. The last frame is redrawn without highlights and stays on screen.
+A uniform-state canvas (DiffusionGemma: a pass writes noise into masked cells, and every cell may
+change) draws the cells its last pass did not accept as noise, and those it changed and accepted
+as edits, until the canvas is final.
 """
 
 from __future__ import annotations
+
+import math
 
 from rich.console import Group
 from rich.text import Text
@@ -14,6 +19,7 @@ MASK_GLYPH = "·"
 FRESH = "bold black on yellow"
 SETTLING = "bold"
 EDITED = "bold black on magenta"  # a committed token replaced by another (LLaDA2.1 token editing)
+NOISE = "dim italic"  # uniform state: a token the last pass did not accept (renoised; it will change)
 DIM = "dim"
 # Characters a mask is drawn with when the prompt gives no measure: about one English BPE token,
 # so the canvas takes roughly the room its text will take and lines do not reflow as it resolves.
@@ -60,6 +66,9 @@ class CanvasView:
         self.mask_text = MASK_GLYPH * width
         self.committed_at: dict[int, int] = {}
         self.edited_at: dict[int, int] = {}
+        self.uniform = False  # a pass wrote into a masked cell: every cell may change until accepted
+        self.settled = 0  # region offsets before this one are final
+        self.settledness: float | None = None
         self.step = 0
         self.planned = planned
         self.nfe = 0
@@ -71,6 +80,8 @@ class CanvasView:
     def apply(self, event) -> None:
         """One engine StepEvent."""
         self.step, self.planned, self.nfe, self.elapsed = event.index + 1, event.planned_steps, event.nfe, event.elapsed
+        self.settled, self.settledness = event.settled, event.settledness
+        self.uniform = self.uniform or any(self.region[p] == self.model.ids.mask for p in event.edited)
         for p in event.revoked:  # masked again (remask) before this pass's commits
             self.region[p] = self.model.ids.mask
             self.committed_at.pop(p, None)
@@ -105,6 +116,8 @@ class CanvasView:
             return Text(f"step 0/{self.planned} · starting", style=DIM)
         rate = self.generated / self.elapsed if self.elapsed > 0 else 0.0
         state = f"step {self.step}/{max(self.planned, self.step)}"
+        if self.settledness is not None:
+            state += f" · settled {math.floor(self.settledness * 100 + 1e-9)}%"  # floored: 100% is settled
         return Text(f"{state} · {rate:,.0f} tok/s · {passes(self.nfe)} · {self.elapsed:.2f}s", style=DIM)
 
     def piece(self, i: int, t: int) -> str:
@@ -136,6 +149,11 @@ class CanvasView:
                 style = FRESH if age == 0 else SETTLING if age == 1 else (DIM if ended else "")
                 if self.edited_at.get(i) == self.step:
                     style = EDITED
+                if self.uniform and i >= self.settled:  # a canvas being denoised: noise until accepted
+                    if self.committed_at.get(i) != self.step:
+                        style = NOISE
+                    elif style != EDITED:
+                        style = ""  # accepted again, unchanged
                 text.append(self.piece(i, t), style=style)
         return text
 

@@ -26,6 +26,7 @@ class StepEvent:
     # region offsets whose committed token this pass replaced (token editing), and the new ids
     edited: list[int] = field(default_factory=list)
     edit_tokens: list[int] = field(default_factory=list)
+    settledness: float = 0.0  # share of the region settled after this pass, 0..1 (`settledness`)
 
     @classmethod
     def of(cls, step: DenoiseStep, row: int, prompt_width: int, length: int | None = None) -> StepEvent:
@@ -48,7 +49,23 @@ class StepEvent:
             min(step.settled[row], end) - P,
             [p - P for p in edited],
             step.canvas[row, edited].tolist() if edited else [],
+            settledness(step, row, P, end),
         )
+
+
+def settledness(step: DenoiseStep, row: int, prompt_width: int, end: int) -> float:
+    """The share of the region that this pass leaves settled, one measure for every sampler: for the
+    mask families the committed share of the canvas after the prompt (`remaining` masks), for the
+    uniform-state sampler the share of the new tokens (up to `end`) its entropy bound accepted
+    (arXiv:2505.24857), canvases already written counted whole (`pending`); 1.0 once finished."""
+    if step.finished[row]:
+        return 1.0
+    if step.pending:
+        width, left = min(end, step.canvas.shape[1]) - prompt_width, step.pending[row]
+    else:
+        width = step.canvas.shape[1] - prompt_width
+        left = step.remaining[row] if step.remaining else width
+    return min(1.0, max(0.0, 1.0 - left / width)) if width > 0 else 1.0
 
 
 @dataclass

@@ -68,6 +68,10 @@ class DenoiseStep:
     # per row, canvas positions whose committed token this pass replaced by another (token editing,
     # LLaDA2.1); the new ids are in `canvas`
     edited: list[list[int]] = field(default_factory=list)
+    # per row, positions of the new tokens asked for (gen_length) that this pass leaves unaccepted,
+    # where that differs from `remaining` (uniform state: rejected and renoised, and the canvases not
+    # begun); empty: `remaining` over the whole region
+    pending: list[int] = field(default_factory=list)
 
 
 def make_schedule(p: Plan, masked: torch.Tensor, generator, revoking: bool = False) -> Schedule:

@@ -22,6 +22,9 @@ Notable features:
   `RowGenerators` each row draws alone and only while it is running, as it would by itself.
 - The region's mask ids are the positions to start from noise; other ids seed the canvas (an
   in-place edit starts from them, and a pass may keep or renoise them like any other token).
+- Each step says which positions changed (`edited`: every cell may change, the noise included) and
+  which the entropy bound accepted (`committed`); `pending` counts the unaccepted positions among
+  the new tokens asked for, from which the engine's settledness is the accepted share (engine/events.py).
 """
 
 from __future__ import annotations
@@ -180,6 +183,7 @@ def denoise_uniform(
     B, T = x.shape
     L, N, V = s.canvas_length, s.max_denoising_steps, net.args.vocab_size
     n_blocks = math.ceil((T - gen_start if gen_length is None else gen_length) / L)
+    asked = T if gen_length is None else min(T, gen_start + gen_length)  # the end of the new tokens asked for
     if T - gen_start != n_blocks * L or n_blocks < 1:
         raise ValueError(f"canvas: the region must be {n_blocks} block(s) of {L} tokens, got {T - gen_start} tokens")
     stops = torch.tensor(list(eos_ids), device=device) if p.stop_at_eos and len(eos_ids) else None
@@ -246,6 +250,10 @@ def denoise_uniform(
             before = x[:, lo:].clone()
             picked = accepted & running[:, None]
             committed = [(lo + picked[r].nonzero().flatten()).tolist() for r in range(B)]
+            # Unaccepted positions before the asked end: this pass's rejected ones until the row's
+            # canvas is final, then those of the canvases not begun; a finished row has none.
+            rejected = (~picked[:, : max(0, asked - lo)]).sum(-1)
+            pending = torch.where(finished, 0, torch.where(final, 0, rejected) + max(0, asked - hi))
             yield DenoiseStep(
                 index=nfe - 1,
                 block=b,
@@ -260,6 +268,7 @@ def denoise_uniform(
                 revoked=[[] for _ in range(B)],
                 settled=[T if finished[r] else hi if final[r] else lo for r in range(B)],
                 edited=[(lo + changed[r].nonzero().flatten()).tolist() for r in range(B)],
+                pending=pending.tolist(),
             )
             if last:
                 break

@@ -227,6 +227,7 @@ class Run:
                         "edit_tokens": event.edit_tokens,
                         "edit_texts": [self.model.tokenizer.piece(t) for t in event.edit_tokens],
                         "settled": event.settled,
+                        "settledness": round(event.settledness, 4),
                         "elapsed": round(event.elapsed, 6),
                         "nfe": event.nfe,
                         "tokens_per_second": round(completion.decided / max(event.elapsed, 1e-9), 3),

@@ -93,20 +93,26 @@ export class CanvasView {
     const states = run.states(k);
     const total = Math.max(1, run.totalSteps);
     const known = this.replay && run.finished;
+    // A uniform-state run (run.uniform): no flash; the cells the shown pass changed are marked
+    // (.ch), and until its canvas is final those it did not accept (.u) are noise that will change.
+    const marks = run.passMarks(k);
     for (let i = 0; i < run.n; i++) {
       const state = states[i];
-      const s = run.stepOf[i];
+      const s = run.stepAt(i, k);
       const settled = state !== 'given' && state !== 'mask';
-      const newlyFresh = animate && settled && s === k && k > 0;
-      const fresh = newlyFresh || (forward && settled && this.keys[i].includes('f'));
+      const newlyFresh = !marks && animate && settled && s === k && k > 0;
+      const fresh = newlyFresh || (!marks && forward && settled && this.keys[i].includes('f'));
       const rw = this.highlight && i >= this.highlight[0] && i <= this.highlight[1];
-      const key = `${state}${fresh ? 'f' : ''}${this.heat ? 'h' : ''}${rw ? 'r' : ''}${known ? 'k' : ''}`;
+      const changed = !!marks && settled && marks.changed.has(i);
+      const noise = !!marks && settled && i >= marks.settled && !marks.accepted.has(i);
+      const written = marks ? `${s}${changed ? 'c' : ''}${noise ? 'u' : ''}` : '';
+      const key = `${state}${fresh ? 'f' : ''}${this.heat ? 'h' : ''}${rw ? 'r' : ''}${known ? 'k' : ''}${written}`;
       if (key === this.keys[i] && !newlyFresh) continue;
       this.keys[i] = key;
       const span = this.cells[i];
       let cls = 'tok';
       // The piece as drawn: a gap's first token does not repeat the spaces before the gap (run.redraw).
-      let [ws, text] = splitPiece(run.drawn[i]);
+      let [ws, text] = splitPiece(state === 'mask' ? run.drawn[i] : run.drawnAt(i, k));
       if (state === 'given') cls += ' g';
       else if (state === 'mask') {
         cls += ' m';
@@ -117,8 +123,10 @@ export class CanvasView {
       } else if (state === 'end') { cls += ' e'; text = ''; ws = ''; }
       else if (state === 'tail') cls += ' t';
       if (fresh) cls += ' f';
-      const edited = settled && run.editedAt[i] === s;
+      const edited = settled && !marks && run.editedAt[i] === s;
       if (edited) cls += ' ed';
+      if (changed) cls += ' ch';
+      if (noise) cls += ' u';
       if (rw) cls += ' rw';
       if (newlyFresh && span.classList.contains('f')) {
         span.className = '';
@@ -129,7 +137,8 @@ export class CanvasView {
       else span.style.removeProperty('--heat');
       if (span.textContent !== text) span.textContent = text;
       if (this.spaces[i].data !== ws) this.spaces[i].data = ws;
-      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${edited ? ' · edited' : ''}${state === 'end' ? ' · end of text' : ''}`;
+      const note = `${edited ? ' · edited' : ''}${changed ? ' · changed' : ''}${noise ? ' · not accepted yet' : ''}`;
+      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${note}${state === 'end' ? ' · end of text' : ''}`;
     }
   }
 

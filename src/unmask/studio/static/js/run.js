@@ -26,6 +26,11 @@ export class Run {
     this.given = this.tokens.map(t => t !== this.maskId);
     this.stepOf = this.given.map(g => (g ? 0 : NEVER));
     this.editedAt = {}; // position -> the step that last replaced its token (token editing)
+    // A uniform-state run (DiffusionGemma): its first pass writes noise into the masked cells, and
+    // every pass may change any cell until the sampler accepts it; each cell then keeps its writes,
+    // [step, token, piece], so any step replays as it was.
+    this.uniform = false;
+    this.writes = this.tokens.map(() => []);
     this.plannedSteps = start.total_steps || 0;
     // The block size the server runs (the region is denoised in blocks of it, left to right).
     this.blockLength = start.block_length || start.options?.block_length || this.n;
@@ -79,6 +84,21 @@ export class Run {
     // (a model pass that writes the cache and commits nothing) send no frame.
     const k = this.steps.length;
     this.receivedAt.push(performance.now());
+    this.uniform ||= (frame.edited || []).some(p => !this.given[p] && this.tokens[p] === this.maskId);
+    if (this.uniform) {
+      // `edited`: every cell the pass changed, noise included; `positions`: the cells its entropy
+      // bound accepted, changed or not (drawn from the frame itself, see passMarks).
+      (frame.edited || []).forEach((p, j) => {
+        this.tokens[p] = frame.edit_tokens[j];
+        this.pieces[p] = frame.edit_texts[j];
+        this.stepOf[p] = k;
+        this.writes[p].push([k, frame.edit_tokens[j], frame.edit_texts[j]]);
+        this.pieceOf.set(frame.edit_tokens[j], frame.edit_texts[j]);
+      });
+      if (frame.total_steps) this.plannedSteps = frame.total_steps;
+      this.redraw();
+      return;
+    }
     // remask: a revoked draft leaves the canvas before this step's commits; the timeline keeps
     // each position's last commit, so replays show the drafts that stayed, not the ones taken back.
     (frame.revoked || []).forEach(p => {
@@ -111,21 +131,57 @@ export class Run {
     this.done = done;
     const last = Math.max(1, this.steps.length);
     (done.region || []).forEach((t, i) => {
-      if (this.stepOf[i] === NEVER && t !== this.maskId) {
+      if ((this.stepOf[i] === NEVER || (this.uniform && !this.given[i] && this.tokens[i] !== t)) && t !== this.maskId) {
         this.tokens[i] = t;
         this.pieces[i] = this.pieceOf.get(t) ?? null;
         this.stepOf[i] = last;
+        if (this.uniform) this.writes[i].push([last, t, this.pieces[i]]);
         if (this.pieces[i] == null) this.endIds.add(t);
       }
     });
     this.redraw();
   }
 
-  isEnd(i) {
-    const t = this.tokens[i];
-    if (t === this.maskId) return false;
+  /** A uniform run's last write to cell i at or before step k ([step, token, piece]), or null. */
+  writeAt(i, k) {
+    const w = this.writes[i];
+    for (let j = w.length - 1; j >= 0; j--) if (w[j][0] <= k) return w[j];
+    return null;
+  }
+
+  /** The step that wrote cell i as shown at step k (NEVER: not yet written). */
+  stepAt(i, k) {
+    if (!this.uniform) return this.stepOf[i];
+    return this.given[i] ? 0 : this.writeAt(i, k)?.[0] ?? NEVER;
+  }
+
+  /** The piece of cell i as drawn at step k: a uniform run's cells change from step to step. */
+  drawnAt(i, k) {
+    if (!this.uniform || this.given[i]) return this.drawn[i];
+    return this.writeAt(i, k)?.[2] ?? null;
+  }
+
+  /** A uniform run's pass k: the cells it changed, those it accepted, and the region offset before
+   *  which the canvas is final (a finished canvas's cells are accepted for good). */
+  passMarks(k) {
+    const frame = this.steps[Math.min(k, this.steps.length) - 1];
+    if (!this.uniform || !frame) return null;
+    return { changed: new Set(frame.edited || []), accepted: new Set(frame.positions), settled: frame.settled ?? 0 };
+  }
+
+  /** The settled share of the region after step k (the server's `settledness`), or null. */
+  settlednessAt(k) {
+    const frame = this.steps[Math.min(k, this.steps.length) - 1];
+    return frame && typeof frame.settledness === 'number' ? frame.settledness : null;
+  }
+
+  /** Whether cell i holds an end token (at step k for a uniform run, whose cells change). */
+  isEnd(i, k = null) {
+    const w = k === null || !this.uniform || this.given[i] ? null : this.writeAt(i, k);
+    const [t, piece] = w ? [w[1], w[2]] : [this.tokens[i], this.pieces[i]];
+    if (t === this.maskId || (w === null && k !== null && this.uniform && !this.given[i])) return false;
     if (this.endIds.size) return this.endIds.has(t);
-    return this.pieces[i] != null && SPECIAL_PIECE.test(this.pieces[i]);
+    return piece != null && SPECIAL_PIECE.test(piece);
   }
 
   committed(i, k) { return this.stepOf[i] <= k; }
@@ -137,15 +193,17 @@ export class Run {
     let ended = false;
     for (let i = 0; i < this.n; i++) {
       if (this.given[i]) { out[i] = 'given'; ended = false; continue; }
-      if (this.stepOf[i] > k) { out[i] = 'mask'; continue; }
-      if (this.isEnd(i)) { out[i] = 'end'; ended = true; continue; }
+      if (this.stepAt(i, k) > k) { out[i] = 'mask'; continue; }
+      if (this.isEnd(i, k)) { out[i] = 'end'; ended = true; continue; }
       out[i] = ended ? 'tail' : 'token';
     }
     return out;
   }
 
-  /** Fraction of generated positions still masked at step k. */
+  /** Fraction of generated positions still masked at step k (a uniform run: not yet settled). */
   maskedFraction(k) {
+    const settled = this.uniform && k > 0 ? this.settlednessAt(k) : null;
+    if (settled !== null) return 1 - settled;
     let gen = 0, masked = 0;
     for (let i = 0; i < this.n; i++) {
       if (this.given[i]) continue;
@@ -165,7 +223,7 @@ export class Run {
     let out = '';
     for (let i = 0; i < this.n; i++) {
       const s = states[i];
-      if (s === 'given' || s === 'token') out += this.drawn[i] ?? '';
+      if (s === 'given' || s === 'token') out += this.drawnAt(i, k) ?? '';
       else if (s === 'mask' && mask !== null) out += mask;
     }
     return out;

@@ -14,8 +14,9 @@ export class Stage {
     this.live = null;
     this.run = null;
     this.heat = false;
-    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps'), blocks: stat('blocks') };
+    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps'), blocks: stat('blocks'), settled: stat('settled') };
     this.stats.time.el.title = 'Denoising time (a model load or a wait in the queue is not in it)';
+    this.stats.settled.el.title = 'The share of the canvas this pass leaves settled: committed tokens, or, where every cell may change (DiffusionGemma), the tokens the sampler accepted';
     this.viewToggle = segmented([
       { value: 'live', label: 'Tokens', title: 'Tokens as they resolve; the newest highlighted' },
       { value: 'heat', label: 'Heat', title: 'Colour each token by the step it was decided at (H)' },
@@ -122,7 +123,14 @@ export class Stage {
       this.stats.passes.set(String(frame.nfe));
       this.stats.time.set(formatSeconds(frame.elapsed));
       this.stats.steps.set(`${k} / ${run.totalSteps}`);
+      this.showSettled(run.settlednessAt(k));
     }
+  }
+
+  /** The settled share (the step frame's `settledness`) as a percentage, floored so that 100% means settled. */
+  showSettled(share) {
+    if (share === null) return;
+    this.stats.settled.set(`${Math.floor(share * 100 + 1e-9)}%`);
   }
 
   onDone(run) {
@@ -141,6 +149,7 @@ export class Stage {
     this.stats.passes.set(passes(t, run.lastStep));
     this.stats.time.set(formatSeconds(t.elapsed));
     this.stats.steps.set(`${run.lastStep} / ${run.totalSteps}`);
+    if (run.settlednessAt(run.lastStep) !== null) this.showSettled(1); // done: every cell is final
     this.film.render(run, this.timeline.current, this.prefix, this.fixed);
     this.filmWrap.hidden = false;
     this.exportBtns.hidden = false;
