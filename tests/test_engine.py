@@ -143,9 +143,19 @@ def test_a_model_loading_never_stalls_another_models_requests():
         e.close()
 
 
+@pytest.fixture(scope="module")
+def bf16_engine():
+    e = Engine(lambda name: unmask.load(GOLDEN / name, dtype="bfloat16"), max_queue=8, max_batch=4, max_jobs=1)
+    yield e
+    e.close()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("name", ["llada-tiny", "dream-tiny"])
-def test_seeded_sampled_requests_batch_and_keep_their_text(engine, name):
-    """Sampled rows draw from their own generators: batched, each seed gives its text alone."""
+def test_seeded_sampled_requests_batch_and_keep_their_text(engine, bf16_engine, name, dtype):
+    """Sampled rows draw from their own generators and attend only to their own tokens: batched,
+    each seed gives its text alone, in bfloat16 too (whose attention sums depend on the key length)."""
+    engine = engine if dtype == "float32" else bf16_engine
     opts = GenerationOptions(max_new_tokens=16, steps=8, temperature=1.0, top_k=50)
     requests = [Request(name, p, opts.model_copy(update={"seed": 100 + i})) for i, p in enumerate(PROMPTS)]
     alone = [run_alone(engine, r)[-1].region for r in requests]
@@ -156,3 +166,26 @@ def test_seeded_sampled_requests_batch_and_keep_their_text(engine, name):
     done = [list(h.events(timeout=30))[-1] for h in handles]
     assert max(d.batch_size for d in done) > 1, "the sampled requests must share passes"
     assert [d.region for d in done] == alone
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_batched_row_computes_what_it_would_alone(dtype):
+    """The scheduler's batch (row seeds): rows of other prompt lengths are left-padded, yet each
+    row's canvas is the one it gets alone, token for token, sampled. LLaDA numbers pad positions
+    (its reference does), which shifts every RoPE angle of a padded row; and SDPA sums a padded
+    row in another order. Both are undone for rows batched this way."""
+    from unmask.engine import resolve
+
+    model = unmask.load("story", dtype=dtype)
+    texts = ["Once upon a time", "In a small village by the sea there lived", "Mia found a key", "The old bear was"]
+    prompts = [model.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+    options = resolve(model, {"max_new_tokens": 64, "steps": 32, "temperature": 0.8, "stop_at_eos": False})
+
+    def run(rows, seeds):
+        x, P, key_mask = model.prepare(rows, None, options)
+        for _ in model.denoise(x, P, key_mask, options, row_seeds=seeds):
+            pass
+        return [x[i, P:].tolist() for i in range(len(rows))]
+
+    alone = [run([p], [10 + i])[0] for i, p in enumerate(prompts)]
+    assert run(prompts, [10 + i for i in range(len(prompts))]) == alone

@@ -38,9 +38,7 @@ def serve(
         None, "--max-batch", min=1, help="Requests denoised together in one pass (default 16)."
     ),
     threads: Threads = "auto",
-    dtype: str = typer.Option(
-        "auto", "--dtype", help="auto, float32, bfloat16 or float16 (float32: seeded requests batch too)."
-    ),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16 or float16."),
     quantize: Optional[str] = typer.Option(
         None, "--quantize", help="int8 or int4: quantize every served model's weights as it loads (less memory)."
     ),

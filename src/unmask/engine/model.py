@@ -198,7 +198,8 @@ class Model(Checkpoint):
                 gen_length=options.max_new_tokens,
                 **extra,
             )
-        return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator)
+        rows_alone = row_seeds is not None  # the scheduler's batch: each row as it would run alone
+        return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator, rows_alone)
 
     @staticmethod
     def options(options: GenerationOptions | None, canvas, kwargs: dict) -> GenerationOptions:

@@ -30,8 +30,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import torch
-
 from ..options import GenerationOptions
 from ..sampling import BLOCK_FAMILIES
 from .events import DoneEvent, ErrorEvent, Event, StepEvent
@@ -114,12 +112,14 @@ def batch_key(request: Request, model: Model | None = None) -> tuple | None:
     row draws from its own generator). Infill rows may differ in where their masks are: every
     schedule counts masks per row. None: the request runs alone.
 
-    A seed is a promise of the same text every time. In float32 this CPU's kernels give a row the
-    same numbers whatever else is in the batch (measured: 6 of 6 seeded story requests identical
-    batched and alone); in bfloat16 they do not (2 of 6), and a sampled token can flip, so there
-    a seeded request runs alone. Unseeded requests promise nothing and always batch."""
+    A seed is a promise of the same text every time, and batching keeps it: every row attends to
+    its own tokens only, with the attention call it makes alone (`models.layers.LeftPadding`), and
+    this CPU's matmuls give a row the same numbers whatever else is in the batch, in float32 and
+    bfloat16 alike (tests/test_engine.py). GPU libraries pick matmul kernels by batch size, and it
+    is not measured there, so on a GPU a seeded request runs alone. Unseeded requests promise
+    nothing and always batch."""
     o = request.options
-    if o.seed is not None and model is not None and model.dtype != torch.float32:
+    if o.seed is not None and model is not None and model.device.type != "cpu":
         return None
     key = (request.model, tuple(sorted(o.model_dump(exclude={"seed", "history"}).items())))
     if model is not None and model.family in BLOCK_FAMILIES:

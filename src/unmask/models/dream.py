@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .layers import KVStore, RMSNorm, apply_rope, attend, gated_mlp, rope_cos_sin
+from .layers import KVStore, LeftPadding, RMSNorm, apply_rope, attend, gated_mlp, rope_cos_sin
 
 
 @dataclass
@@ -150,10 +150,7 @@ class DreamModel(nn.Module):
         B, Lq = input_ids.shape
         if positions is None:
             positions = torch.arange(start, start + Lq, device=input_ids.device)[None].expand(B, Lq)
-        mask = None
-        if key_mask is not None and not bool(key_mask.all()):
-            query_mask = key_mask[:, start : start + Lq]
-            mask = query_mask[:, None, :, None] & key_mask[:, None, None, :]  # (B, 1, Lq, Lk)
+        mask = LeftPadding.of(key_mask, start)  # each row attends to its own tokens only
         cos, sin = rope_cos_sin(positions, self.args.head_dim, self.args.rope_theta)
         x = self.model.embed_tokens(input_ids)
         for layer in self.model.layers:

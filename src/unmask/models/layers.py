@@ -12,6 +12,8 @@ Notable features:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -132,13 +134,45 @@ def block_causal_mask(length: int, block: int, device=None, offset: int = 0) -> 
     return pos[:, None] >= pos[None, :]
 
 
+@dataclass(frozen=True)
+class LeftPadding:
+    """Rows left-padded to a common length: row b's first `pads[b]` canvas positions are padding,
+    and the queries start at canvas position `start`. `attend` then runs each row on its own
+    tokens, the very call it makes alone: SDPA kernels block over the key length, so a row padded
+    to another's length sums in another order (in bfloat16 its last bits change, and a seeded
+    sample can flip), which would break "a seed gives the same text alone or batched"."""
+
+    pads: tuple[int, ...]
+    start: int = 0
+
+    @staticmethod
+    def of(key_mask: torch.Tensor | None, start: int = 0) -> LeftPadding | torch.Tensor | None:
+        """The padding of key_mask (B, Lk), True for real tokens; None without padding. A mask
+        that is not left padding stays a (B, 1, Lq, Lk) tensor mask of pad keys and queries."""
+        if key_mask is None or bool(key_mask.all()):
+            return None
+        pads = (~key_mask).sum(-1)
+        if bool((key_mask.long().argmax(-1) == pads).all()) and bool(key_mask.any(-1).all()):
+            return LeftPadding(tuple(pads.tolist()), start)
+        return key_mask[:, None, None, :]
+
+
 def attend(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    mask: torch.Tensor | None,
+    mask: torch.Tensor | LeftPadding | None,
 ) -> torch.Tensor:
-    """Bidirectional SDPA. q (B, H, Lq, D); k, v (B, H_kv, Lk, D); mask bool, True = may attend."""
+    """Bidirectional SDPA. q (B, H, Lq, D); k, v (B, H_kv, Lk, D); mask bool, True = may attend,
+    or the rows' `LeftPadding` (their pad queries get zeros: nothing reads them)."""
+    if isinstance(mask, LeftPadding):
+        out = q.new_zeros(q.shape)
+        for b, pad in enumerate(mask.pads):
+            first = max(0, pad - mask.start)  # the row's first real query in this window
+            out[b : b + 1, :, first:] = attend(
+                q[b : b + 1, :, first:], k[b : b + 1, :, pad:], v[b : b + 1, :, pad:], None
+            )
+        return out
     groups = q.shape[1] // k.shape[1]
     if groups > 1:
         # Grouped-query attention: expand instead of copying (works on every torch >= 2.4).

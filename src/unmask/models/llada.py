@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .layers import KVStore, RMSNorm, apply_rope, attend, gated_mlp, rope_cos_sin
+from .layers import KVStore, LeftPadding, RMSNorm, apply_rope, attend, gated_mlp, rope_cos_sin
 
 
 @dataclass
@@ -159,9 +159,7 @@ class LLaDAModel(nn.Module):
         B, Lq = input_ids.shape
         if positions is None:
             positions = torch.arange(start, start + Lq, device=input_ids.device)[None]
-        mask = None
-        if key_mask is not None and not bool(key_mask.all()):
-            mask = key_mask[:, None, None, :]  # (B, 1, 1, Lk): pad keys only
+        mask = LeftPadding.of(key_mask, start)  # pad keys hidden: each row attends to its own tokens
         cos, sin = rope_cos_sin(positions, self.args.head_dim, self.args.rope_theta)
         t = self.model.transformer
         x = self.embed(input_ids, positions)

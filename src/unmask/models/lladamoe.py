@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import KVStore, RMSNorm, apply_rope, attend, rope_cos_sin
+from .layers import KVStore, LeftPadding, RMSNorm, apply_rope, attend, rope_cos_sin
 from .moe import Expert, run_experts
 
 
@@ -243,9 +243,7 @@ class LLaDAMoEModel(nn.Module):
         B, Lq = input_ids.shape
         if positions is None:
             positions = torch.arange(start, start + Lq, device=input_ids.device)[None]
-        mask = None
-        if key_mask is not None and not bool(key_mask.all()):
-            mask = key_mask[:, None, None, :]  # (B, 1, 1, Lk): pad keys only
+        mask = LeftPadding.of(key_mask, start)  # pad keys hidden: each row attends to its own tokens
         cos, sin = rope_cos_sin(positions, self.args.rotary_dim, self.args.rope_theta)  # (B|1, 1, L, rot)
         x = self.model.embed_tokens(input_ids)
         for layer in self.model.layers:

@@ -174,17 +174,23 @@ def denoise(
     key_mask: torch.Tensor | None = None,
     eos_ids: list[int] | tuple[int, ...] = (),
     generator: torch.Generator | RowGenerators | None = None,
+    rows_alone: bool = False,
 ) -> Iterator[DenoiseStep]:
     """Denoise `canvas` (B, L) in place from `gen_start` on, yielding after every model pass.
 
     key_mask (B, L) marks real tokens (False = left padding); None means no padding.
+    rows_alone: each row computes what it would alone (rows a server batched): positions count
+    from the row's own first token, even where the reference numbers pads (LLaDA does).
     """
     x = canvas
     B, L = x.shape
     device = x.device
     if key_mask is not None and bool(key_mask.all()):
         key_mask = None
-    positions = net.positions(key_mask, L, device).expand(B, L)
+    if rows_alone and key_mask is not None:
+        positions = (key_mask.long().cumsum(-1) - 1).clamp(min=0)
+    else:
+        positions = net.positions(key_mask, L, device).expand(B, L)
     block_len = p.block_length or (L - gen_start)
     blocks = [(s, min(s + block_len, L)) for s in range(gen_start, L, block_len)]
     cache = None
