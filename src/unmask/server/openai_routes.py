@@ -38,13 +38,6 @@ from .schemas import DIFFUSION_FIELDS, ChatCompletionRequest, CompletionRequest,
 from .state import ServerState, server
 
 router = APIRouter(tags=["OpenAI"])
-ERROR_RESPONSES = {
-    400: {"description": "Invalid request (the error names the field)"},
-    401: {"description": "API key missing or wrong"},
-    404: {"description": "Unknown model"},
-    429: {"description": "Queue full (Retry-After)"},
-    503: {"description": "Shutting down (Retry-After)"},
-}
 
 
 @dataclass
@@ -61,12 +54,12 @@ def model_card(name: str) -> dict:
     return {"id": name, "object": "model", "created": CREATED, "owned_by": "unmask"}
 
 
-@router.get("/v1/models", responses=ERROR_RESPONSES)
+@router.get("/v1/models")
 async def list_models(request: Request) -> dict:
     return {"object": "list", "data": [model_card(n) for n in server(request).catalog.names()]}
 
 
-@router.get("/v1/models/{model_id:path}", responses=ERROR_RESPONSES)
+@router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict:
     return model_card(server(request).catalog.check(model_id))
 
@@ -95,7 +88,7 @@ def stops_of(body: OpenAICommon) -> list[str]:
     return [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
 
 
-@router.post("/v1/chat/completions", responses=ERROR_RESPONSES)
+@router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     srv = server(request)
     refuse_unsupported(body, CHAT_RULES)
@@ -120,7 +113,7 @@ def chat_jobs(srv: ServerState, model, body: ChatCompletionRequest, messages: li
     return [Job(0, canvas, options.model_copy(update={"seed": s})) for s in choice_seeds(body, n)]
 
 
-@router.post("/v1/completions", responses=ERROR_RESPONSES)
+@router.post("/v1/completions")
 async def completions(body: CompletionRequest, request: Request):
     srv = server(request)
     refuse_unsupported(body, COMPLETION_RULES)

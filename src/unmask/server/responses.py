@@ -243,7 +243,8 @@ class OllamaPulled(Open):
 
 # -- the table ---------------------------------------------------------------------------------
 
-GUARDS = (401, 403, 408, 413)  # API key, Host/Origin, stalled body, body size: every protected route
+GUARDS = (401, 403, 408, 413)  # API key, Host/Origin, stalled body, body size: every protected POST
+READ_GUARDS = (401, 403)  # a GET has no body to stall or to be too large
 GENERATES = (400, 404, 429, 503)  # bad fields, unknown model, queue full, shutting down
 STATUS_TEXT = {
     400: "Invalid request; the error names the field",
@@ -259,22 +260,22 @@ STATUS_TEXT = {
 
 # (method, path) -> (200 model, stream media type or None, Ollama's error shape, error statuses)
 ROUTES: dict[tuple[str, str], tuple[type[BaseModel], str | None, bool, tuple[int, ...]]] = {
-    ("get", "/health"): (Health, None, False, ()),
-    ("get", "/v1/models"): (ModelList, None, False, GUARDS),
-    ("get", "/v1/models/{model_id}"): (ModelCard, None, False, (*GUARDS, 404)),
+    ("get", "/health"): (Health, None, False, (403,)),  # public, but behind the Host check
+    ("get", "/v1/models"): (ModelList, None, False, READ_GUARDS),
+    ("get", "/v1/models/{model_id}"): (ModelCard, None, False, (*READ_GUARDS, 404)),
     ("post", "/v1/completions"): (TextCompletion, "text/event-stream", False, GUARDS + GENERATES),
     ("post", "/v1/chat/completions"): (ChatCompletion, "text/event-stream", False, GUARDS + GENERATES),
-    ("get", "/api/models"): (ServedModels, None, False, GUARDS),
+    ("get", "/api/models"): (ServedModels, None, False, READ_GUARDS),
     ("post", "/api/stop"): (Stopped, None, False, (*GUARDS, 400, 404, 503)),
     ("post", "/api/resolve"): (Resolved, None, False, GUARDS + GENERATES),
     ("post", "/api/diffuse"): (Diffused, "text/event-stream", False, GUARDS + GENERATES),
     ("post", "/api/preview"): (Preview, None, False, (*GUARDS, 400)),
     ("post", "/api/generate"): (OllamaGenerated, "application/x-ndjson", True, GUARDS + GENERATES),
     ("post", "/api/chat"): (OllamaChatted, "application/x-ndjson", True, GUARDS + GENERATES),
-    ("get", "/api/tags"): (OllamaTags, None, True, GUARDS),
+    ("get", "/api/tags"): (OllamaTags, None, True, READ_GUARDS),
     ("post", "/api/show"): (OllamaShown, None, True, (*GUARDS, 400, 404)),
-    ("get", "/api/version"): (OllamaVersion, None, True, GUARDS),
-    ("get", "/api/ps"): (OllamaPs, None, True, (*GUARDS, 503)),
+    ("get", "/api/version"): (OllamaVersion, None, True, READ_GUARDS),
+    ("get", "/api/ps"): (OllamaPs, None, True, (*READ_GUARDS, 503)),
     ("post", "/api/pull"): (OllamaPulled, "application/x-ndjson", True, (*GUARDS, 400, 403, 404, 409, 429, 502)),
 }
 
