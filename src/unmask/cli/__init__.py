@@ -57,4 +57,4 @@ def main() -> None:
     app()
 
 
-from . import bench, chat, create, hub, ps, pull, quantize, run, serve, studio, train  # noqa: E402,F401  (register the verbs)
+from . import batch, bench, chat, create, hub, ps, pull, quantize, run, serve, studio, train  # noqa: E402,F401  (register the verbs)

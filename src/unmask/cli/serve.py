@@ -8,6 +8,7 @@ import typer
 
 from . import app
 from .common import Threads, bind_socket, guard, set_threads
+from .scale import NumCpus, NumGpus, RayAddress, RayFlag, Replicas, serve_with_ray
 
 
 @app.command()
@@ -42,6 +43,16 @@ def serve(
     quantize: Optional[str] = typer.Option(
         None, "--quantize", help="int8 or int4: quantize every served model's weights as it loads (less memory)."
     ),
+    ray: RayFlag = False,
+    ray_address: RayAddress = None,
+    replicas: Replicas = 1,
+    min_replicas: Optional[int] = typer.Option(None, "--min-replicas", min=0, help="--ray: autoscale from N replicas."),
+    max_replicas: Optional[int] = typer.Option(None, "--max-replicas", min=1, help="--ray: autoscale up to N."),
+    target_ongoing: float = typer.Option(
+        2.0, "--target-ongoing", min=0.1, help="--ray autoscaling: requests per replica to aim at."
+    ),
+    num_cpus: NumCpus = 1,
+    num_gpus: NumGpus = 0,
 ) -> None:
     """Serve models over HTTP: /v1 (OpenAI-compatible), /api/diffuse (per-step stream), studio at /.
 
@@ -70,6 +81,9 @@ def serve(
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
+    if ray or ray_address is not None:  # the same app on Ray Serve (docs/scale.md)
+        ray_options = (replicas, min_replicas, max_replicas, target_ongoing, num_cpus, num_gpus, threads)
+        return guard(lambda: serve_with_ray(settings, ray_address, *ray_options))
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host
     name = split_entry(settings.model)[0]
     # Bound before saying "serving": a taken port is one line, not uvicorn's traceback.
