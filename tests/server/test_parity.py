@@ -1,6 +1,6 @@
 """One request, every surface, one answer.
 
-The same request through `unmask run --json` / `unmask infill --json`, `/v1/completions`
+The same request through `unmask run --json` / `unmask infill --json`, `unmask batch`, `/v1/completions`
 (streamed and not), `/v1/chat/completions`, the native `/api/diffuse` stream and Ollama's
 `/api/generate` and `/api/chat` (streamed and not) must give identical text, model passes (where
 the surface reports them) and completion tokens: each surface resolves its options with the
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import shutil
 import string
+import tempfile
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -94,6 +96,16 @@ def cli(*args) -> dict:
     return json.loads(result.output.strip().splitlines()[-1])
 
 
+def batch_line(model, line: dict) -> dict:
+    """The output line `unmask batch` writes for one input line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source, answers = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        source.write_text(json.dumps(line) + "\n")
+        result = CliRunner().invoke(app, ["batch", str(model), str(source), "-o", str(answers)])
+        assert result.exit_code == 0, result.output
+        return json.loads(answers.read_text().splitlines()[0])
+
+
 def openai_stream(client, path: str, body: dict) -> tuple[str, dict, int]:
     """(text, timings, completion tokens) of a streamed OpenAI answer."""
     text, timings, usage = "", None, None
@@ -125,6 +137,8 @@ def answers(server, model: str, cli_ref, fields: dict, flags: list[str]) -> dict
     run = cli("run", cli_ref, PROMPT, "--json", "--seed", SEED, *flags)
     out["unmask run --json"] = (run["text"], run["nfe"], run["completion_tokens"])
     expected_passes = run["nfe"]
+    line = batch_line(cli_ref, {"prompt": PROMPT, "seed": SEED} | fields)
+    out["unmask batch"] = (line["text"], line["timings"]["nfe"], line["usage"]["completion_tokens"])
     body = {"model": model, "seed": SEED} | fields
     with server.client() as client:
         r = client.post("/v1/completions", json=body | {"prompt": PROMPT}).json()
@@ -201,6 +215,8 @@ def test_infill_gives_the_same_gap_everywhere(server, dream_text, model):
     ref = "story" if model == "story" else dream_text
     template = f"{PREFIX} {{{{{GAP}}}}}{SUFFIX}"
     run = cli("infill", ref, template, "--json", "--seed", SEED)
+    line = batch_line(ref, {"template": template, "seed": SEED})
+    assert (line["text"], line["timings"]["nfe"]) == (run["text"], run["nfe"]), "unmask batch fills it as infill does"
     with server.client() as client:
         body = {"model": model, "seed": SEED}
         text, nfe, tokens, _ = native(client, body | {"template": template})
