@@ -34,6 +34,8 @@ def expected_request(r: dict, ids: set[str]) -> bool:
     path, method, site = r["path"], r["method"], r["headers"].get("sec-fetch-site")
     if method == "POST" and path == "/api/preview":
         return site == "same-origin"
+    if method == "GET" and path == "/health":  # the status pill's poll: same-origin, so the studio's own
+        return site == "same-origin"
     if method == "GET" and path == "/favicon.ico":
         return site == "same-origin" and r["headers"].get("sec-fetch-dest") == "image" and "origin" not in r["headers"]
     m = re.fullmatch(r"/preview/([\w-]{22})(/tab)?", path)

@@ -1,7 +1,7 @@
 // The studio's entry point: theme, routing between views, the model list, keyboard shortcuts.
 
 import { models as fetchModels, onKeyNeeded } from './api.js';
-import { $, $$, toast, typing } from './ui.js';
+import { $, $$, ownsKey, toast, typing } from './ui.js';
 import { ChatView } from './views/chat.js';
 import { CompareView } from './views/compare.js';
 import { DiffuseView } from './views/diffuse.js';
@@ -12,6 +12,8 @@ import { SudokuView } from './views/sudoku.js';
 const VIEWS = { diffuse: DiffuseView, compare: CompareView, infill: InfillView, sudoku: SudokuView, chat: ChatView, preview: PreviewView };
 const ORDER = Object.keys(VIEWS);
 const THEME_KEY = 'unmask.theme';
+const HEALTH_MS = 4000; // how often the status pill asks the server whether it is still there
+const HEALTH_TIMEOUT_MS = 3500;
 
 class Studio {
   constructor() {
@@ -25,6 +27,27 @@ class Studio {
     this.route();
     this.loadModels();
     addEventListener('focus', () => this.loadModels({ quiet: true }));
+    this.offline = false;
+    setInterval(() => this.health(), HEALTH_MS);
+  }
+
+  /** Poll /health (public, no key): a server that stopped answering turns the pill red. */
+  async health() {
+    let ok = false;
+    try {
+      const reply = await fetch('/health', { cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) });
+      ok = reply.ok;
+    } catch { ok = false; }
+    if (!ok) this.showOffline();
+    else if (this.offline) this.loadModels({ quiet: true }); // back: list its models again
+  }
+
+  showOffline() {
+    this.offline = true;
+    const state = $('#server-state');
+    state.className = 'server-state bad';
+    state.lastElementChild.textContent = 'offline';
+    state.title = `No answer from ${location.host}: start the server again (unmask studio, or unmask serve)`;
   }
 
   theme() {
@@ -57,6 +80,7 @@ class Studio {
     const key = VIEWS[name] ? name : 'diffuse';
     for (const section of $$('.view')) section.hidden = section.dataset.view !== key;
     for (const tab of $$('.tabs a')) tab.setAttribute('aria-selected', String(tab.dataset.view === key));
+    this.revealTab($(`.tabs a[data-view="${key}"]`));
     const view = this.view(key);
     this.current = view;
     document.title = `${key[0].toUpperCase()}${key.slice(1)} · unmask studio`;
@@ -64,18 +88,28 @@ class Studio {
     view.show?.();
   }
 
+  /** A phone's tab bar scrolls: keep the active tab in it (without scrolling the page). */
+  revealTab(tab) {
+    const bar = tab?.parentElement;
+    if (!bar || bar.scrollWidth <= bar.clientWidth) return;
+    const left = tab.offsetLeft - bar.offsetLeft, right = left + tab.offsetWidth;
+    if (left < bar.scrollLeft) bar.scrollLeft = Math.max(0, left - 12);
+    else if (right > bar.scrollLeft + bar.clientWidth) bar.scrollLeft = right - bar.clientWidth + 12;
+  }
+
   async loadModels({ quiet = false } = {}) {
     const state = $('#server-state');
+    clearTimeout(this.retry);
     try {
       this.models = await fetchModels({ refresh: true });
+      this.offline = false;
       const loaded = this.models.filter(m => m.loaded).length;
       state.className = 'server-state ok';
       state.lastElementChild.textContent = `${this.models.length} model${this.models.length === 1 ? '' : 's'}${loaded ? ` · ${loaded} loaded` : ''}`;
       state.title = this.models.map(m => `${m.name}${m.loaded ? ' (loaded)' : ''}`).join('\n');
       for (const v of Object.values(this.views)) v.setModels?.(this.models);
     } catch (err) {
-      state.className = 'server-state bad';
-      state.lastElementChild.textContent = 'offline';
+      this.showOffline();
       if (!quiet) toast(err.title || 'Can’t list models', err.message, 'error');
       this.retry = setTimeout(() => this.loadModels({ quiet: true }), 5000);
     }
@@ -106,8 +140,15 @@ class Studio {
       if ($('dialog[open]')) return;
       const view = this.current;
       if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { e.preventDefault(); view?.primary?.(); return; }
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && (e.key === 'g' || e.key === 'G') && view?.insertGap) {
+        e.preventDefault(); // the browser's "find next" otherwise
+        view.insertGap();
+        return;
+      }
       if (e.key === 'Escape') { view?.escape?.(); if (typing()) document.activeElement.blur(); return; }
       if (typing() || e.ctrlKey || e.metaKey || e.altKey) return;
+      // A focused slider, checkbox or button keeps its own keys (← moves the slider, Space ticks the box).
+      if (ownsKey(e)) return;
       if (/^[1-6]$/.test(e.key)) { location.hash = `#/${ORDER[Number(e.key) - 1]}`; e.preventDefault(); return; }
       if (e.key === '?') { $('#shortcuts-dialog').showModal(); e.preventDefault(); return; }
       if (e.key === 't' || e.key === 'T') { this.toggleTheme(); return; }

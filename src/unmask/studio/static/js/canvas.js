@@ -110,7 +110,8 @@ export class CanvasView {
       if (key === this.keys[i] && !newlyFresh) continue;
       this.keys[i] = key;
       const span = this.cells[i];
-      let cls = 'tok';
+      let cls = run.blockStart(i) ? 'tok bb' : 'tok';
+      let ghost = ''; // a replayed placeholder's width: its token's text, drawn by CSS (data-w), never in the DOM
       // The piece as drawn: a gap's first token does not repeat the spaces before the gap (run.redraw).
       let [ws, text] = splitPiece(state === 'mask' ? run.drawn[i] : run.drawnAt(i, k));
       if (state === 'given') cls += ' g';
@@ -118,8 +119,11 @@ export class CanvasView {
         cls += ' m';
         // Replaying a finished run, a placeholder takes its token's width, so nothing reflows as
         // tokens resolve; one that will be an end token stays a plain cell (it shows no text).
-        if (known && run.drawn[i] != null && text && !run.isEnd(i)) cls += ' k';
-        else { text = ''; ws = i > 0 && !run.bare[i] ? ' ' : ''; }
+        // The width comes from a pseudo-element: copying the text or reading it aloud gets a
+        // placeholder, not the text it will become.
+        if (known && run.drawn[i] != null && text && !run.isEnd(i)) { cls += ' k'; ghost = text; }
+        else ws = i > 0 && !run.bare[i] ? ' ' : '';
+        text = '';
       } else if (state === 'end') { cls += ' e'; text = ''; ws = ''; }
       else if (state === 'tail') cls += ' t';
       if (fresh) cls += ' f';
@@ -136,9 +140,11 @@ export class CanvasView {
       if (this.heat && settled) span.style.setProperty('--heat', heatColor((s - 1) / Math.max(1, total - 1)));
       else span.style.removeProperty('--heat');
       if (span.textContent !== text) span.textContent = text;
+      if ((span.dataset.w ?? '') !== ghost) { if (ghost) span.dataset.w = ghost; else delete span.dataset.w; }
       if (this.spaces[i].data !== ws) this.spaces[i].data = ws;
       const note = `${edited ? ' · edited' : ''}${changed ? ' · changed' : ''}${noise ? ' · not accepted yet' : ''}`;
-      span.title = state === 'mask' ? 'masked' : state === 'given' ? 'fixed text' : `step ${s}${note}${state === 'end' ? ' · end of text' : ''}`;
+      const edge = cls.includes(' bb') ? ` · block ${Math.floor((i + run.blockShift) / run.blockLength) + 1} starts here` : '';
+      span.title = state === 'mask' ? `masked${edge}` : state === 'given' ? 'fixed text' : `step ${s}${note}${state === 'end' ? ' · end of text' : ''}${edge}`;
     }
   }
 

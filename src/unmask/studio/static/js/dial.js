@@ -5,7 +5,7 @@
 // is what the run uses (the start frame's `options`). Untouched, it shows the model's defaults.
 
 import { postJSON } from './api.js';
-import { h, paintRange, segmented } from './ui.js';
+import { h, paintRange, prose, segmented } from './ui.js';
 
 export const ALGORITHMS = [
   { value: 'low_confidence', label: 'Confidence', title: 'Commit the tokens the model is surest of (LLaDA)' },
@@ -119,7 +119,9 @@ export class Dial {
     this.edit = h('input', { type: 'range', min: '0', max: '0.95', step: '0.01', 'aria-label': 'Token editing' });
     this.edit.addEventListener('input', () => this.change({ edit_threshold: Number(this.edit.value) || null }));
     this.seed = h('input', { type: 'number', min: '0', step: '1', placeholder: 'random', 'aria-label': 'Seed' });
-    this.seed.addEventListener('change', () => this.change({ seed: this.seed.value === '' ? null : Math.max(0, Math.floor(Number(this.seed.value))) }));
+    this.seedError = null; // what is wrong with the seed typed, while it is wrong (nothing is sent then)
+    this.seed.addEventListener('input', () => this.takeSeed(false));
+    this.seed.addEventListener('change', () => this.takeSeed(true));
     this.slowBox = h('input', { type: 'checkbox', 'aria-label': 'Slow motion' });
     this.slowBox.addEventListener('change', () => { this.slow = this.slowBox.checked; this.save(); });
     this.perStep = h('span.dial-hint');
@@ -163,6 +165,26 @@ export class Dial {
       else this.set[k] = v;
     }
     this.update(delay);
+  }
+
+  /** The seed field: empty = random; a whole number 0 or more is the seed; anything else is
+   *  refused where it was typed (the field keeps it, outlined, and no run starts until it is fixed). */
+  takeSeed(commit) {
+    const raw = this.seed.value.trim();
+    const ok = !this.seed.validity.badInput && (raw === '' || (/^\d+$/.test(raw) && Number(raw) <= Number.MAX_SAFE_INTEGER));
+    const was = this.seedError;
+    this.seedError = ok ? null : `Seed: a whole number, 0 or more (${Number.MAX_SAFE_INTEGER} at most), or empty for a random one; “${raw || this.seed.value || 'that'}” is not one.`;
+    if (ok && commit) this.change({ seed: raw === '' ? null : Number(raw) });
+    else if (was !== this.seedError || !ok) this.sync();
+  }
+
+  /** Whether a run may start with these fields; if not, the field at fault is pointed at. */
+  ready() {
+    if (!this.seedError) return true;
+    this.sync();
+    this.flag('seed');
+    this.seed.focus();
+    return false;
   }
 
   setLength(n) {
@@ -296,8 +318,9 @@ export class Dial {
     const seq = ++this.seq;
     this.controller?.abort();
     const controller = this.controller = new AbortController();
-    const fields = this.request();
+    let fields = this.request();
     let body = { model: this.model.name, ...fields };
+    let rounded = false;
     if (this.template != null) body.template = this.template;
     this.asking = true;
     this.el.setAttribute('aria-busy', 'true');
@@ -315,6 +338,22 @@ export class Dial {
             body = { ...body };
             delete body[err.param];
             continue;
+          }
+          // Steps set by hand that are not whole steps per block (set before the blocks changed):
+          // the server's block count for these fields rounds them up, as it rounds its own.
+          if (err.status === 400 && err.param === 'steps' && !rounded && this.set.steps != null) {
+            rounded = true;
+            const probe = { ...body };
+            delete probe.steps;
+            const blocks = (await postJSON('/api/resolve', probe, { signal: controller.signal })).blocks || 1;
+            const whole = Math.max(blocks, Math.ceil(this.set.steps / blocks) * blocks);
+            if (whole !== this.set.steps) {
+              this.set.steps = whole;
+              this.save();
+              fields = this.request();
+              body = { ...body, steps: whole };
+              continue;
+            }
           }
           throw err;
         }
@@ -426,13 +465,16 @@ export class Dial {
       ? 'Also commit every token at least this confident (parallel decoding).'
       : 'Turning it on switches to the model family’s confidence ranking.';
     // Not while it is being typed in: an answer arriving meanwhile would wipe the digits.
-    if (document.activeElement !== this.seed) this.seed.value = o.seed == null ? '' : String(o.seed);
+    // Nor while it holds a seed refused (the field keeps what was typed, outlined, until it is fixed).
+    if (document.activeElement !== this.seed && !this.seedError) this.seed.value = o.seed == null ? '' : String(o.seed);
     this.slowBox.checked = this.slow;
     for (const r of [this.length, this.steps, this.temp, this.spread, this.remask, this.threshold, this.edit]) paintRange(r);
     for (const c of Object.values(this.controls)) c.classList.remove('invalid');
-    this.statusEl.textContent = this.error ? this.error.message : '';
-    this.statusEl.hidden = !this.error;
+    const problem = this.seedError || this.error?.message || '';
+    this.statusEl.replaceChildren(...prose(problem));
+    this.statusEl.hidden = !problem;
     if (this.error?.param) this.flag(this.error.param, { scroll: false });
+    if (this.seedError) this.flag('seed', { scroll: false });
   }
 
   /** Each preset's tooltip says what the server resolves it to here (steps, threshold, cache). */

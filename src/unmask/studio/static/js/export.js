@@ -25,7 +25,7 @@ main{max-width:860px;margin:0 auto;padding:32px 20px}
 h1{font-size:18px;margin:0 0 4px}.meta{color:var(--muted);font-size:13px;margin-bottom:20px}
 .canvas{background:var(--panel);border:1px solid var(--border);border-radius:14px;padding:20px 22px;font-size:17px;line-height:1.85;white-space:pre-wrap;word-break:break-word;min-height:120px}
 .p{color:var(--muted)}.g{color:#7dd3fc}.m{display:inline-block;min-width:1.6em;height:1em;vertical-align:-.15em;background:var(--ph);border-radius:4px;color:transparent}
-.m.k{display:inline;min-width:0;height:auto}.f{background:var(--fresh);border-radius:4px}.e{display:inline-block;width:1.2em;height:.9em;border:1px dashed #444;border-radius:3px;opacity:.5;vertical-align:-.05em}.t{opacity:.3}
+.m.k{display:inline;min-width:0;height:auto}.m.k::after{content:attr(data-w);content:attr(data-w) / ""}.f{border-radius:4px;animation:flash .9s ease-out both}@keyframes flash{from{background:var(--fresh)}to{background:transparent}}.e{display:inline-block;width:1.2em;height:.9em;border:1px dashed #444;border-radius:3px;opacity:.5;vertical-align:-.05em}.t{opacity:.3}
 .bar{display:flex;gap:12px;align-items:center;margin-top:16px}button{background:var(--panel);color:var(--text);border:1px solid var(--border);border-radius:8px;height:32px;padding:0 12px;cursor:pointer;font:inherit}
 input[type=range]{flex:1;accent-color:var(--accent)}output{font:13px ui-monospace,monospace;color:var(--muted);min-width:110px;text-align:right}
 label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
@@ -52,13 +52,20 @@ label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
   function show(k) {
     var ended = false;
     for (var i = 0; i < cells.length; i++) {
-      var c = cells[i], s = run.stepOf[i], p = run.pieces[i] || '', cls = '', text = p;
+      var c = cells[i], s = run.stepOf[i], p = run.pieces[i] || '', cls = '', text = p, ghost = '';
       c.style.background = '';
       if (run.given[i]) { cls = 'g'; ended = false; }
-      else if (s < 0 || s > k) { cls = 'm' + (p.trim() ? ' k' : ''); }
+      else if (s < 0 || s > k) { cls = 'm' + (p.trim() ? ' k' : ''); ghost = p.trim() ? p : ''; text = ''; }
       else if (run.end[i]) { cls = 'e'; text = ''; ended = true; }
-      else { cls = ended ? 't' : ''; if (s === k && k > 0) cls += ' f'; if (heat.checked) c.style.background = color((s - 1) / Math.max(1, run.steps - 1)); }
+      else {
+        cls = ended ? 't' : '';
+        // The step's new tokens flash once and fade (an animation), so the last step does not stay lit.
+        if (heat.checked) c.style.background = color((s - 1) / Math.max(1, run.steps - 1));
+        else if (s === k && k > 0) cls += ' f';
+      }
       c.className = cls; c.textContent = text;
+      // A placeholder takes its token's width from CSS: a copy or a screen reader gets no future text.
+      if (ghost) c.setAttribute('data-w', ghost); else c.removeAttribute('data-w');
     }
     slider.value = k; out.textContent = 'step ' + k + ' / ' + run.steps;
   }
@@ -94,10 +101,16 @@ export function animatedSVG(run, title = 'unmask run') {
   let x = 0, y = 0;
   const items = [];
   const place = (text, cls, step, isMask) => {
-    for (const part of text.split(/(\n)/)) {
+    for (let part of text.split(/(\n)/)) {
       if (part === '\n') { x = 0; y++; continue; }
       if (!part) continue;
-      if (x + part.trimEnd().length > SVG_COLS && x > 0) { x = 0; y++; }
+      if (x + part.trimEnd().length > SVG_COLS && x > 0) {
+        // Wrapped: the line starts at the margin, the space before the word stays on the line before.
+        x = 0;
+        y++;
+        part = part.trimStart();
+        if (!part) continue;
+      }
       items.push({ x, y, text: part, cls, step, isMask });
       x += part.length;
     }

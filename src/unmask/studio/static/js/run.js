@@ -5,6 +5,10 @@
 // does not name its end ids. The mask token never shows: masked pieces are null.
 const SPECIAL_PIECE = /^(<\|[^<>|\s]{1,40}\|>|<\/s>|<\/?eos>|<\|?end_?of_?text\|?>|\[(EOS|SEP|PAD)\])$/i;
 const NEVER = Infinity;
+// Families whose blocks tile the whole canvas from the prompt's first token (engine/model.py
+// `prepare`): the region's first block ends after block - P % block tokens. The 2025 families and
+// DiffusionGemma (REGION_BLOCKS there) split the region itself.
+const CANVAS_BLOCKS = new Set(['sdar', 'llada2', 'fast-dllm-v2']);
 
 /** How many spaces end a text ('a den. ' -> 1). */
 export function trailingSpaces(text) {
@@ -32,9 +36,14 @@ export class Run {
     this.uniform = false;
     this.writes = this.tokens.map(() => []);
     this.plannedSteps = start.total_steps || 0;
-    // The block size the server runs (the region is denoised in blocks of it, left to right).
+    // The block size the server runs (the region is denoised in blocks of it, left to right), and
+    // where in the region each block starts: blockShift tokens of the first block lie before it.
     this.blockLength = start.block_length || start.options?.block_length || this.n;
-    this.blocks = Math.max(1, Math.ceil((start.options?.max_new_tokens ?? this.n) / this.blockLength));
+    this.blockShift = CANVAS_BLOCKS.has(meta.family) ? (start.prompt_tokens || 0) % this.blockLength : 0;
+    this.length = Math.min(this.n, start.options?.max_new_tokens ?? this.n);
+    this.blocks = Math.max(1, Math.ceil((this.blockShift + this.length) / this.blockLength));
+    this.revocations = 0; // drafts remask took back, and tokens an edit replaced, as the frames came
+    this.edits = 0;
     this.steps = [];
     this.done = null;
     this.error = null;
@@ -73,6 +82,17 @@ export class Run {
     this.bare = bare;
   }
 
+  /** Whether a block starts at region position i (other than the region's first). */
+  blockStart(i) {
+    return i > 0 && i < this.length && (i + this.blockShift) % this.blockLength === 0;
+  }
+
+  /** Blocks the run really denoised (an end token may finish it before its last ones). */
+  get blocksUsed() {
+    const seen = new Set(this.steps.filter(s => s.positions.length || (s.edited || []).length).map(s => s.block));
+    return Math.max(1, seen.size);
+  }
+
   get stepCount() { return this.steps.length; }
   get lastStep() { return this.steps.length; }
   get finished() { return this.done !== null; }
@@ -85,6 +105,8 @@ export class Run {
     const k = this.steps.length;
     this.receivedAt.push(performance.now());
     this.uniform ||= (frame.edited || []).some(p => !this.given[p] && this.tokens[p] === this.maskId);
+    this.revocations += (frame.revoked || []).length;
+    if (!this.uniform) this.edits += (frame.edited || []).length;
     if (this.uniform) {
       // `edited`: every cell the pass changed, noise included; `positions`: the cells its entropy
       // bound accepted, changed or not (drawn from the frame itself, see passMarks).

@@ -5,7 +5,9 @@ import { CanvasView } from './canvas.js';
 import { animatedSVG, htmlReplay } from './export.js';
 import { LiveRun, isAbort } from './live.js';
 import { Filmstrip, Timeline } from './timeline.js';
-import { atomLoader, download, formatParams, formatRate, formatSeconds, h, icon, segmented, stat, toast } from './ui.js';
+import { atomLoader, download, formatParams, formatRate, formatSeconds, h, icon, prose, segmented, stat, toast } from './ui.js';
+
+const LOAD_SHOWN_S = 0.05; // a wait before the first pass shorter than this is not worth a readout
 
 export class Stage {
   constructor({ label = 'Diffusion canvas', onDone = () => {}, onStart = () => {} } = {}) {
@@ -14,8 +16,15 @@ export class Stage {
     this.live = null;
     this.run = null;
     this.heat = false;
-    this.stats = { rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps'), blocks: stat('blocks'), settled: stat('settled') };
-    this.stats.time.el.title = 'Denoising time (a model load or a wait in the queue is not in it)';
+    this.stats = {
+      rate: stat('tokens / s'), passes: stat('model passes'), time: stat('time'), steps: stat('steps'), blocks: stat('blocks'),
+      settled: stat('settled'), load: stat('load'), revoked: stat('revoked'), edited: stat('edited'),
+    };
+    this.stats.rate.el.title = 'Tokens of the answer over denoising time: not drafts taken back, not end padding';
+    this.stats.time.el.title = 'Denoising time (a model load or a wait in the queue is not in it: see load)';
+    this.stats.load.el.title = 'Before the first pass: loading the model, or waiting in the server’s queue';
+    this.stats.revoked.el.title = 'Drafts remask took back to decode again';
+    this.stats.edited.el.title = 'Written tokens that token editing replaced';
     this.stats.settled.el.title = 'The share of the canvas this pass leaves settled: committed tokens, or, where every cell may change (DiffusionGemma), the tokens the sampler accepted';
     this.viewToggle = segmented([
       { value: 'live', label: 'Tokens', title: 'Tokens as they resolve; the newest highlighted' },
@@ -53,7 +62,8 @@ export class Stage {
     this.stop();
     this.prefix = meta.prefix || '';
     this.fixed = meta.fixed || '';
-    const live = new LiveRun(body, meta, {
+    // The model's family tells the Run where its blocks start (run.js CANVAS_BLOCKS).
+    const live = new LiveRun(body, { family: model?.family ?? null, ...meta }, {
       waiting: ms => this.showLoader(model, ms),
       progress: data => this.loader?.progress(typeof data.progress === 'number' ? data.progress : null),
       start: run => this.onStart(run),
@@ -63,6 +73,7 @@ export class Stage {
     }, { paceMs });
     this.live = live;
     this.errorEl?.remove();
+    this.card.classList.remove('stale');
     this.status.textContent = 'Starting…';
     this.el.classList.add('busy');
     return live.start();
@@ -78,6 +89,7 @@ export class Stage {
       this.loader = atomLoader(model && !model.loaded ? `Loading ${name}…` : `Waiting for ${name}…`);
       this.overlay.replaceChildren(this.loader.el);
       this.overlay.hidden = false;
+      this.card.classList.add('loading'); // tall enough for the whole loader, its text included
       this.emptyEl.hidden = true;
     }
     const params = model?.parameters ? ` · ${formatParams(model.parameters)} parameters` : '';
@@ -86,6 +98,7 @@ export class Stage {
 
   hideLoader() {
     this.loader = null;
+    this.card.classList.remove('loading');
     this.overlay.hidden = true;
     this.overlay.replaceChildren();
   }
@@ -105,11 +118,19 @@ export class Stage {
     this.exportBtns.hidden = true;
     for (const s of Object.values(this.stats)) s.set('–');
     this.stats.steps.set(`0 / ${run.totalSteps}`);
-    // The block size the server runs (start.block_length): shown when the region is split.
+    // The block size the server runs (start.block_length) and the blocks it makes of the region, one included.
     const blocks = run.blocks;
-    this.stats.blocks.el.hidden = blocks < 2;
     this.stats.blocks.set(String(blocks));
-    this.stats.blocks.el.lastElementChild.textContent = `blocks of ${run.blockLength} tokens`;
+    this.stats.blocks.el.title = '';
+    this.stats.blocks.el.lastElementChild.textContent = `${blocks === 1 ? 'block' : 'blocks'} of ${run.blockLength} tokens`;
+    // The wait before the first pass (a model load, the queue): apart from the denoising time.
+    const queued = run.start.queued;
+    this.stats.load.el.hidden = !(queued >= LOAD_SHOWN_S);
+    this.stats.load.set(formatSeconds(queued));
+    this.stats.revoked.el.hidden = !run.start.options?.remask;
+    this.stats.edited.el.hidden = !run.start.options?.edit_threshold;
+    this.stats.revoked.set('0');
+    this.stats.edited.set('0');
     this.status.textContent = `Diffusing ${run.n} tokens in ${run.totalSteps} steps${blocks > 1 ? `, ${blocks} blocks of ${run.blockLength}` : ''}`;
     this.onStartHook(run);
   }
@@ -124,7 +145,16 @@ export class Stage {
       this.stats.time.set(formatSeconds(frame.elapsed));
       this.stats.steps.set(`${k} / ${run.totalSteps}`);
       this.showSettled(run.settlednessAt(k));
+      this.showRevisions(run.revocations, run.edits);
     }
+  }
+
+  /** Drafts taken back and tokens edited so far (shown once there are any, or when the options ask for them). */
+  showRevisions(revoked, edited) {
+    this.stats.revoked.set(String(revoked));
+    this.stats.edited.set(String(edited));
+    if (revoked) this.stats.revoked.el.hidden = false;
+    if (edited && !this.run?.uniform) this.stats.edited.el.hidden = false;
   }
 
   /** The settled share (the step frame's `settledness`) as a percentage, floored so that 100% means settled. */
@@ -150,6 +180,13 @@ export class Stage {
     this.stats.time.set(formatSeconds(t.elapsed));
     this.stats.steps.set(`${run.lastStep} / ${run.totalSteps}`);
     if (run.settlednessAt(run.lastStep) !== null) this.showSettled(1); // done: every cell is final
+    this.showRevisions(t.revocations ?? run.revocations, run.uniform ? 0 : t.edits ?? run.edits);
+    // An end token may finish the run before its last blocks.
+    const used = run.blocksUsed;
+    if (used < run.blocks) {
+      this.stats.blocks.set(`${used} of ${run.blocks}`);
+      this.stats.blocks.el.title = 'The run ended (an end token) before its last blocks';
+    }
     this.film.render(run, this.timeline.current, this.prefix, this.fixed);
     this.filmWrap.hidden = false;
     this.exportBtns.hidden = false;
@@ -165,11 +202,15 @@ export class Stage {
     if (isAbort(err)) {
       this.status.textContent = 'Stopped';
       toast('Stopped', run ? `after ${run.lastStep} of ${run.totalSteps} steps` : '');
-      if (!run) this.emptyEl.hidden = false;
+      if (!run) this.emptyEl.hidden = !this.canvasEl.hidden;
       return;
     }
     this.errorEl = errorBox(err);
-    if (!run) this.emptyEl.hidden = false;
+    // The empty state only when there is no run to show; a run from before stays, marked as not this one's.
+    if (!run) {
+      this.emptyEl.hidden = !this.canvasEl.hidden;
+      this.card.classList.toggle('stale', !this.canvasEl.hidden);
+    }
     this.card.prepend(this.errorEl);
     this.status.textContent = `Error: ${err.message}`;
     this.onErrorHook?.(err);
@@ -201,7 +242,7 @@ export class Stage {
     toast('Saved the animated SVG', name, 'ok');
   }
 
-  /** Keyboard: the timeline keys, when the stage has a run. */
+  /** Keyboard: the timeline keys, when the stage has a run (app.js keeps a focused control's own keys for it). */
   key(e) {
     if (!this.run) return false;
     const t = this.timeline;
@@ -237,5 +278,5 @@ export function errorBox(err) {
     sampler_stalled: 'Try more steps or another algorithm.',
     context_length_exceeded: 'Shorten the prompt or the length.',
   }[err.code] || (err.param ? 'The highlighted setting is the one to change.' : '');
-  return h('div.error-box', { role: 'alert' }, h('strong', {}, err.title || 'Something went wrong'), h('span', {}, err.message), hint ? h('span.muted', {}, hint) : null);
+  return h('div.error-box', { role: 'alert' }, h('strong', {}, err.title || 'Something went wrong'), h('span', {}, prose(err.message)), hint ? h('span.muted', {}, prose(hint)) : null);
 }

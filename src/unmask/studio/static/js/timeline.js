@@ -18,7 +18,13 @@ export class Timeline {
     this.current = 0;
     this.playBtn = h('button.play', { type: 'button', 'aria-label': 'Play the replay (Space)', title: 'Play (Space)', onclick: () => this.toggle() }, icon('play'));
     this.range = h('input', { type: 'range', min: '0', max: '0', value: '0', step: '1', 'aria-label': `${label} to show`, class: 'scrubber' });
-    this.range.addEventListener('input', () => { this.following = false; this.stop(); this.seek(Number(this.range.value)); });
+    this.range.addEventListener('input', () => {
+      this.stop();
+      const k = Number(this.range.value);
+      if (this.live && this.run && k >= this.run.lastStep) { this.follow(); return; } // dragged to the run's edge: follow it
+      this.following = false;
+      this.seek(k);
+    });
     this.range.addEventListener('keydown', e => e.stopPropagation());
     this.spark = h('canvas.spark', { 'aria-hidden': 'true' });
     this.readout = h('div.readout', { 'aria-live': 'off' });
@@ -64,8 +70,10 @@ export class Timeline {
 
   update(k) {
     const run = this.run;
-    const max = run ? run.lastStep : 0;
-    this.current = Math.min(k, max);
+    // Live, the track is the whole run (its planned steps), so the thumb is where the run is;
+    // once it is over, the steps it took. Either way no step past the last one received is shown.
+    const max = !run ? 0 : this.live ? Math.max(run.totalSteps, run.lastStep) : run.lastStep;
+    this.current = Math.min(k, run ? run.lastStep : 0);
     this.range.max = String(max);
     this.range.value = String(this.current);
     this.range.setAttribute('aria-valuetext', `step ${this.current} of ${run ? run.totalSteps : 0}`);

@@ -50,7 +50,7 @@ export function toast(title, detail = '', kind = '') {
   const box = document.getElementById('toasts');
   const close = h('button.icon-btn', { type: 'button', 'aria-label': 'Dismiss' }, '×');
   const el = h(`div.toast${kind ? '.' + kind : ''}`, { role: kind === 'error' ? 'alert' : 'status' },
-    h('span.dot'), h('div', {}, h('strong', {}, title), detail ? h('p', {}, detail) : null), close);
+    h('span.dot'), h('div', {}, h('strong', {}, title), detail ? h('p', {}, prose(detail)) : null), close);
   close.addEventListener('click', () => el.remove());
   box.append(el);
   while (box.children.length > 4) box.firstElementChild.remove();
@@ -164,6 +164,29 @@ export function download(name, blob) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 4000);
+}
+
+/** A sentence as nodes, its `backticked` parts as <code> (server messages and hints name commands so). */
+export function prose(text) {
+  return String(text ?? '').split(/`([^`\n]+)`/).map((part, i) => (i % 2 ? h('code', {}, part) : part)).filter(p => p !== '');
+}
+
+// The keys a focused control uses itself: a slider its arrows, Home and End; a checkbox, button or
+// link its Space and Enter; a select and a radio group their arrows too.
+const RANGE_KEYS = new Set(['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown']);
+const PRESS_KEYS = new Set([' ', 'Enter']);
+
+/** Whether the focused element acts on this key itself (so a page shortcut must leave it alone). */
+export function ownsKey(e, target = document.activeElement) {
+  if (!target || target === document.body || target === document.documentElement) return false;
+  const tag = target.tagName;
+  const type = tag === 'INPUT' ? target.type : '';
+  if (type === 'range') return RANGE_KEYS.has(e.key);
+  if (type === 'radio' || tag === 'SELECT') return RANGE_KEYS.has(e.key) || PRESS_KEYS.has(e.key);
+  if (type === 'checkbox' || tag === 'BUTTON' || tag === 'SUMMARY' || (tag === 'A' && target.hasAttribute('href'))) return PRESS_KEYS.has(e.key);
+  const role = target.getAttribute('role');
+  if (role === 'button' || role === 'tab' || role === 'checkbox' || role === 'slider') return PRESS_KEYS.has(e.key) || (role === 'slider' && RANGE_KEYS.has(e.key));
+  return false;
 }
 
 /** Whether keyboard focus is in a text field (where single-key shortcuts must not fire). */

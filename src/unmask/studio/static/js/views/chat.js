@@ -179,7 +179,8 @@ export class ChatView {
         const text = run.done.text;
         view.update(text, true);
         const t = run.done.timings || {};
-        const stats = `${run.done.usage?.completion_tokens ?? ''} tokens · ${run.lastStep} steps · ${formatSeconds(t.elapsed)} · ${info.name}`;
+        // The server's accounting, as Diffuse and Compare show it: the answer's tokens over denoising time.
+        const stats = `${run.done.usage?.completion_tokens ?? ''} tokens · ${formatRate(t.tokens_per_second)} tok/s · ${run.lastStep} steps · ${formatSeconds(t.elapsed)} · ${info.name}`;
         meta.textContent = stats;
         msg.querySelector('.msg-actions').prepend(copyButton(() => text));
         chat.messages.push({ role: 'assistant', content: text, stats });

@@ -64,7 +64,10 @@ export class CompareView {
       if (this.chosen.length <= 2) { toast('Keep at least two', 'A comparison needs two step counts or more.'); return; }
       this.chosen = this.chosen.filter(x => x !== s);
     } else {
-      if (this.chosen.length >= MAX_COLUMNS) this.chosen.shift();
+      if (this.chosen.length >= MAX_COLUMNS) {
+        toast('Four columns at most', `Deselect a step count first, then pick ${s} steps.`);
+        return;
+      }
       this.chosen.push(s);
     }
     this.chosen.sort((a, b) => a - b);

@@ -78,6 +78,7 @@ export class DiffuseView {
   run({ template = null, fixed = '', source = null, steps = null, rewriting = null } = {}) {
     const info = this.picker.info;
     if (!info) { toast('No text model', 'This server serves no model that takes text.', 'error'); return; }
+    if (!this.dial.ready()) return; // a field refused as typed (the seed): nothing is sent
     const chat = kindOf(info) === 'chat';
     const promptText = source ? source.prompt : this.prompt.value;
     // The dial's preset and the fields set by hand: the server resolves them as it did for the dial.

@@ -91,7 +91,7 @@ export class InfillView {
     const info = this.picker.info;
     const template = this.editor.value;
     const { gaps, prefix } = parseTemplate(template);
-    if (!info) return;
+    if (!info || !this.dial.ready()) return;
     if (!gaps.length) { toast('Add a gap first', 'Press Insert gap, or write {{8}} where 8 tokens should go.'); return; }
     // The template fixes the length; the rest is the dial's preset and the fields set by hand.
     const body = { model: info.name, template, ...this.dial.request() };
