@@ -534,3 +534,25 @@ def config_memory_needs(config: dict, canvas: Optional[int] = None) -> dict:
     except (ValueError, TypeError, KeyError, AttributeError, RuntimeError):  # RuntimeError: torch refused a size
         return {}
     return memory_by_mode(config, n_params, canvas)
+
+
+def fit_problem(config: dict, quantize: Optional[str] = None) -> Optional[str]:
+    """Why this machine cannot run the checkpoint a config.json describes, as the loader's fit check
+    would refuse it (on the device and in the dtype a load picks, in `quantize` or the checkpoint's
+    own mode), naming the quantization that would fit; None when it fits or cannot be sized. What
+    `unmask pull` asks before a weight is requested."""
+    from . import loading
+
+    try:
+        n_params = config_parameters(config)  # every expert of a MoE: all of them are in memory
+    except (ValueError, TypeError, KeyError, AttributeError, RuntimeError):
+        return None
+    try:
+        device = loading.pick_device("auto")
+        quantization = loading.pick_quantization(quantize, config, Path("."))
+        dtype = loading.pick_dtype("auto", config, device, n_params)
+        mode = quantization.mode if quantization else None
+        loading.check_fits(config, n_params, dtype, mode, loading.FIT_CANVAS, loading.free_memory(device))
+    except loading.ModelLoadError as err:
+        return str(err)
+    return None

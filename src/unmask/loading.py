@@ -702,6 +702,7 @@ class MemoryNeed:
 
 def config_widths(config: dict) -> dict:
     """The sizes the memory estimate needs, from a Dream (Qwen2) or LLaDA config."""
+    config = config | (config.get("text_config") or {})  # DiffusionGemma keeps its sizes in text_config
 
     def first(*keys, default=0):
         return next((config[k] for k in keys if config.get(k) is not None), default)

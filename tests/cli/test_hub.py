@@ -240,7 +240,7 @@ def test_pull_after_a_partial_download_says_what_is_left(hub):
 
 
 def test_shard_sizes_the_listing_lacks_come_from_the_index_total_size():
-    from unmask.cli.pull import file_sizes
+    from unmask.pulling import file_sizes
 
     names = ["config.json", "model-1.safetensors", "model-2.safetensors", "model.safetensors.index.json"]
     listing = {"config.json": 10, "model-1.safetensors": 600, "model-2.safetensors": None}

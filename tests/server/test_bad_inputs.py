@@ -27,6 +27,8 @@ VALID = {
     "/api/chat": {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "stream": False},
     "/api/show": {"model": "tiny"},
     "/api/preview": {"html": "<p>hi</p>"},
+    # The live server's models are fixed, so a pull never reaches a hub: "tiny" needs no download.
+    "/api/pull": {"model": "tiny", "stream": False},
 }
 SAMPLES = {"string": "x", "integer": 7, "number": 1.5, "boolean": True, "array": [1], "object": {"a": 1}, "null": None}
 

@@ -28,14 +28,11 @@ pytestmark = pytest.mark.slow  # about 2,200 requests: a minute or two here
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CASES_PER_OPERATION = {"POST": 350, "GET": 60}  # per generation mode; about 2,200 requests in all
 MIN_CASES = 2000
-NEEDS_THE_HUB = {"/api/pull"}
 
 
 def test_no_server_errors_on_generated_requests(live):
     schema = schemathesis.openapi.from_url(f"{live.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    # /api/pull reaches the hub; tests/server/test_pull.py covers it against a fake hub.
-    operations = [op for op in operations if op.path not in NEEDS_THE_HUB]
     calls, failures, statuses = {"n": 0}, [], Counter()
     started = time.monotonic()
     for operation in operations:

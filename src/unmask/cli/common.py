@@ -160,6 +160,3 @@ def stdin_text() -> str | None:
         return None
     return sys.stdin.read()
 
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

@@ -21,21 +21,11 @@ from typing import Optional
 
 import typer
 
-from .. import checkpoints
+from .. import checkpoints, pulling
 from ..checkpoints import ALIASES, FolderInfo
+from ..pulling import PullError, human_size
 from . import app
 from .common import CliError, err_console, guard
-
-
-def human_size(n: Optional[int]) -> str:
-    """Decimal units, as ollama and the hub show them."""
-    if n is None:
-        return "-"
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def human_count(n: Optional[int]) -> str:
@@ -269,25 +259,11 @@ def show(
 
 
 def hub_repo_id(model: str, verb: str) -> str:
-    """The hub id a pull/rm argument names; embedded names, named models and local folders are refused."""
-    if model in checkpoints.embedded_names():
-        what = "needs no download" if verb == "pull" else "cannot be removed"
-        raise CliError(f"{model} is embedded in unmask and {what}")
-    if checkpoints.named_home(model) is not None:
-        raise CliError(f"{model} is a named model (unmask create); it needs no download")
-    if Path(model).expanduser().is_dir():
-        if verb == "pull":
-            raise CliError(f"{model} is a local folder; unmask loads it directly, without pulling")
-        raise CliError(
-            f"{model} is a local folder, not a downloaded model; unmask rm only removes models from the hub cache"
-        )
-    repo_id = ALIASES.get(model, model)
-    if repo_id.count("/") != 1:
-        named = "a named model, " if verb == "rm" else ""
-        raise CliError(
-            f"unknown model {model!r}: give {named}a hub id such as org/name, or an alias ({', '.join(ALIASES)})"
-        )
-    return repo_id
+    """The hub id a pull/rm argument names (`pulling.hub_repo_id`); its refusals as CliErrors."""
+    try:
+        return pulling.hub_repo_id(model, verb)
+    except PullError as err:
+        raise CliError(err.message) from None
 
 
 def confirmed(question: str) -> bool:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..engine import Engine
-from . import errors, native, ollama, openai_routes, responses
+from . import errors, native, ollama, openai_routes, pull, responses
 from .security import HeadAsGet, HostGuard, RequestGuard, SecurityHeaders
 from .settings import Settings
 from .state import ServerState, server
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return {"status": "stopping", "in_flight": 0, "limits": limits}
         return {"status": "ok", "in_flight": engine.in_flight, "limits": limits}
 
-    routers = [openai_routes.router, native.router, ollama.router]
+    routers = [openai_routes.router, native.router, ollama.router, pull.router]
     for router in routers:
         app.include_router(router)
     api_routes = [r for r in app.routes if isinstance(r, APIRoute)] + [r for x in routers for r in x.routes]

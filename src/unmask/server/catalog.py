@@ -69,6 +69,10 @@ class Catalog:
         named = checkpoints.named_names()  # one directory listing: cheap enough for every request
         return list(dict.fromkeys([*self.refs, *checkpoints.embedded_names(), *named, *self._hub[1]]))
 
+    def rescan(self) -> None:
+        """Forget the hub scan (after a pull), so the next listing reads the cache again."""
+        self._hub = None
+
     def check(self, name: str | None) -> str:
         name = name or self.default
         if name not in self.names():

@@ -1,5 +1,6 @@
-"""Ollama's API: `/api/generate`, `/api/chat`, `/api/tags`, `/api/show`, `/api/ps`, `/api/version`,
-so the official `ollama` client and the tools built on it work unchanged.
+"""Ollama's API: `/api/generate`, `/api/chat`, `/api/tags`, `/api/show`, `/api/ps`, `/api/version`
+(and `/api/pull`, in pull.py), so the official `ollama` client and the tools built on it work
+unchanged.
 
 Notable features:
 - Ollama's documented request and response schemas, NDJSON streaming (one JSON object per line,
