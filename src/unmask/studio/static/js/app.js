@@ -145,6 +145,11 @@ class Studio {
         view.insertGap();
         return;
       }
+      // Ctrl+Z outside a text field (a text field keeps its own undo): undo the latest rewrite.
+      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && (e.key === 'z' || e.key === 'Z') && !typing() && view?.undo) {
+        if (view.undo()) e.preventDefault();
+        return;
+      }
       if (e.key === 'Escape') { view?.escape?.(); if (typing()) document.activeElement.blur(); return; }
       if (typing() || e.ctrlKey || e.metaKey || e.altKey) return;
       // A focused slider, checkbox or button keeps its own keys (← moves the slider, Space ticks the box).

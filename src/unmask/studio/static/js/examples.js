@@ -17,7 +17,11 @@ export const CHAT_PROMPTS = [
 export const INFILL_EXAMPLES = [
   { label: 'Fox story', template: 'Once upon a time, a little fox {{12}} One day, {{16}} In the end, the fox was happy.' },
   { label: 'Middle of a day', template: 'Lily woke up and looked outside. {{20}} That night, she slept with a smile.' },
-  { label: 'Fill a word', template: 'The bear went to the {{2}} to find some {{2}}.' },
+  // One-token gaps with the context a story model knows: a name, then a thing to play with.
+  { label: 'Fill a word', template: 'Once upon a time, there was a little girl named {{1}}. She loved to play with her {{1}}.' },
+  // The first sentence and the last at once: one gap between a fixed opening and a fixed ending;
+  // the model writes next to both ends first and meets in the middle.
+  { label: 'Any order', template: 'Once upon a time, a little fox {{40}} And they lived happily ever after.' },
 ];
 
 export const HELIUM_ATOM = `<!doctype html>

@@ -11,6 +11,22 @@ function runData(run) {
   return data;
 }
 
+/** The seed as said in an export: a number, or that the run drew a random one (not reproducible). */
+export function seedText(seed) {
+  return seed == null ? 'random (no seed set)' : String(seed);
+}
+
+/** The settings every export carries: the model, the seed, the options the server resolved, the request. */
+export function runSettings(run) {
+  const data = run.toJSON();
+  return { model: data.model, seed: data.seed, options: data.options, request: data.settings };
+}
+
+/** The JSON export: the run as drawn, its settings, and the frames the server sent (to replay it). */
+export function runJSON(run) {
+  return { format: 'unmask-run', version: 1, ...runSettings(run), run: runData(run), frames: { start: run.start, steps: run.steps, done: run.done } };
+}
+
 /** A standalone HTML page that replays the run with a scrubber, play button and heat view. */
 export function htmlReplay(run, title = 'unmask run') {
   const json = JSON.stringify(runData(run)).replace(/</g, '\\u003c').replace(/\u2028|\u2029/g, c => (c === '\u2028' ? '\\u2028' : '\\u2029'));
@@ -29,9 +45,11 @@ h1{font-size:18px;margin:0 0 4px}.meta{color:var(--muted);font-size:13px;margin-
 .bar{display:flex;gap:12px;align-items:center;margin-top:16px}button{background:var(--panel);color:var(--text);border:1px solid var(--border);border-radius:8px;height:32px;padding:0 12px;cursor:pointer;font:inherit}
 input[type=range]{flex:1;accent-color:var(--accent)}output{font:13px ui-monospace,monospace;color:var(--muted);min-width:110px;text-align:right}
 label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
+.settings{margin-top:16px;color:var(--muted);font-size:13px}pre{background:var(--panel);border:1px solid var(--border);border-radius:10px;padding:12px;overflow:auto;font:12px/1.5 ui-monospace,monospace}
 </style></head><body><main>
 <h1>${xml(title)}</h1><div class="meta" id="meta"></div>
 <div class="canvas" id="canvas" aria-live="off"></div>
+<details class="settings"><summary>Settings</summary><pre id="settings"></pre></details>
 <div class="bar"><button id="play" type="button">Play</button><input id="step" type="range" min="0" value="0" aria-label="Step"><output id="out"></output><label><input id="heat" type="checkbox"> heat</label></div>
 </main>
 <script type="application/json" id="run">${json}</script>
@@ -43,7 +61,8 @@ label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
   var stops = [[59,31,143],[123,47,190],[193,63,143],[236,107,86],[249,169,59],[244,227,76]];
   function color(t) { var x = Math.max(0, Math.min(1, t)) * 5, i = Math.min(4, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
     return 'rgba(' + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * f); }).join(',') + ',.45)'; }
-  document.getElementById('meta').textContent = run.model + ' · ' + run.steps + ' steps · ' + run.elapsed.toFixed(2) + ' s · ' + run.nfe + ' model passes';
+  document.getElementById('meta').textContent = run.model + ' · ' + run.steps + ' steps · ' + run.elapsed.toFixed(2) + ' s · ' + run.nfe + ' model passes · seed ' + (run.seed == null ? 'random (no seed set)' : run.seed);
+  document.getElementById('settings').textContent = JSON.stringify({ model: run.model, seed: run.seed, options: run.options, request: run.settings }, null, 2);
   slider.max = run.steps;
   var prefix = document.createElement('span'); prefix.className = 'p'; prefix.textContent = run.prefix;
   var fixed = document.createElement('span'); fixed.className = 'g'; fixed.textContent = run.fixed || '';
@@ -150,6 +169,8 @@ export function animatedSVG(run, title = 'unmask run') {
   const barY = height - pad - 6;
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width.toFixed(0)} ${height.toFixed(0)}" width="${width.toFixed(0)}" height="${height.toFixed(0)}" role="img" aria-label="${xml(title)}">
 <title>${xml(title)}</title>
+<desc>${xml(`${data.model} · seed ${seedText(data.seed)} · ${data.steps} steps · ${Object.entries(data.options).filter(([, v]) => v != null && typeof v !== 'object').map(([k, v]) => `${k}=${v}`).join(' ')}`)}</desc>
+<metadata id="unmask-run">${xml(JSON.stringify(runSettings(run)))}</metadata>
 <style>
 text{font-family:ui-monospace,"SF Mono",Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:${SVG_FONT}px;white-space:pre}
 .p{fill:#8b8b98}.g{fill:#7dd3fc}.w{fill:#ededf0;opacity:0}.m{fill:#2a2a35}
@@ -162,6 +183,6 @@ ${frames}
 ${body}
 <rect x="${pad}" y="${barY}" width="${width - pad * 2}" height="3" rx="1.5" fill="#26262e"/>
 <rect x="${pad}" y="${barY}" width="${width - pad * 2}" height="3" rx="1.5" class="bar"/>
-<text x="${width - pad}" y="${barY - 8}" text-anchor="end" style="font-size:11px;fill:#5d5d6a">${xml(`${data.model} · ${data.steps} steps · unmask`)}</text>
+<text x="${width - pad}" y="${barY - 8}" text-anchor="end" style="font-size:11px;fill:#5d5d6a">${xml(`${data.model} · ${data.steps} steps · seed ${seedText(data.seed)} · unmask`)}</text>
 </svg>`;
 }

@@ -274,6 +274,8 @@ export class Run {
       states: this.states(this.lastStep), steps: this.steps.length, settings: this.meta.settings || {},
       elapsed: this.done?.timings?.elapsed ?? this.elapsedAt(this.lastStep), nfe: this.done?.timings?.nfe ?? this.steps.length,
       text: this.done?.text ?? this.text(),
+      // How to run it again: the options the server resolved (start.options), the request, the seed.
+      options: this.start.options || {}, seed: this.start.options?.seed ?? null,
     };
   }
 }

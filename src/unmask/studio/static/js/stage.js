@@ -2,17 +2,21 @@
 // readouts, the timeline, the heat toggle, the filmstrip and the exports. Used by Diffuse and Infill.
 
 import { CanvasView } from './canvas.js';
-import { animatedSVG, htmlReplay } from './export.js';
+import { animatedSVG, htmlReplay, runJSON } from './export.js';
+import * as history from './history.js';
 import { LiveRun, isAbort } from './live.js';
-import { Filmstrip, Timeline } from './timeline.js';
+import { Filmstrip, Minimap, Timeline } from './timeline.js';
 import { atomLoader, download, formatParams, formatRate, formatSeconds, h, icon, prose, segmented, stat, toast } from './ui.js';
 
 const LOAD_SHOWN_S = 0.05; // a wait before the first pass shorter than this is not worth a readout
 
 export class Stage {
-  constructor({ label = 'Diffusion canvas', onDone = () => {}, onStart = () => {} } = {}) {
+  /** view: the name the run history keeps this stage's runs under (none: no history). */
+  constructor({ label = 'Diffusion canvas', onDone = () => {}, onStart = () => {}, onShow = () => {}, view = null } = {}) {
     this.onDoneHook = onDone;
     this.onStartHook = onStart;
+    this.onShowHook = onShow;
+    this.view = view;
     this.live = null;
     this.run = null;
     this.heat = false;
@@ -33,7 +37,8 @@ export class Stage {
     this.legend = h('span.heat-legend', { hidden: true }, 'early', h('i'), 'late');
     this.exportBtns = h('div.export', {},
       h('button.btn.small.ghost', { type: 'button', title: 'A self-contained HTML page that replays this run', onclick: () => this.exportHTML() }, icon('download'), 'HTML replay'),
-      h('button.btn.small.ghost', { type: 'button', title: 'An animated SVG of this run', onclick: () => this.exportSVG() }, icon('download'), 'Animated SVG'));
+      h('button.btn.small.ghost', { type: 'button', title: 'An animated SVG of this run', onclick: () => this.exportSVG() }, icon('download'), 'Animated SVG'),
+      h('button.btn.small.ghost', { type: 'button', title: 'The run as JSON: its frames, the options the server resolved, the model and the seed', onclick: () => this.exportJSON() }, icon('download'), 'JSON'));
     this.exportBtns.hidden = true;
     this.canvasEl = h('div.canvas-body');
     this.canvas = new CanvasView(this.canvasEl, { label });
@@ -43,14 +48,59 @@ export class Stage {
     this.card = h('div.card.stage-card', {}, this.emptyEl, this.canvasEl, this.overlay, this.status);
     this.timelineEl = h('div.stage-timeline');
     this.timeline = new Timeline(this.timelineEl, { onSeek: k => this.seek(k) });
+    this.minimap = new Minimap(h('div.stage-minimap'), { label: 'Mask map: which cells of the whole canvas are decided at the shown step' });
     this.filmEl = h('div');
     this.film = new Filmstrip(this.filmEl, { onSeek: k => this.timeline.seek(k) });
     this.filmWrap = h('div.film-wrap', { hidden: true }, h('div.section-head', {}, h('h3.panel-title', {}, 'Filmstrip'), h('span.faint', {}, 'a few steps side by side · click one to jump there')), this.filmEl);
     this.bar = h('div.stage-bar', { hidden: true }, h('div.stats', {}, Object.values(this.stats).map(s => s.el)),
       h('div.stage-tools', {}, this.legend, this.viewToggle.el, this.exportBtns));
-    this.el = h('div.stage', {}, this.bar, this.card, this.timelineEl, this.filmWrap);
+    this.historyList = h('ol.history-list');
+    this.historyWrap = h('section.history-wrap', { hidden: true, 'aria-label': 'Recent runs' },
+      h('div.section-head', {}, h('h3.panel-title', {}, 'Recent runs'), h('span.faint', {}, `the last ${history.KEEP}, kept in this browser · open one to replay or export it`)), this.historyList);
+    this.el = h('div.stage', {}, this.bar, this.card, this.timelineEl, this.minimap.el, this.filmWrap, this.historyWrap);
     this.canvasEl.hidden = true;
     this.timelineEl.hidden = true;
+    this.minimap.el.hidden = true;
+    if (view) this.loadHistory({ showLast: true });
+  }
+
+  /** List the kept runs; showLast: show the newest (a reload shows the last run again). */
+  async loadHistory({ showLast = false } = {}) {
+    const rows = await history.list(this.view);
+    this.renderHistory(rows);
+    if (showLast && rows.length && !this.run && !this.live) this.showRun(history.restore(rows[0]));
+  }
+
+  renderHistory(rows) {
+    this.historyWrap.hidden = !rows.length;
+    const shown = this.run?.historyKey;
+    this.historyList.replaceChildren(...rows.map(rec => {
+      const when = new Date(rec.savedAt).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+      return h('li.history-item', { dataset: { key: String(rec.key) }, class: `history-item${rec.key === shown ? ' current' : ''}` },
+        h('button.history-open', { type: 'button', title: 'Replay this run', onclick: () => this.showRun(history.restore(rec)) },
+          h('span.history-label', {}, rec.label || '(empty)'), h('span.faint', {}, `${rec.meta?.rewriting ? 'rewrite · ' : ''}${rec.model} · ${rec.steps} steps · ${when}`)),
+        h('button.icon-btn.history-delete', { type: 'button', 'aria-label': 'Delete this run', title: 'Delete this run', onclick: () => this.deleteRun(rec.key) }, icon('trash')));
+    }));
+  }
+
+  async deleteRun(key) {
+    await history.remove(key);
+    if (this.run?.historyKey === key) this.run.historyKey = null;
+    await this.loadHistory();
+  }
+
+  /** Show a finished run (from the history, or an earlier version): replayable and exportable as it was live. */
+  showRun(run) {
+    this.stop();
+    this.prefix = run.meta.prefix || '';
+    this.fixed = run.meta.fixed || '';
+    this.errorEl?.remove();
+    this.card.classList.remove('stale');
+    this.el.classList.remove('busy');
+    this.bind(run, { live: false });
+    this.finishRun(run);
+    this.onShowHook(run);
+    if (this.view) this.loadHistory();
   }
 
   setEmpty(node) { this.emptyEl.replaceChildren(node); }
@@ -104,16 +154,23 @@ export class Stage {
   }
 
   onStart(run) {
+    this.bind(run, { live: true });
+    this.onStartHook(run);
+  }
+
+  bind(run, { live }) {
     this.hideLoader();
     this.bar.hidden = false; // readouts and tools appear with the first run
     this.run = run;
     this.emptyEl.hidden = true;
     this.canvasEl.hidden = false;
     this.timelineEl.hidden = false;
+    this.minimap.el.hidden = false;
     this.canvas.setHighlight(null);
     this.canvas.bind(run, this.prefix, this.fixed);
     this.canvas.setHeat(this.heat);
-    this.timeline.setRun(run, { live: true });
+    this.timeline.setRun(run, { live });
+    this.minimap.bind(run);
     this.filmWrap.hidden = true;
     this.exportBtns.hidden = true;
     for (const s of Object.values(this.stats)) s.set('–');
@@ -132,12 +189,11 @@ export class Stage {
     this.stats.revoked.set('0');
     this.stats.edited.set('0');
     this.status.textContent = `Diffusing ${run.n} tokens in ${run.totalSteps} steps${blocks > 1 ? `, ${blocks} blocks of ${run.blockLength}` : ''}`;
-    this.onStartHook(run);
   }
 
   onFrame(run, k) {
     this.timeline.advance(k);
-    if (this.timeline.following) this.canvas.show(k);
+    if (this.timeline.following) { this.canvas.show(k); this.minimap.show(k); }
     const frame = run.steps[k - 1];
     if (frame) {
       this.stats.rate.set(formatRate(frame.tokens_per_second));
@@ -164,6 +220,12 @@ export class Stage {
   }
 
   onDone(run) {
+    this.finishRun(run);
+    this.onDoneHook(run);
+    if (this.view) history.save(run, this.view).then(key => { run.historyKey = key; return this.loadHistory(); });
+  }
+
+  finishRun(run) {
     this.el.classList.remove('busy');
     this.canvas.replay = true;
     this.timeline.endLive();
@@ -173,6 +235,7 @@ export class Stage {
     } else {
       this.canvas.show(this.timeline.current, { animate: false });
     }
+    this.minimap.show(this.timeline.current);
     // The server's own accounting: passes run against passes planned, denoising time, its tokens/s.
     const t = run.done.timings || {};
     this.stats.rate.set(formatRate(t.tokens_per_second));
@@ -187,12 +250,11 @@ export class Stage {
       this.stats.blocks.set(`${used} of ${run.blocks}`);
       this.stats.blocks.el.title = 'The run ended (an end token) before its last blocks';
     }
-    this.film.render(run, this.timeline.current, this.prefix, this.fixed);
+    this.film.render(run, this.timeline.current);
     this.filmWrap.hidden = false;
     this.exportBtns.hidden = false;
     this.card.classList.add('finished');
     this.status.textContent = `Done: ${run.done.usage?.completion_tokens ?? ''} tokens in ${formatSeconds(t.elapsed)}`;
-    this.onDoneHook(run);
   }
 
   onError(err, run) {
@@ -218,6 +280,7 @@ export class Stage {
 
   seek(k) {
     this.canvas.show(k);
+    this.minimap.show(k);
     this.film.mark(k);
   }
 
@@ -240,6 +303,13 @@ export class Stage {
     const name = fileName(this.run, 'svg');
     download(name, new Blob([animatedSVG(this.run, `${this.run.model} · ${this.run.lastStep} steps`)], { type: 'image/svg+xml' }));
     toast('Saved the animated SVG', name, 'ok');
+  }
+
+  exportJSON() {
+    if (!this.run?.finished) return;
+    const name = fileName(this.run, 'json');
+    download(name, new Blob([JSON.stringify(runJSON(this.run), null, 1)], { type: 'application/json' }));
+    toast('Saved the run as JSON', name, 'ok');
   }
 
   /** Keyboard: the timeline keys, when the stage has a run (app.js keeps a focused control's own keys for it). */

@@ -1,7 +1,6 @@
 // Timeline: a scrubber over a run's steps (live while it streams, replayable after), with a
 // sparkline of how many tokens each step committed; and the filmstrip of a few steps side by side.
 
-import { CanvasView } from './canvas.js';
 import { h, icon, paintRange } from './ui.js';
 
 const PLAY_STEP_MS = 70; // replay speed: one step per this many ms (long runs are compressed)
@@ -173,7 +172,7 @@ export class Filmstrip {
     el.setAttribute('aria-label', 'Filmstrip: a few steps side by side');
   }
 
-  render(run, current = null, prefix = '', fixed = '') {
+  render(run, current = null) {
     this.el.replaceChildren();
     if (!run || !run.lastStep) return;
     for (const k of filmSteps(run.lastStep, this.count)) {
@@ -181,9 +180,10 @@ export class Filmstrip {
       const pct = Math.round((1 - run.maskedFraction(k)) * 100);
       const frame = h('button.frame', { type: 'button', title: `Show step ${k}`, dataset: { step: String(k) }, onclick: () => this.onSeek?.(k) },
         h('div.frame-label', {}, h('span', {}, `step ${k}`), h('span', {}, `${pct}%`)), body);
-      const view = new CanvasView(body, { compact: true, mono: run.meta.kind === 'code' });
-      view.bind(run, prefix, fixed);
-      view.show(k, { animate: false });
+      // The whole canvas as a mask map: late frames differ where the late tokens are, wherever they are.
+      const map = new Minimap(body, { label: `Step ${k}: the cells decided` });
+      map.bind(run);
+      map.show(k);
       this.el.append(frame);
     }
     this.mark(current);
@@ -191,5 +191,40 @@ export class Filmstrip {
 
   mark(k) {
     for (const f of this.el.children) f.classList.toggle('current', Number(f.dataset.step) === k);
+  }
+}
+
+/** A mask map of the whole canvas: one small cell per region position, decided (.d), fixed (.g),
+ *  an end token or its tail (.e) or still masked, at the shown step; block starts are marked (.bb). */
+export class Minimap {
+  constructor(el, { label = 'Mask map' } = {}) {
+    this.el = el;
+    el.classList.add('minimap');
+    el.setAttribute('role', 'img');
+    el.setAttribute('aria-label', label);
+    this.label = label;
+    this.run = null;
+    this.cells = [];
+  }
+
+  bind(run) {
+    this.run = run;
+    this.cells = Array.from({ length: run.n }, (_, i) => h('i', { class: run.blockStart(i) ? 'bb' : '' }));
+    this.el.replaceChildren(...this.cells);
+    this.show(0);
+  }
+
+  show(k) {
+    const run = this.run;
+    if (!run) return;
+    const states = run.states(k);
+    let decided = 0;
+    states.forEach((state, i) => {
+      const cls = state === 'given' ? 'g' : state === 'mask' ? '' : state === 'token' ? 'd' : 'e';
+      if (cls === 'd' || cls === 'e') decided++;
+      const full = run.blockStart(i) ? `${cls} bb`.trim() : cls;
+      if (this.cells[i].className !== full) this.cells[i].className = full;
+    });
+    this.el.setAttribute('aria-label', `${this.label}: ${decided} of ${states.filter(s => s !== 'given').length}`);
   }
 }

@@ -9,6 +9,8 @@ import { h, icon, toast } from '../ui.js';
 // A rewrite that keeps greedy decoding would usually choose the same words again.
 const REWRITE_TEMPERATURE = 0.8;
 const GAP = /\{\{\s*\d+\s*\}\}/;
+// A prompt written as a request (a question, an instruction): a completion model continues it, it does not answer.
+const REQUEST = /\?\s*$|^\s*(write|explain|give|tell|list|summari[sz]e|translate|describe|please|what|how|why|who|when|where|can|could|would|should|is|are|do|does)\b/i;
 
 export class DiffuseView {
   constructor(root, app) {
@@ -17,11 +19,15 @@ export class DiffuseView {
     this.picker = new ModelPicker({ kinds: ['text', 'chat'], storageKey: 'text', onChange: m => this.modelChanged(m) });
     this.prompt = h('textarea.prompt-input', { rows: 3, placeholder: 'Start a story…', 'aria-label': 'Prompt', spellcheck: 'true' });
     this.prompt.value = localStorage.getItem('unmask.prompt') || STORY_PROMPTS[0];
-    this.prompt.addEventListener('input', () => { try { localStorage.setItem('unmask.prompt', this.prompt.value); } catch { /* */ } });
+    this.prompt.addEventListener('input', () => { try { localStorage.setItem('unmask.prompt', this.prompt.value); } catch { /* */ } this.paintNote(); });
     this.runBtn = h('button.btn.primary.run-btn', { type: 'button', onclick: () => this.run() }, icon('sparkle'), 'Diffuse', h('span.kbd-hint', {}, 'Ctrl ↵'));
     this.stopBtn = h('button.btn.stop-btn', { type: 'button', hidden: true, onclick: () => this.stage.stop() }, icon('stop'), 'Stop');
     this.examples = h('div.chips.examples');
-    this.stage = new Stage({ onDone: run => this.finished(run), onStart: run => this.started(run) });
+    this.stage = new Stage({ view: 'diffuse', onDone: run => this.finished(run), onStart: run => this.started(run), onShow: run => this.shown(run) });
+    // Rewrite versions: the runs a rewrite replaced, the latest last; Undo (Ctrl Z) brings one back.
+    this.versions = [];
+    this.undoBtn = h('button.btn.small.ghost.undo-btn', { type: 'button', hidden: true, title: 'Back to the version before this rewrite (Ctrl Z)', 'aria-keyshortcuts': 'Control+Z', onclick: () => this.undo() }, icon('undo'), this.undoText = h('span', {}, 'Undo rewrite'));
+    this.stage.bar.querySelector('.stage-tools').prepend(this.undoBtn);
     this.stage.onErrorHook = err => { this.busy(false); if (err.param) this.dial.flag(err.param); };
     this.stage.setEmpty(this.emptyState());
     this.rewriteBtn = h('button.btn.small.rewrite-btn', { type: 'button', hidden: true, title: 'Mask this span and diffuse it again, everything else fixed (R)', onclick: () => this.rewrite() }, icon('rewrite'), 'Rewrite');
@@ -31,13 +37,14 @@ export class DiffuseView {
     const dialEl = h('aside.card.dial-card');
     this.dial = new Dial(dialEl, { key: 'diffuse' });
     this.chatNote = h('p.faint.chat-note', { hidden: true }, 'A chat model: your prompt is sent as a user message.');
+    this.continueNote = h('p.faint.continue-note', { hidden: true, role: 'note' }, 'This is not a chat model: it continues your text as a story, it does not answer it. For answers, pick a chat model (or use Chat).');
     root.append(h('div.diffuse-layout', {},
       h('div.work', {},
         h('div.card.prompt-card', {},
           h('div.prompt-top', {}, h('h1.view-title', {}, 'Diffuse'), h('span.view-sub', {}, 'Text appears out of order, over a number of denoising steps.'), this.picker.el),
           this.prompt,
           h('div.prompt-actions', {}, this.examples, h('div.spacer'), this.stopBtn, this.runBtn),
-          this.chatNote),
+          this.chatNote, this.continueNote),
         this.stage.el),
       dialEl));
     this.renderExamples();
@@ -54,7 +61,7 @@ export class DiffuseView {
   renderExamples() {
     const chat = this.picker.info && kindOf(this.picker.info) === 'chat';
     const list = chat ? CHAT_PROMPTS.slice(0, 2) : STORY_PROMPTS.slice(1, 3);
-    this.examples.replaceChildren(...list.map(p => h('button.chip', { type: 'button', title: p, onclick: () => { this.prompt.value = p; this.prompt.focus(); } }, p.length > 34 ? `${p.slice(0, 32)}…` : p)));
+    this.examples.replaceChildren(...list.map(p => h('button.chip', { type: 'button', title: p, onclick: () => { this.prompt.value = p; this.paintNote(); this.prompt.focus(); } }, p.length > 34 ? `${p.slice(0, 32)}…` : p)));
   }
 
   setModels(models) { this.picker.setModels(models); }
@@ -63,9 +70,16 @@ export class DiffuseView {
     this.dial.setModel(info);
     const chat = info && kindOf(info) === 'chat';
     this.chatNote.hidden = !chat;
+    this.paintNote();
     this.prompt.placeholder = chat ? 'Ask something…' : 'Start a story…';
     this.renderExamples();
     this.runBtn.disabled = !info;
+  }
+
+  /** The note that a completion model continues a request rather than answering it. */
+  paintNote() {
+    const info = this.picker.info;
+    this.continueNote.hidden = !info || kindOf(info) === 'chat' || !REQUEST.test(this.prompt.value);
   }
 
   busy(on) {
@@ -102,6 +116,11 @@ export class DiffuseView {
 
   started(run) {
     this.busy(true);
+    // A rewrite keeps the version it replaces; any other run starts a new line of versions.
+    if (run.meta.rewriting && this.replacing) this.versions.push(this.replacing);
+    else if (!run.meta.rewriting) this.versions = [];
+    this.replacing = null;
+    this.paintUndo();
     this.app.modelLoaded(run.model);
     // A rewrite's gap is the region's first n positions (its template starts with the gap).
     if (run.meta.rewriting) this.stage.canvas.setHighlight([0, run.meta.rewriting - 1]);
@@ -109,6 +128,28 @@ export class DiffuseView {
 
   finished() {
     this.busy(false);
+  }
+
+  /** A run shown from the history (or brought back by Undo). */
+  shown() {
+    this.busy(false);
+    if (!this.undoing) this.versions = [];
+    this.paintUndo();
+  }
+
+  paintUndo() {
+    this.undoBtn.hidden = !this.versions.length;
+    this.undoText.textContent = this.versions.length > 1 ? `Undo rewrite (${this.versions.length})` : 'Undo rewrite';
+  }
+
+  /** Restore the version before the latest rewrite; false when there is none (or a run is going). */
+  undo() {
+    if (!this.versions.length || this.stage.running) return false;
+    this.undoing = true;
+    try { this.stage.showRun(this.versions.pop()); } finally { this.undoing = false; }
+    this.paintUndo();
+    this.stage.status.textContent = 'Rewrite undone: the earlier version is back';
+    return true;
   }
 
   /** The whole answer as text: the fixed start (rewrites) and the region, up to its end token. */
@@ -162,6 +203,7 @@ export class DiffuseView {
     }
     document.getSelection().removeAllRanges();
     this.rewriteBtn.hidden = true;
+    this.replacing = run;
     this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source: run.meta.source, steps, rewriting: n });
   }
 

@@ -30,7 +30,7 @@ export class InfillView {
     this.count = h('span.faint.gap-count');
     this.runBtn = h('button.btn.primary', { type: 'button', onclick: () => this.run() }, icon('sparkle'), 'Fill the gaps', h('span.kbd-hint', {}, 'Ctrl ↵'));
     this.stopBtn = h('button.btn', { type: 'button', hidden: true, onclick: () => this.stage.stop() }, icon('stop'), 'Stop');
-    this.stage = new Stage({ label: 'Infill canvas', onDone: run => this.finished(run), onStart: () => this.busy(true) });
+    this.stage = new Stage({ label: 'Infill canvas', view: 'infill', onDone: run => this.finished(run), onStart: () => this.busy(true), onShow: run => { this.busy(false); this.showResult(run); } });
     this.stage.onErrorHook = () => this.busy(false);
     this.stage.setEmpty(h('div.empty', {},
       h('h3', {}, 'Only the gaps diffuse'),
@@ -103,6 +103,11 @@ export class InfillView {
   finished(run) {
     this.busy(false);
     this.app.modelLoaded(run.model);
+    this.showResult(run);
+  }
+
+  /** The filled text under the canvas (a run from the history shows its own). */
+  showResult(run) {
     const text = (run.meta.fixed || '') + run.done.text;
     this.result.hidden = false;
     this.result.replaceChildren(h('div.section-head', {}, h('h3.panel-title', {}, 'Result'), copyButton(() => text)), h('p.infill-text', {}, text));
