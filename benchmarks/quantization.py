@@ -9,17 +9,20 @@
    sentences are not independent, so the error is that of a ratio of sums over stories), tokens/s,
    and how far each mode's masked-token predictions are from float32's (KL divergence, top-1
    agreement) on held-out stories. The modes take turns in rounds of 8 stories with the same
-   prompts and seeds. 400 stories put the standard error near 0.7 points, so a difference of 3
-   points between two modes is some 3 standard errors.
+   prompts and seeds, so differences are paired: their error is that of the per-story difference.
 2. layer choices (story): the same figures for the alternatives models/quant.py weighs, each the
-   shipped int4 with one thing changed: min/max rounding instead of the scale search, group 32,
-   the embedding int8, the LM head int8 or int4 (LLaDA reads its head as a tensor, so these round
-   it in place; the int4 head at group 32 stands in for a tied table, which serves as the head).
-   The KL is shown because it is cheap, not because it predicts acceptance: int4 embeddings raise
-   it by half and cost nothing in accepted stories.
+   shipped int4 with one thing changed: the scale search before (9 grids, no refinement), min/max
+   rounding, the LM head int8 (LLaDA reads its head as a tensor, so it is rounded in place: what a
+   Dream-layout head gets), and both tables int4 at one group size (what a tied table gets); paired
+   with the story section's bfloat16 and int4. Then
+   the block weights' round-trip and group-mean error for each rounding against min/max's, and
+   its seconds per million weights (the least of 20 runs).
 3. 0.5B (Qwen2.5-0.5B's shape, random bfloat16 weights, its parameter names, a tied table): peak
-   RSS of a load and one forward pass (which reads every weight) in a subprocess, less that of a
-   tiny model's, and tokens/s, as ratios to bfloat16; also int4 with the tied table in int4.
+   RSS of a load and one forward pass (which reads every weight; its float32 logits are 5 MB) in a
+   subprocess, less that of a tiny model's, and the bytes of the loaded model's tensors, load
+   seconds (wall and CPU) and tokens/s, as ratios to bfloat16; also int4 as loaded before (tied
+   table int8, 9-grid search), with the tied table int8 (the search of now), and with the tied
+   table in groups of 64.
 4. Dream-7B with 4 layers (its config.json, real widths and vocabulary): peak RSS of a load per
    mode against the loader's estimate, and the estimate for the real 28 layers against the file
    arithmetic (the hub index's size for bfloat16, the tensors `unmask quantize` writes otherwise).
@@ -73,31 +76,42 @@ QWEN_05B = {  # Qwen2.5-0.5B's config.json, in the Dream (Qwen2) layout
 }
 MB = 2**20
 GB = 1e9
+# 0.5B rows beside the modes: the int4 load before this search and tied table, the tied table as
+# before with the search of now, and the tied table in groups of 64.
+ALTERNATIVES_05B = [
+    ("int4 before", "bfloat16", "int4", {"tied": ["int8", None], "search": [9, 0]}),
+    ("int4, tied table int8", "bfloat16", "int4", {"tied": ["int8", None]}),
+    ("int4, tied group 64", "bfloat16", "int4", {"tied": ["int4", 64]}),
+]
 
 RSS_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import json, sys, time
     import torch
     import unmask.loading as loading
     from unmask.models import quant
 
-    folder, dtype, quantize, tied_table = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    folder, dtype, quantize, changes = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     torch.set_num_threads(int(sys.argv[5]))
-    if tied_table != "shipped":  # the alternative for a tied table, e.g. "int4:32"
-        mode, group = tied_table.split(":")
-        quant.TABLES[quantize] = quant.TABLES[quantize] | {"tied": (mode, int(group) or None)}
-    start = time.perf_counter()
+    if "tied" in changes:  # another choice for a tied table, e.g. ["int8", null]
+        quant.TABLES[quantize] = quant.TABLES[quantize] | {"tied": tuple(changes["tied"])}
+    if "search" in changes:  # (grids, refinements) of the int4 scale search
+        quant.SEARCH_GRIDS, quant.SEARCH_LLOYD = changes["search"]
+    loading.QUANTIZE_BLOCK_BYTES = changes.get("block", loading.QUANTIZE_BLOCK_BYTES)
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         checkpoint = loading.load_checkpoint(folder, dtype, "cpu", None if quantize == "none" else quantize)
     except loading.ModelLoadError as err:
         print("refused", err)
         raise SystemExit(0)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     with torch.no_grad():  # one pass reads every weight: a mapped file's pages count from then on
         checkpoint.net(torch.arange(8)[None])
+    tensors = [*checkpoint.net.parameters(), *checkpoint.net.buffers()]
+    held = {t.data_ptr(): t.numel() * t.element_size() for t in tensors}  # a tied table once
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            print(int(line.split()[1]) * 1024, seconds)
+            print(int(line.split()[1]) * 1024, seconds, cpu, sum(held.values()))
     """
 )
 # The baseline a load's peak RSS is measured from: the same process with a model of a few kB
@@ -107,25 +121,29 @@ TINY |= {"num_attention_heads": 4, "num_key_value_heads": 2, "mask_token_id": 51
 TINY |= {"pad_token_id": 0}
 
 
-def peak_rss(folder: Path, dtype: str, quantize: str | None = None, tied_table: str = "shipped") -> tuple:
-    """(peak RSS bytes, load seconds, refusal) of a load of `folder` and one pass, in a fresh process."""
-    args = [sys.executable, "-c", RSS_SCRIPT, str(folder), dtype, quantize or "none", tied_table]
+def peak_rss(folder: Path, dtype: str, quantize: str | None = None, changes: dict | None = None) -> tuple:
+    """(peak RSS bytes, load seconds, load CPU seconds, bytes of the model's tensors, refusal) of a
+    load of `folder` and one pass, in a fresh process;
+    `changes` to the shipped choices as RSS_SCRIPT reads them."""
+    args = [sys.executable, "-c", RSS_SCRIPT, str(folder), dtype, quantize or "none", json.dumps(changes or {})]
     args.append(str(torch.get_num_threads()))  # the benchmark's --threads
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     out = done.stdout.strip()
     if out.startswith("refused"):
-        return None, 0.0, out.removeprefix("refused ")
-    rss, seconds = out.split()
-    return float(rss), float(seconds), ""
+        return None, 0.0, 0.0, 0, out.removeprefix("refused ")
+    rss, seconds, cpu, held = out.split()
+    return float(rss), float(seconds), float(cpu), int(held), ""
 
 
 def load_rss(folder: Path, tiny: Path, modes=MODES) -> dict:
-    """label -> peak RSS over the tiny model's (None when the fit check refused), load seconds, refusal."""
+    """label -> peak RSS over the tiny model's (None when the fit check refused), load seconds (wall
+    and CPU: the machine may be shared), refusal."""
     rows = {}
-    for label, dtype, q, *tied_table in modes:
-        rss, seconds, refused = peak_rss(folder, dtype, q, *tied_table)
-        base = peak_rss(tiny, dtype, q, *tied_table)[0]
-        rows[label] = {"rss": None if rss is None else rss - base, "load_seconds": seconds, "refused": refused}
+    for label, dtype, q, *changes in modes:
+        rss, seconds, cpu, held, refused = peak_rss(folder, dtype, q, *changes)
+        base = peak_rss(tiny, dtype, q, *changes)[0]
+        rows[label] = {"rss": None if rss is None else rss - base, "load_seconds": seconds, "load_cpu_seconds": cpu}
+        rows[label] |= {"tensor_bytes": held, "refused": refused}
     return rows
 
 
@@ -230,6 +248,18 @@ def story_rows(models: dict, samples: int) -> dict[str, list]:
     return rows
 
 
+def paired_difference(rows: list, base: list) -> tuple[float, float]:
+    """(accepted share of `rows` minus that of `base` on the same stories, its standard error): the
+    stories are paired (same prompt and seed), so the error is that of the per-story difference of
+    the two ratios' linearised terms, smaller than two independent errors combined."""
+    m = min(len(rows), len(base))
+    a, b = [(r[0], r[1]) for r in rows[:m]], [(r[0], r[1]) for r in base[:m]]
+    (p, _), (q, _) = acceptance(a), acceptance(b)
+    n_a, n_b = sum(r[1] for r in a), sum(r[1] for r in b)
+    terms = [(x - p * n) / n_a - (y - q * k) / n_b for (x, n), (y, k) in zip(a, b)]
+    return p - q, math.sqrt(sum(t * t for t in terms) * m / max(1, m - 1))
+
+
 def summarise(rows: list, fidelity: dict) -> dict:
     p, se = acceptance([(r[0], r[1]) for r in rows])
     return {
@@ -251,11 +281,10 @@ def story_section(samples: int) -> dict:
         for label, model in models.items()
     }
     base = rows["bfloat16"]
-    for row in rows.values():
+    for label, row in rows.items():
         row["speed_vs_bf16"] = row["tokens_per_second"] / base["tokens_per_second"]
-        row["vs_bf16"] = row["accepted"] - base["accepted"]
-        row["vs_bf16_se"] = math.hypot(row["se"], base["se"])
-    return {"samples": samples, "steps": reference.defaults["steps"], "rows": rows}
+        row["vs_bf16"], row["vs_bf16_se"] = paired_difference(per_story[label], per_story["bfloat16"])
+    return {"samples": samples, "steps": reference.defaults["steps"], "rows": rows, "per_story": per_story}
 
 
 def round_in_place(weight: torch.Tensor, mode: str, group: int | None = None, rounding=None) -> None:
@@ -279,29 +308,38 @@ def min_max_int4(w: torch.Tensor, group: int) -> torch.Tensor:
     return ((q - quant.INT4_OFFSET) * scales[..., None] + zeros[..., None]).reshape(w.shape)
 
 
-def variant(group: int | None = None, embedding="shipped", head=None, rounding=None):
-    """The story model in bfloat16 with the int4 plan and one change, every weight rounded in place."""
+def variant(group: int | None = None, embedding="shipped", head=None, rounding=None, search=None):
+    """The story model in bfloat16 with the int4 plan and one change, every weight rounded in place;
+    `search` = (grids, refinements) of the int4 scale search instead of quant's."""
     model = unmask.load("story", dtype="bfloat16")
     tables = {} if embedding == "shipped" else {"embedding": embedding}
-    for name, (mode, g) in quant.plan(model.net, "int4", group, tables).items():
-        is_body = mode == "int4" and name not in quant.TOKEN_EMBEDDINGS
-        round_in_place(model.net.get_submodule(name).weight, mode, g, rounding if is_body else None)
-    if head is not None:
-        round_in_place(model.net.get_submodule(HEAD).weight, *head)
+    shipped = quant.SEARCH_GRIDS, quant.SEARCH_LLOYD
+    quant.SEARCH_GRIDS, quant.SEARCH_LLOYD = search or shipped
+    try:
+        for name, (mode, g) in quant.plan(model.net, "int4", group, tables).items():
+            is_body = mode == "int4" and name not in quant.TOKEN_EMBEDDINGS
+            round_in_place(model.net.get_submodule(name).weight, mode, g, rounding if is_body else None)
+        if head is not None:
+            round_in_place(model.net.get_submodule(HEAD).weight, *head)
+    finally:
+        quant.SEARCH_GRIDS, quant.SEARCH_LLOYD = shipped
     return model
 
 
-CHOICES = {  # label -> the shipped int4 with one change (see variant)
+# label -> the shipped int4 with one change (see variant). The story model is untied and LLaDA
+# reads its head as a tensor, so shipped int4 keeps its head in bfloat16: the head rows add what a
+# Dream-layout head would get, and both tables at one group size stand in for a tied table.
+CHOICES = {
+    "the search before (9 grids, no refinement)": dict(search=(9, 0)),
     "min/max rounding (no scale search)": dict(rounding=min_max_int4),
-    "block weights in groups of 32": dict(group=32),
-    "embedding int8": dict(embedding=("int8", None)),
-    "+ head int8": dict(head=("int8", None)),
-    "+ head int4, group 32 (a tied table)": dict(head=("int4", 32)),
-    "+ head int4, group 64": dict(head=("int4", 64)),
+    "+ head int8 (untied: shipped)": dict(head=("int8", None)),
+    "tables int4, group 32 (tied: shipped)": dict(embedding=("int4", 32), head=("int4", 32)),
+    "tables int4, group 64": dict(embedding=("int4", 64), head=("int4", 64)),
 }
 
 
-def layer_choices_section(samples: int) -> dict:
+def layer_choices_section(samples: int, story: dict) -> dict:
+    """Each of CHOICES on `samples` stories, paired with the story section's bfloat16 and int4 rows."""
     reference = unmask.load("story", dtype="float32")
     ids, masked = held_out_batch(reference.tokenizer)
     rows = {}
@@ -309,31 +347,56 @@ def layer_choices_section(samples: int) -> dict:
         model = variant(**change)
         per_story = story_rows({label: model}, samples)[label]
         rows[label] = summarise(per_story, masked_fidelity(reference.net, model.net, ids, masked, reference.ids.mask))
-    # The scale search against min/max on the block weights: round-trip error and group-mean error.
-    errors = {"search": [0.0, 0.0, 0], "min/max": [0.0, 0.0, 0]}
-    for name, (mode, group) in quant.plan(reference.net, "int4").items():
-        if mode != "int4" or name in quant.TOKEN_EMBEDDINGS:
-            continue
-        w = reference.net.get_submodule(name).weight.float()
-        found = quant.dequantize(quant.quantize_weight(w, "int4", group), "int4")
-        for key, rounded in (("search", found), ("min/max", min_max_int4(w, group))):
-            e = (rounded - w).reshape(w.shape[0], -1, group)
-            errors[key][0] += float(e.pow(2).sum())
-            errors[key][1] += float(e.mean(-1).pow(2).sum())
-            errors[key][2] += e.shape[0] * e.shape[1]
-    rms = {key: (math.sqrt(sq / (n * group)), math.sqrt(mean_sq / n)) for key, (sq, mean_sq, n) in errors.items()}
+        for mode, key in (("bfloat16", "vs_bf16"), ("int4", "vs_int4")):
+            rows[label][key], rows[label][key + "_se"] = paired_difference(per_story, story["per_story"][mode])
+    return {"samples": samples, "rows": rows, "rounding": rounding_errors(reference.net)}
+
+
+def rounding_errors(net) -> dict:
+    """Round-trip and group-mean error of the block weights' int4 rounding, as ratios to min/max's
+    (the story model), and the seconds each takes per million weights of a 0.5B-shaped block."""
+    searches = {"search": (quant.SEARCH_GRIDS, quant.SEARCH_LLOYD), "search before": (9, 0)}
+    sums = {key: [0.0, 0.0] for key in (*searches, "min/max")}
+    shipped = quant.SEARCH_GRIDS, quant.SEARCH_LLOYD
+    block = torch.randn(292, 896, generator=torch.Generator().manual_seed(0)).mul_(0.02).to(torch.bfloat16)
+    seconds = {}
+    try:
+        for key, search in searches.items():
+            quant.SEARCH_GRIDS, quant.SEARCH_LLOYD = search
+            for name, (mode, group) in quant.plan(net, "int4").items():
+                if mode != "int4" or name in quant.TOKEN_EMBEDDINGS:
+                    continue
+                w = net.get_submodule(name).weight.float()
+                found = quant.dequantize(quant.quantize_weight(w, "int4", group), "int4")
+                for k, rounded in ((key, found), ("min/max", min_max_int4(w, group))):
+                    if k == "min/max" and key != "search":
+                        continue
+                    e = (rounded - w).reshape(w.shape[0], -1, group)
+                    sums[k][0] += float(e.pow(2).sum())
+                    sums[k][1] += float(e.mean(-1).pow(2).sum())
+            spent = []
+            for _ in range(20):  # the least of several: the machine is shared
+                start = time.process_time()
+                quant.quantize_weight(block, "int4", quant.DEFAULT_GROUP_SIZE)
+                spent.append(time.process_time() - start)
+            seconds[key] = min(spent) / block.numel() * 1e6
+    finally:
+        quant.SEARCH_GRIDS, quant.SEARCH_LLOYD = shipped
+    base = sums["min/max"]
     return {
-        "samples": samples,
-        "rows": rows,
-        "error_search_vs_min_max": rms["search"][0] / rms["min/max"][0],
-        "group_mean_error_search_vs_min_max": rms["search"][1] / rms["min/max"][1],
+        key: {
+            "error_vs_min_max": math.sqrt(sq / base[0]),
+            "group_mean_error_vs_min_max": math.sqrt(mean_sq / base[1]),
+            "seconds_per_million": seconds.get(key),
+        }
+        for key, (sq, mean_sq) in sums.items()
     }
 
 
 def small_model_section(tmp: Path, threads: int) -> dict:
     folder = random_checkpoint(tmp / "qwen-0.5b", QWEN_05B)
     tiny = random_checkpoint(tmp / "tiny", TINY)
-    rows = load_rss(folder, tiny, MODES + [("int4, tied table int4", "bfloat16", "int4", "int4:32")])
+    rows = load_rss(folder, tiny, MODES + ALTERNATIVES_05B)
     models = {
         label: unmask.load(folder, dtype=dtype, quantize=q) for label, dtype, q in MODES if not rows[label]["refused"]
     }
@@ -351,6 +414,7 @@ def small_model_section(tmp: Path, threads: int) -> dict:
     base = rows["bfloat16"]
     for row in rows.values():
         row["rss_vs_bf16"] = row["rss"] / base["rss"] if row["rss"] else None
+        row["tensors_vs_bf16"] = row["tensor_bytes"] / base["tensor_bytes"] if row["rss"] else None
         if "tokens_per_second" in row:
             row["speed_vs_bf16"] = row["tokens_per_second"] / base["tokens_per_second"]
     counted = {label: model.num_parameters for label, model in models.items()}
@@ -380,12 +444,18 @@ def dream_7b_section(tmp: Path) -> dict:
 
 
 def print_story_rows(rows: dict, width: int) -> None:
+    paired = any("vs_int4" in r for r in rows.values())
+    extra = f" {'vs int4':>13}" if paired else ""
     print(
-        f"{'':<{width}} {'accepted':>15} {'vs bf16':>13} {'stories':>7} {'tokens/s':>9} {'KL to f32':>10} {'top-1':>7}"
+        f"{'':<{width}} {'accepted':>15} {'vs bf16':>13}{extra} {'stories':>7} {'tokens/s':>9} "
+        f"{'KL to f32':>10} {'top-1':>7}"
     )
     for label, r in rows.items():
         accepted = f"{r['accepted']:.1%} ± {r['se']:.1%}"
-        delta = f"{100 * r['vs_bf16']:+.1f} ± {100 * r['vs_bf16_se']:.1f}" if "vs_bf16" in r else ""
+        delta = f"{100 * r['vs_bf16']:+.1f} ± {100 * r['vs_bf16_se']:.1f}"
+        if paired:
+            against_int4 = f"{100 * r['vs_int4']:+.1f} ± {100 * r['vs_int4_se']:.1f}"
+            delta = f"{delta:>13} {against_int4:>13}"
         print(
             f"{label:<{width}} {accepted:>15} {delta:>13} {r['stories']:>7} {r['tokens_per_second']:>9.0f} "
             f"{r['kl']:>10.5f} {r['top1']:>6.1%}"
@@ -396,17 +466,21 @@ def print_tables(results: dict) -> None:
     s = results["story"]
     print(f"\nstory: {s['samples']} stories per mode at {s['steps']} steps (shipped defaults), modes in turn")
     print_story_rows(s["rows"], 10)
-    print("  ± is one standard error over stories; vs bf16 in points.")
+    print("  ± is one standard error over stories; vs bf16: the paired difference in points (same stories).")
     c = results["layer_choices"]
     print(f"\nlayer choices (story, the shipped int4 with one change, {c['samples']} stories each)")
-    print_story_rows(c["rows"], 38)
-    print(
-        f"  block weights, scale search / min/max: round-trip error {c['error_search_vs_min_max']:.2f}, "
-        f"group-mean error {c['group_mean_error_search_vs_min_max']:.2f}"
-    )
+    print_story_rows(c["rows"], 42)
+    print("  vs bf16, vs int4: paired with the story section's first stories (same prompts and seeds).")
+    print(f"  {'block weights, int4 rounding':<30} {'error':>8} {'group mean':>11} {'s per M weights':>16}")
+    for key, r in c["rounding"].items():
+        seconds = f"{r['seconds_per_million']:>16.3f}" if r["seconds_per_million"] is not None else ""
+        print(f"  {key:<30} {r['error_vs_min_max']:>8.3f} {r['group_mean_error_vs_min_max']:>11.3f} {seconds}")
     m = results["small"]
     print(f"\n0.5B (Qwen2.5-0.5B shape, {m['parameters'] / 1e6:.0f}M parameters, tied table), {m['threads']} thread(s)")
-    print(f"{'mode':<22} {'peak RSS':>10} {'vs bf16':>8} {'load s':>7} {'tokens/s':>9} {'vs bf16':>8} {'counted':>9}")
+    print(
+        f"{'mode':<22} {'peak RSS':>10} {'vs bf16':>8} {'tensors':>8} {'load s':>7} {'cpu s':>6} {'tokens/s':>9} "
+        f"{'vs bf16':>8} {'counted':>9}"
+    )
     for label, r in m["rows"].items():
         if r["refused"]:
             print(f"{label:<22} refused: {r['refused']}")
@@ -414,8 +488,8 @@ def print_tables(results: dict) -> None:
         speed = f"{r['tokens_per_second']:>9.1f} {r['speed_vs_bf16']:>7.2f}x" if "tokens_per_second" in r else " " * 18
         counted = f"{m['counted'][label] / 1e6:.0f}M" if label in m["counted"] else ""
         print(
-            f"{label:<22} {r['rss'] / MB:>7.0f} MB {r['rss_vs_bf16']:>7.3f}x {r['load_seconds']:>7.1f} "
-            f"{speed} {counted:>9}"
+            f"{label:<22} {r['rss'] / MB:>7.0f} MB {r['rss_vs_bf16']:>7.3f}x {r['tensors_vs_bf16']:>7.3f}x "
+            f"{r['load_seconds']:>7.1f} {r['load_cpu_seconds']:>6.1f} {speed} {counted:>9}"
         )
     d = results.get("dream_7b")
     if d is None:
@@ -425,13 +499,14 @@ def print_tables(results: dict) -> None:
         f"{d['parameters_28_layers'] / 1e9:.2f}B)"
     )
     print(
-        f"{'mode':<10} {'peak RSS':>10} {'estimate':>10} {'load s':>7} "
+        f"{'mode':<10} {'peak RSS':>10} {'estimate':>10} {'load s':>7} {'cpu s':>6} "
         f"{'28 layers: estimate':>20} {'file':>9} {'ratio':>6}"
     )
     for label, r in d["rows"].items():
         rss = "refused" if r["refused"] else f"{r['rss'] / GB:.2f} GB"
         print(
             f"{label:<10} {rss:>10} {r['estimate_4_layers'] / GB:>7.2f} GB {r['load_seconds']:>7.1f} "
+            f"{r['load_cpu_seconds']:>6.1f} "
             f"{r['estimate_28_layers'] / GB:>17.2f} GB {r['file_arithmetic_28_layers'] / GB:>6.2f} GB "
             f"{r['estimate_vs_file']:>6.3f}"
         )
@@ -446,10 +521,8 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = {"story": story_section(args.samples), "layer_choices": layer_choices_section(args.choice_samples)}
-    base = results["story"]["rows"]["bfloat16"]
-    for row in results["layer_choices"]["rows"].values():  # against the story section's bfloat16
-        row["vs_bf16"], row["vs_bf16_se"] = row["accepted"] - base["accepted"], math.hypot(row["se"], base["se"])
+    results = {"story": story_section(args.samples)}
+    results["layer_choices"] = layer_choices_section(args.choice_samples, results["story"])
     with tempfile.TemporaryDirectory() as tmp:
         results["small"] = small_model_section(Path(tmp), args.threads)
     if not args.skip_7b and DREAM_7B.is_dir():

@@ -65,7 +65,8 @@ SAFETENSORS_DTYPES = {
 # this size, so a load never holds the file's copy beside the converted one.
 READ_CHUNK_BYTES = 8 << 20
 # Weights are quantized in blocks of rows of this many float32 bytes (and a few temporaries of it:
-# the int4 scale search holds four; 1 MB blocks put 7 MB more than these on a 0.5B load's peak).
+# the int4 scale search holds five). 1 MB blocks made the search 1.3x faster per weight alone, but
+# not a 0.5B int4 load (within its run-to-run spread), and put 4 MB more on its peak.
 QUANTIZE_BLOCK_BYTES = 1 << 18
 # Tensors `unmask quantize` writes start at multiples of this in the file, so that int8 weights can
 # be used as views of the mapped file: the CPU int8 kernel crashes on a weight not 16-byte aligned.
@@ -446,15 +447,19 @@ def check_tensors(reader: WeightReader, expected: dict[str, tuple[int, ...]]) ->
 
 def quantize_rows(reader: WeightReader, name: str, mode: str, group_size: int | None) -> dict[str, torch.Tensor]:
     """The stored quantized tensors of weight `name`, quantized a block of rows at a time as the
-    rows are read (only one block is ever in float32)."""
-    N, K = reader.shape(name)
-    layout = quant.stored_shapes((N, K), mode, group_size)
+    rows are read (only one block is ever in float32); a fused (E, N, K) weight as its E * N rows."""
+    full = reader.shape(name)
+    N, K = math.prod(full[:-1]), full[-1]
+    layout = quant.stored_shapes(full, mode, group_size)
     stored = {key: torch.empty(shape, dtype=dtype) for key, (shape, dtype) in layout.items()}
+    rows = {key: tensor.view(N, -1) for key, tensor in stored.items()}
     step = max(1, QUANTIZE_BLOCK_BYTES // (4 * K))
     for a in range(0, N, step):
         b = min(N, a + step)
-        for key, part in quant.quantize_weight(reader.rows(name, a, b), mode, group_size).items():
-            stored[key][a:b] = part
+        block = torch.empty((b - a, K), dtype=reader.dtype(name))
+        reader.stream_into(name, block.view(-1), a * K)
+        for key, part in quant.quantize_weight(block, mode, group_size).items():
+            rows[key][a:b] = part.view(b - a, -1)
     return stored
 
 
@@ -467,17 +472,17 @@ def quantized_modules(net: nn.Module, reader: WeightReader, quantization: Quanti
     plan for `quantization`."""
     if not quantization.stored:
         return quant.plan(net, quantization.mode, quantization.group_size)
-    known = dict(net.named_modules())
     out = {}
     for scales in sorted(n for n in reader.entries if n.endswith(".scales")):
         name = scales.removesuffix(".scales")
         weight = f"{name}.weight"
         mode = STORED_MODES.get(reader.dtype(weight)) if weight in reader.entries else None
-        if not isinstance(known.get(name), (nn.Linear, nn.Embedding)) or mode is None:
+        source = quant.weight_key(net, name)  # the float weight it stands for (a fused expert weight: itself)
+        if source is None or mode is None:
             file = reader.entries[scales][0]
             raise ModelLoadError(f"{file.name}: unexpected parameter {scales!r} for this architecture")
-        groups = reader.shape(scales)[1] if mode == "int4" and len(reader.shape(scales)) == 2 else 0
-        width = known[name].weight.shape[1]
+        width = net.get_parameter(source).shape[-1]
+        groups = reader.shape(scales)[-1] if mode == "int4" and len(reader.shape(scales)) >= 2 else 0
         out[name] = (mode, width // groups if groups and width % groups == 0 else quantization.group_size)
     return out
 
@@ -490,7 +495,7 @@ def expected_tensors(
     if quantization is None or not quantization.stored:
         return expected
     for name, (mode, group) in modules.items():
-        shape = expected.pop(f"{name}.weight")
+        shape = expected.pop(quant.weight_key(net, name))
         for key, (stored, _) in quant.stored_shapes(shape, mode, group).items():
             expected[f"{name}.{key}"] = stored
     return expected
@@ -520,9 +525,11 @@ def load_weights(
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ModelLoadError(f"missing parameter(s) in the checkpoint: {shown}")
+        sources = {quant.weight_key(net, name) for name in modules}  # before the modules are swapped
         for name, mode in modules.items():
             load_quantized_module(net, reader, name, mode, quantization, dtype, device)
-        skipped = tied | {f"{name}.{key}" for name in modules for key in ("weight", "scales", "zeros", "bias")}
+        quantized = {f"{name}.{key}" for name in modules for key in ("weight", "scales", "zeros", "bias")}
+        skipped = tied | sources | quantized
         state = {name: reader.tensor(name, dtype, device) for name in reader.entries if name not in skipped}
     finally:
         reader.close()
@@ -556,13 +563,13 @@ def load_quantized_module(
             if (tensor := f"{name}.{key}") in reader.entries
         }
     else:
-        made = quantize_rows(reader, f"{name}.weight", mode, group)
+        made = quantize_rows(reader, quant.weight_key(net, name), mode, group)
         stored = {key: tensor.to(device) for key, tensor in made.items()}
     # Read, not mapped: a view's first touch maps 64 KB of the file around it (fault-around), 4.5 MB
     # of a 0.5B model's peak for its 72 biases.
     bias = reader.tensor(f"{name}.bias", dtype, device, view=False) if f"{name}.bias" in reader.entries else None
     # The stored tensors are ours (a mapped int8 weight is never repacked), so the device layout may take their place.
-    net.set_submodule(name, quant.build(net.get_submodule(name), stored, mode, bias, dtype, in_place=True))
+    quant.install(net, name, stored, mode, bias, dtype, in_place=True)
     if name in quant.TOKEN_EMBEDDINGS:
         quant.retie(net)  # a tied head now, while only the table is loaded (a no-op when untied)
     release_freed_memory()
@@ -609,13 +616,14 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
     reader = WeightReader(weight_files(folder))
     try:
         check_tensors(reader, {name: tuple(p.shape) for name, p in net.state_dict().items()})
-        modules = {m: how for m, how in quant.plan(net, mode, group).items() if f"{m}.weight" in reader.entries}
+        sources = {m: quant.weight_key(net, m) for m in quant.plan(net, mode, group)}
+        modules = {m: how for m, how in quant.plan(net, mode, group).items() if sources[m] in reader.entries}
         layout = {name: (reader.dtype(name), reader.shape(name)) for name in reader.entries}
         if getattr(args, "tie_word_embeddings", False):
             layout.pop("lm_head.weight", None)  # the loader ties it to the embedding anyway
         for name, how in modules.items():
-            del layout[f"{name}.weight"]
-            for key, spec in quant.stored_shapes(reader.shape(f"{name}.weight"), *how).items():
+            del layout[sources[name]]
+            for key, spec in quant.stored_shapes(reader.shape(sources[name]), *how).items():
                 layout[f"{name}.{key}"] = spec[::-1]
         pending: dict[str, torch.Tensor] = {}  # the quantized tensors of a module not yet all written
 
@@ -624,7 +632,7 @@ def save_quantized(ref: str | os.PathLike, dst: str | os.PathLike, mode: str, gr
             if module not in modules or key == "bias":
                 return reader.tensor(name)
             if name not in pending:  # one module at a time: quantized when its first tensor is due
-                made = quantize_rows(reader, f"{module}.weight", *modules[module])
+                made = quantize_rows(reader, sources[module], *modules[module])
                 pending.update({f"{module}.{k}": t for k, t in made.items()})
             return pending.pop(name)
 
@@ -751,9 +759,9 @@ def memory_needed(
             return b if choice is None else quant.stored_bytes(1, *choice, scale_bytes=b)
 
         # As models/quant.py plans it: the token tables as quant.TABLES says (LLaDA's head, which it
-        # reads as a tensor, and a table tied to it in the run dtype), the norms in the run dtype,
-        # the rest in `quantize`.
-        llada = str(config.get("model_type", "")).lower() in ("llada", "grid")
+        # reads as a tensor, and a table tied to it in the run dtype; DiffusionGemma's tied table,
+        # read as a tensor too), the norms in the run dtype, the rest in `quantize`.
+        llada = str(config.get("model_type", "")).lower() in ("llada", "grid", "diffusion_gemma")
         if llada:
             head, embedding = b, 0 if w["tied"] else per_weight(tables["embedding"])
         elif w["tied"]:

@@ -6,10 +6,12 @@ Notable features:
   tinygemm convention the packed kernels read: `w ≈ (q - 8) · s + z`, q in [0, 15], with s and z
   rounded to bfloat16. Each group's scale and zero come from a search (llama.cpp's k-quants habit,
   `make_qkx2_quants`): a few grids of 14.5-16 steps over the group's [min, max] assign levels, a
-  least-squares fit of s and z to them follows, the fit with the least squared error wins. On the
-  story model it lifted int4's accepted stories from 74.8% to 80.7% (bfloat16: 80.5%; 400 stories),
-  though its round-trip error is only 8% below min/max's: the fit keeps each group's mean (its
-  group-mean error is 2.5x smaller), while min/max spends its endpoints on the two extremes.
+  least-squares fit of s and z to them follows, the fit with the least squared error wins, and a
+  Lloyd step (levels nearest that line, the line refitted) refines it. It keeps each group's mean
+  (group-mean error 0.39x min/max's) where min/max spends its endpoints on the two extremes;
+  on the story model min/max rounding cost 5.6 points of accepted stories, the search none
+  measurable (docs/models.md, Quantization). Four grids and one refinement match the nine grids
+  used before on round-trip error and beat them on group-mean error, in 0.6x the time.
 - Matmuls go through PyTorch's packed kernels where this build has them and they are fast:
   `_weight_int4pack_mm_for_cpu` on CPU and `_weight_int4pack_mm` (tinygemm) on CUDA for bfloat16
   activations; `_weight_int8pack_mm` on CPU for bfloat16 and fewer than INT8_KERNEL_MAX_ROWS rows.
@@ -19,19 +21,25 @@ Notable features:
   diffusion-sized canvases, where the bfloat16 matmul on dequantized blocks beat the int8 kernel
   1.6-3.3x (48-160 rows). `tests/test_quantization.py` proves every path equal to the dequantized reference.
 - What stays in high precision is measured on the story model by accepted stories
-  (docs/models.md, Quantization): norms and biases always; the token tables as `TABLES` says. Under int4
-  the embedding is int4 in groups of 32 (no measurable loss: a lookup dequantizes only the rows it
-  gathers) and an LM head int8: int4 cost 4.5 points in groups of 32 and more in groups of 64. A
-  tied table serves both, so it is int8 too, though at int4 a 0.5B model would load in 0.30x of
-  its bfloat16 size instead of 0.35x; `TABLES["int4"]["tied"] = ("int4", 32)` chooses that, and
-  then the head reads the CPU kernel's packed layout and the embedding gathers its rows from that
-  same layout (`cpu_pack_positions`): one copy. LLaDA multiplies by its head's tensor rather than
-  calling the module, so its head (and a table tied to it) stays in the run dtype.
+  (docs/models.md, Quantization): norms, biases and MoE routers always; the token tables as
+  `TABLES` says. Under int4 the embedding is int4 in groups of 32 (a lookup dequantizes only the
+  rows it gathers); an untied LM head int8 (no measurable loss; int4 in groups of 64 lost 1.7 ±
+  1.7 points against it); a tied table int4 in groups of 32, both tables so rounded losing 0.2 ±
+  1.5 points against bfloat16 where groups of 64 lost 6.4 ± 1.6: at int8 a tied 0.5B model
+  loaded in 0.35x of its bfloat16 size, at int4 in 0.30x (its weights 0.29x). A tied table's
+  head reads the CPU kernel's packed layout and the embedding gathers its rows from that same
+  layout (`cpu_pack_positions`): one copy. LLaDA multiplies by its head's tensor, and
+  DiffusionGemma by its embedding's (head and self-conditioning), so those tables stay in the
+  run dtype.
+- DiffusionGemma's experts are fused 3-D weights (E, N, K): each is quantized as its E * N rows
+  (per expert, as the row scales and groups never cross a row) and run by `QuantizedExperts`, one
+  quantized linear per expert over views of the one stored tensor.
 - Stored layout (what `unmask quantize` writes, and what `build` takes): int8 `weight` int8
   (N, K) and `scales` float32 (N,); int4 `weight` uint8 (N, K/2) with the even column in the high
   nibble (the layout CUDA's `_convert_weight_to_int4pack` takes), `scales` and `zeros` bfloat16
-  (N, K/group_size). The device layouts are made from it when a module is built, in place when
-  the caller hands its tensors over (`in_place`), so a load never holds both.
+  (N, K/group_size); a fused expert weight `P` as `P.weight`, `P.scales`, `P.zeros`, E leading.
+  The device layouts are made from it when a module is built, in place when the caller hands its
+  tensors over (`in_place`), so a load never holds both.
 - A quantized module is built for one device and one compute dtype; moving it is not supported.
 """
 
@@ -43,6 +51,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .gemma_layers import GemmaExperts
 
 MODES = {"int8": 8, "int4": 4}
 # 64 columns per int4 group for the block weights: 4.5 bits a weight (bfloat16 scale and zero);
@@ -57,23 +67,33 @@ MODULE_HEADS = ("lm_head",)
 TENSOR_HEADS = ("model.transformer.ff_out",)
 TOKEN_EMBEDDINGS = ("model.embed_tokens", "model.transformer.wte")
 TIED_FLAGS = ("tie_word_embeddings", "weight_tying")  # Dream's and LLaDA's config names
+# Fused expert weights (E, N, K) of a `GemmaExperts` (DiffusionGemma), quantized expert by expert:
+# their planned names are the parameters' own ("...experts.gate_up_proj").
+FUSED_EXPERTS = ("gate_up_proj", "down_proj")
+# MoE routers stay in the run dtype: a few kB a layer, and a rounded router sends tokens to other
+# experts (DiffusionGemma's `router.proj`, LLaDA-MoE's `mlp.gate`; LLaDA2's is a plain parameter).
+ROUTERS = (".router.proj", ".mlp.gate")
 # (mode, group size) of the token tables per mode; None keeps a table in the run dtype. Measured on
-# the story model (docs/models.md, Quantization; accepted stories, bfloat16 80.5%): int4 body and int4
-# embedding (group 32) 80.7%; with the head int4 too (group 32; the story head stands in for a tied
-# table) 76.0% (480 stories); int4 head at group 64 lost more.
+# the story model (docs/models.md, Quantization; accepted stories, 160 paired with bfloat16's
+# 80.4%): int4 body, embedding int4 in groups of 32: -1.4 ± 1.6 points; + head int8 -0.9 ± 1.6,
+# + head int4 group 64 -2.6 ± 1.6; both tables int4 (a tied table) in groups of 32 -0.2 ± 1.5, of
+# 64 -6.4 ± 1.6.
 TABLES = {
     "int8": {"embedding": ("int8", None), "head": ("int8", None), "tied": ("int8", None)},
-    "int4": {"embedding": ("int4", 32), "head": ("int8", None), "tied": ("int8", None)},
+    "int4": {"embedding": ("int4", 32), "head": ("int8", None), "tied": ("int4", 32)},
 }
 INT8_MAX = 127
 INT4_LEVELS = 15
 INT4_OFFSET = 8  # tinygemm stores q and subtracts 8: w = (q - 8) * s + z
 SCALE_FLOOR = 1e-8  # an all-zero row or group still gets a finite scale
-# The int4 scale search: grids of INT4_LEVELS + d steps over [min, max], d in SEARCH_SPAN, at
-# SEARCH_STEPS + 1 points (make_qkx2_quants tries 21 from d = -1). 9 grids reach 98% of the error
-# reduction of 21 on the story model's weights, in less than half the time.
+# The int4 scale search: SEARCH_GRIDS grids of INT4_LEVELS + d steps over [min, max], d evenly over
+# SEARCH_SPAN (make_qkx2_quants tries 21 from d = -1; d = 0 is min/max's levels), then SEARCH_LLOYD
+# refinements of the best. On the story model's block weights against the 9 grids of the search
+# before: 1.001x its round-trip error, 0.93x its group-mean error, in 0.6x the time per weight
+# (5 grids and one refinement: 0.996x and 0.83x in 0.66x; 4 grids and two: 0.995x and 0.67x in 0.7x).
 SEARCH_SPAN = (-0.5, 1.0)
-SEARCH_STEPS = 8
+SEARCH_GRIDS = 4
+SEARCH_LLOYD = 1
 KERNEL_ALIGN = 64  # `_weight_int8pack_mm` crashes on int8 weights that are not 16-byte aligned
 # Below this many rows of activations the CPU int8 kernel is faster; from it on, dequantizing to
 # bfloat16 and using the bfloat16 matmul is (1.2-1.4x the bfloat16 time at 48-160 rows against the
@@ -111,16 +131,18 @@ def tied(net: nn.Module) -> bool:
 def plan(
     net: nn.Module, mode: str, group_size: int | None = None, tables: dict[str, Choice | None] | None = None
 ) -> dict[str, Choice]:
-    """name -> (mode, group size) of the modules `quantize_` swaps: every `nn.Linear` in `mode` and
-    `group_size`, the token embedding and a head called as a module as `TABLES[mode]` says (one
-    table when tied; `tables` overrides entries, None keeping a table in high precision). A weight
-    whose width its groups do not divide gets int8. Norms and biases stay as they are."""
+    """name -> (mode, group size) of what `quantize_` swaps: every `nn.Linear` but the routers in
+    `mode` and `group_size`, each fused expert weight likewise (named as the parameter), the token
+    embedding and a head called as a module as `TABLES[mode]` says (one table when tied; `tables`
+    overrides entries, None keeping a table in high precision). A weight whose width its groups do
+    not divide gets int8. Norms and biases stay as they are."""
     group = group_size_for(mode, group_size)
     table = TABLES[mode] | (tables or {})
     has_module_head = any(isinstance(m, nn.Linear) for n, m in net.named_modules() if n in MODULE_HEADS)
     out = {}
     for name, module in net.named_modules():
-        if isinstance(module, nn.Linear) and name not in TENSOR_HEADS:
+        weights = {name: module.weight} if isinstance(module, (nn.Linear, nn.Embedding)) else {}
+        if isinstance(module, nn.Linear) and name not in TENSOR_HEADS and not name.endswith(ROUTERS):
             chosen = (mode, group)
             if name in MODULE_HEADS:
                 chosen = None if tied(net) else table["head"]  # tied: the embedding's table serves as the head
@@ -129,15 +151,30 @@ def plan(
                 chosen = table["embedding"]
             else:  # one table for both, unless the head reads it as a tensor (LLaDA)
                 chosen = table["tied"] if has_module_head else None
+        elif isinstance(module, GemmaExperts):
+            chosen, weights = (mode, group), {f"{name}.{key}": getattr(module, key) for key in FUSED_EXPERTS}
         else:
             continue
         if chosen is None:
             continue
-        chosen = (chosen[0], group_size_for(*chosen))
-        if chosen[0] == "int4" and module.weight.shape[1] % chosen[1]:
-            chosen = ("int8", None)
-        out[name] = chosen
+        for key, weight in weights.items():
+            choice = (chosen[0], group_size_for(*chosen))
+            if choice[0] == "int4" and weight.shape[-1] % choice[1]:
+                choice = ("int8", None)
+            out[key] = choice
     return out
+
+
+def weight_key(net: nn.Module, name: str) -> str | None:
+    """The state-dict name of the float weight a planned (or stored quantized) name stands for:
+    `name.weight` of a linear or embedding, `name` itself for a fused expert weight, else None."""
+    parent, _, leaf = name.rpartition(".")
+    try:
+        module = net.get_submodule(name)
+    except AttributeError:  # a parameter, not a module
+        experts = net.get_submodule(parent) if leaf in FUSED_EXPERTS else None
+        return name if isinstance(experts, (GemmaExperts, QuantizedExperts)) else None
+    return f"{name}.weight" if isinstance(module, (nn.Linear, nn.Embedding)) else None
 
 
 def quantize_weight(weight: torch.Tensor, mode: str, group_size: int | None = None) -> dict[str, torch.Tensor]:
@@ -160,38 +197,66 @@ def quantize_weight(weight: torch.Tensor, mode: str, group_size: int | None = No
 
 def int4_scales(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, G, S) float32 groups -> bfloat16 scales and zeros (N, G), by the least-squares search:
-    for each grid, q = round((x - min) / step) clamped to [0, 15], then the s, b minimising
-    sum (s q + b - x)^2 (closed form; error sum xc^2 - cov^2 / var over the centred x); the grid
-    d = 0 fit is never worse than min/max's s and b on the same levels."""
+    for each of SEARCH_GRIDS grids, q = round((x - min) / step) clamped to [0, 15], then the s, b
+    minimising sum (s q + b - x)^2 (closed form; error sum xc^2 - cov^2 / var over the centred x);
+    the best fit then takes SEARCH_LLOYD Lloyd steps (levels nearest its line, the line refitted
+    to them), each kept where it lowers the error. The grid d = 0 fit is never worse than min/max's
+    s and b on the same levels. The grids reuse buffers of the block's size (a (grids, ...) tensor
+    for all at once was slower: it left the L2 cache, and a load faulted in its pages afresh), and
+    the choice among them is made once, from their sums (small ops cost as much as large ones)."""
     size = g.shape[-1]
     low = g.amin(-1, keepdim=True)
     span = (g.amax(-1, keepdim=True) - low).clamp_(min=SCALE_FLOOR)  # (N, G, 1)
     mean = g.mean(-1, keepdim=True)
     centred = g - mean
-    total = centred.square().sum(-1)  # (N, G): the error of a constant fit
-    shifted = g - low
-    best_err = best_slope = best_level = None
+    q = centred.square()
+    total = q.sum(-1)  # (N, G): the error of a constant fit
+    unit = (g - low).div_(span)  # in [0, 1]
+    tmp = torch.empty_like(g)
     first, last = SEARCH_SPAN
-    for i in range(SEARCH_STEPS + 1):
-        steps = INT4_LEVELS + first + (last - first) * i / SEARCH_STEPS
-        q = (shifted * (steps / span)).round_().clamp_(0, INT4_LEVELS)
-        q_sum = q.sum(-1)
-        cov = (q * centred).sum(-1)
-        var = q.square_().sum(-1) - q_sum * q_sum / size  # exact in float32 up to groups of 256
-        fits = var > 0
-        slope = torch.where(fits, cov / var.where(fits, 1.0), span[..., 0] / steps)
-        err = torch.where(fits, total - cov * slope, total)
-        if best_err is None:
-            best_err, best_slope, best_level = err, slope, q_sum / size
-            continue
-        better = err < best_err
-        best_err = torch.where(better, err, best_err)
-        best_slope = torch.where(better, slope, best_slope)
-        best_level = torch.where(better, q_sum / size, best_level)
-    scales = best_slope.clamp_(min=SCALE_FLOOR).to(torch.bfloat16)
+    steps = [INT4_LEVELS + first + (last - first) * i / (SEARCH_GRIDS - 1) for i in range(SEARCH_GRIDS)]
+    sums = g.new_empty((SEARCH_GRIDS, 3, *g.shape[:-1]))  # per grid: sum q, sum q xc, sum q^2
+
+    def level_sums(out: tuple[torch.Tensor, ...]) -> None:  # of the levels in q (overwritten)
+        torch.sum(q, -1, out=out[0])
+        torch.sum(torch.mul(q, centred, out=tmp), -1, out=out[1])
+        torch.sum(q.square_(), -1, out=out[2])
+
+    for n, out in zip(steps, sums.unbind(0)):
+        torch.mul(unit, n, out=q).round_()
+        if n >= INT4_LEVELS + 0.5:  # below, round(unit * n) <= 15 already
+            q.clamp_max_(INT4_LEVELS)
+        level_sums(out.unbind(0))
+    fallback = span[..., 0] / torch.tensor(steps)[:, None, None]  # all in one level: min/max's step
+    slope, level, err = line_fits(sums, total, size, fallback)
+    err, best = err.min(0)  # the first of equals: the fewest steps (min, not argmin: 20x faster over dim 0)
+    slope, level = slope.gather(0, best[None])[0], level.gather(0, best[None])[0]
+    for _ in range(SEARCH_LLOYD):
+        zero = mean - (level * slope)[..., None]  # the line x = s q + zero
+        torch.sub(g, zero, out=q).div_(slope[..., None]).round_().clamp_(0, INT4_LEVELS)
+        level_sums(sums[0].unbind(0))
+        new_slope, new_level, new_err = line_fits(sums[:1], total, size, slope[None])
+        better = new_err[0] < err  # any levels' least-squares error is exact: keep the better fit
+        slope, level, err = (
+            new_slope[0].where(better, slope),
+            new_level[0].where(better, level),
+            new_err[0].where(better, err),
+        )
+    scales = slope.clamp_(min=SCALE_FLOOR).to(torch.bfloat16)
     # The fit passes through (mean level, mean x): w = (q - 8) s + z there.
-    zeros = (mean[..., 0] - (best_level - INT4_OFFSET) * scales.float()).to(torch.bfloat16)
+    zeros = (mean[..., 0] - (level - INT4_OFFSET) * scales.float()).to(torch.bfloat16)
     return scales, zeros
+
+
+def line_fits(sums: torch.Tensor, total: torch.Tensor, size: int, fallback: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(T, 3, N, G) level sums -> the least-squares slope, mean level and squared error (T, N, G)
+    of each; where every value got one level, the constant fit (slope `fallback`)."""
+    q_sum, cov, square = sums.unbind(1)
+    var = square - q_sum * q_sum / size  # exact in float32 up to groups of 256
+    fits = var > 0
+    slope = torch.where(fits, cov / var.where(fits, 1.0), fallback)
+    err = torch.where(fits, total - cov * slope, total)
+    return slope, q_sum / size, err
 
 
 def pack_nibbles(q: torch.Tensor) -> torch.Tensor:
@@ -221,16 +286,16 @@ def from_levels(q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, dtyp
     return w.reshape(N, K).to(dtype)
 
 
-def stored_shapes(shape: tuple[int, int], mode: str, group_size: int | None = None) -> dict[str, tuple]:
-    """name -> (shape, dtype) of the stored tensors of a (N, K) weight."""
+def stored_shapes(shape: tuple[int, ...], mode: str, group_size: int | None = None) -> dict[str, tuple]:
+    """name -> (shape, dtype) of the stored tensors of a (..., N, K) weight (fused experts lead with E)."""
     group = group_size_for(mode, group_size)
-    N, K = shape
+    *rows, K = shape
     if mode == "int8":
-        return {"weight": ((N, K), torch.int8), "scales": ((N,), torch.float32)}
+        return {"weight": ((*rows, K), torch.int8), "scales": (tuple(rows), torch.float32)}
     return {
-        "weight": ((N, K // 2), torch.uint8),
-        "scales": ((N, K // group), torch.bfloat16),
-        "zeros": ((N, K // group), torch.bfloat16),
+        "weight": ((*rows, K // 2), torch.uint8),
+        "scales": ((*rows, K // group), torch.bfloat16),
+        "zeros": ((*rows, K // group), torch.bfloat16),
     }
 
 
@@ -470,6 +535,64 @@ def build(
     return Int4Linear(stored["weight"], stored["scales"], stored["zeros"], bias, dtype, in_place)
 
 
+class QuantizedExperts(nn.Module):
+    """`GemmaExperts` whose fused weights are quantized expert by expert: `gate_up_proj` and
+    `down_proj` become lists of E quantized linears (views of one stored tensor each), routed as
+    `gemma_layers.run_fused_experts` routes (tokens grouped per expert, summed in expert order)."""
+
+    def __init__(self, experts: GemmaExperts):
+        super().__init__()
+        self.act = experts.act
+        self.count = experts.gate_up_proj.shape[0]
+        self.gate_up_proj, self.down_proj = experts.gate_up_proj, experts.down_proj  # until installed
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """x (N, D); index, weight (N, k) -> (N, D)."""
+        k = index.shape[1]
+        flat = index.reshape(-1)
+        order = flat.argsort(stable=True)
+        out = torch.zeros_like(x)
+        begin = 0
+        for e, n in enumerate(torch.bincount(flat, minlength=self.count).tolist()):
+            if n == 0:
+                continue
+            pairs = order[begin : begin + n]
+            rows = pairs // k
+            gate, up = self.gate_up_proj[e](x[rows]).chunk(2, dim=-1)
+            h = self.down_proj[e](self.act(gate) * up) * weight.reshape(-1)[pairs, None]
+            out.index_add_(0, rows, h.to(out.dtype))
+            begin += n
+        return out
+
+
+def install(
+    net: nn.Module,
+    name: str,
+    stored: dict[str, torch.Tensor],
+    mode: str,
+    bias: torch.Tensor | None,
+    dtype: torch.dtype,
+    in_place: bool = False,
+) -> None:
+    """Put the quantized version of planned `name` into `net` (see `build`): a module's replacement,
+    or for a fused expert weight, one quantized linear per expert in its `QuantizedExperts`."""
+    parent, _, leaf = name.rpartition(".")
+    experts = net.get_submodule(parent) if leaf in FUSED_EXPERTS else None
+    if not isinstance(experts, (GemmaExperts, QuantizedExperts)):
+        net.set_submodule(name, build(net.get_submodule(name), stored, mode, bias, dtype, in_place))
+        return
+    if isinstance(experts, GemmaExperts):
+        experts = QuantizedExperts(experts)
+        net.set_submodule(parent, experts)
+    linear = nn.Linear(1, 1, device="meta")  # what `build` replaces: a linear
+    count = stored["weight"].shape[0]
+    per_expert = [
+        build(linear, {key: t[e] for key, t in stored.items()}, mode, None, dtype, in_place) for e in range(count)
+    ]
+    delattr(experts, leaf)  # the float (or meta) parameter
+    setattr(experts, leaf, nn.ModuleList(per_expert))
+
+
 def tie_head(embedding: QuantizedEmbedding) -> Int8Linear | Int4Linear:
     """The LM head of a tied model whose embedding table is quantized: the same tensors, no copy.
     int4 on CPU: the table is repacked in place for the kernel, and the embedding reads that layout
@@ -494,11 +617,15 @@ def quantize_(
     net: nn.Module, mode: str, group_size: int | None = None, tables: dict[str, Choice | None] | None = None
 ) -> nn.Module:
     """Swap the planned modules of a loaded network for quantized ones, in place; returns net."""
-    for name, (chosen, group) in plan(net, mode, group_size, tables).items():
-        module = net.get_submodule(name)
-        stored = quantize_weight(module.weight, chosen, group)
-        bias = getattr(module, "bias", None)
-        net.set_submodule(name, build(module, stored, chosen, bias, module.weight.dtype, in_place=True))
+    planned = plan(net, mode, group_size, tables)
+    keys = {name: weight_key(net, name) for name in planned}
+    for name, (chosen, group) in planned.items():
+        weight = net.get_parameter(keys[name])
+        *rows, width = weight.shape
+        stored = quantize_weight(weight.reshape(-1, width), chosen, group)  # fused experts: E * N rows
+        stored = {key: t.reshape(*rows, *t.shape[1:]) for key, t in stored.items()}
+        bias = getattr(net.get_submodule(name), "bias", None) if keys[name] != name else None
+        install(net, name, stored, chosen, bias, weight.dtype, in_place=True)
     retie(net)
     return net
 
