@@ -4,11 +4,13 @@ story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sente
         grammar accepts, the share of accepted sentences not in the training corpus (novelty),
         distinct sentences, the mean story length in tokens (before the end token; a model that
         stops early writes fewer, easier sentences), and tokens/s.
-sudoku: solve rate at 36/30/26 givens, confidence-first vs random order (same weights).
+sudoku: solve rate at 36/30/26/22 givens on unseen puzzles of unmask's generator and of an
+        independent one, and on published puzzles: confidence vs random order under the Sudoku
+        rule, the model alone, passes and puzzles/s (benchmarks/sudoku_quality.py).
 
     python benchmarks/embedded_quality.py                      # both, default sizes
     python benchmarks/embedded_quality.py --story runs/story/model --samples 64
-    python benchmarks/embedded_quality.py --only sudoku --puzzles 200
+    python benchmarks/embedded_quality.py --only sudoku --puzzles 200 --threads 1
     python benchmarks/embedded_quality.py --json results.json   # also write the figures
 
 All figures in one table come from one run on one machine.
@@ -18,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
+from sudoku_quality import print_table, sudoku_quality  # benchmarks/, beside this file
 
 import unmask
-from unmask.tasks import stories, sudoku
+from unmask.tasks import stories
 
 STORY_PROMPTS = [
     "Once upon a time,",
@@ -95,36 +97,6 @@ def story_quality(
                 "example": texts[0],
             }
         )
-    return rows
-
-
-def sudoku_quality(model, givens_list, n, seed=0) -> list[dict]:
-    tok = model.tokenizer
-    digit = {str(d): tok.token_id(str(d)) for d in range(1, 10)}
-    back = {v: k for k, v in digit.items()}
-    rows = []
-    for givens in givens_list:
-        puzzles = sudoku.generate_puzzles(n, givens, seed=seed + givens)
-        canvases = [[digit[c] if c != "0" else model.ids.mask for c in p] for p, _ in puzzles]
-        row = {"givens": givens, "puzzles": n}
-        for algorithm in ("low_confidence", "random"):
-            start = time.perf_counter()
-            out = model.generate(
-                [[] for _ in canvases],
-                canvas=canvases,
-                max_new_tokens=81,
-                steps=81 - givens,
-                algorithm=algorithm,
-                seed=seed,
-            )
-            seconds = time.perf_counter() - start
-            solved = sum(
-                sudoku.is_solution(p, "".join(back.get(t, "0") for t in seq))
-                for (p, _), seq in zip(puzzles, out.sequences)
-            )
-            row[algorithm] = solved / n
-            row[f"{algorithm}_seconds"] = seconds
-        rows.append(row)
     return rows
 
 
@@ -201,12 +173,8 @@ def main() -> None:
         print(f"example at {rows[-1]['steps']} steps: {rows[-1]['example']}")
     if args.only in (None, "sudoku"):
         model = unmask.load(args.sudoku)
-        rows = sudoku_quality(model, [36, 30, 26], args.puzzles)
-        results["sudoku"] = {"rows": rows}
-        print(f"\nsudoku ({args.sudoku}): {args.puzzles} puzzles per row, one cell per step")
-        print(f"{'givens':>7} {'confidence-first':>17} {'random order':>13}")
-        for r in rows:
-            print(f"{r['givens']:>7} {r['low_confidence']:>17.1%} {r['random']:>13.1%}")
+        results["sudoku"] = sudoku_quality(model, args.puzzles)
+        print_table(args.sudoku, args.puzzles, results["sudoku"])
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(results, f, indent=2)

@@ -336,12 +336,19 @@ def run_sudoku(m, name, prompt, flags, givens, seed, no_live, as_json, console) 
 
     from ..tasks.sudoku import is_solution, make_puzzle, parse_puzzle, random_solution
 
+    def parsed(text: str, where: str = "") -> str:
+        try:
+            return parse_puzzle(text)
+        except ValueError as err:
+            raise CliError(f"puzzle{where}: {err}") from None
+
     if prompt == "-":
-        puzzles = [parse_puzzle(line) for line in sys.stdin.read().splitlines() if line.strip()]
+        lines = sys.stdin.read().splitlines()
+        puzzles = [parsed(line, f" (line {k})") for k, line in enumerate(lines, 1) if line.strip()]
         if not puzzles:
             raise CliError("no puzzles on standard input (one per line, 81 cells, 0 or . for blanks)")
     elif prompt is not None:
-        puzzles = [parse_puzzle(prompt)]
+        puzzles = [parsed(prompt)]
     else:
         rng = random.Random(seed if seed is not None else time.time_ns())
         puzzles = [make_puzzle(random_solution(rng), givens, rng)]

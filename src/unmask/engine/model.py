@@ -7,6 +7,8 @@ Notable features:
 - The options are used as given (the reference entry points' semantics, what the golden records
   check); the surfaces resolve a request's options first (`resolve`), with the model's defaults.
 - Rows of different lengths are left-padded with the pad id and masked, as both references do.
+- A grid (Sudoku) model's canvas is a board, decoded under the board's rule (`board_rule`): on
+  every surface its digits never clash, and a search takes back guesses that lead nowhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ import torch
 
 from ..loading import Checkpoint, load_checkpoint
 from ..options import GenerationOptions
-from ..sampling import BLOCK_FAMILIES, DenoiseStep, RowGenerators, UniformSettings, block_sampler, denoise
+from ..sampling import (
+    BLOCK_FAMILIES,
+    AllDifferent,
+    DenoiseStep,
+    RowGenerators,
+    UniformSettings,
+    block_sampler,
+    denoise,
+    denoise_constrained,
+)
 from .resolve import block_size, plan_for
 
 # Block families whose reference returns the whole block-aligned canvas (SDAR's `output_ids`);
@@ -198,6 +209,9 @@ class Model(Checkpoint):
                 gen_length=options.max_new_tokens,
                 **extra,
             )
+        rule = board_rule(self)
+        if rule is not None:  # a board: the canvas is the whole grid, no prompt, no padding
+            return denoise_constrained(self.net, x, P, plan, self.ids.mask, rule, key_mask, generator)
         rows_alone = row_seeds is not None  # the scheduler's batch: each row as it would run alone
         return denoise(self.net, x, P, plan, self.ids.mask, key_mask, self.ids.eos, generator, rows_alone)
 
@@ -233,3 +247,17 @@ class Model(Checkpoint):
         if self.family in BLOCK_FAMILIES and self.family not in ALIGNED_OUTPUT:
             x = x[:, : P + options.max_new_tokens]
         return GenerationResult(x.tolist(), nfe, history, P, elapsed)
+
+
+def board_rule(model) -> AllDifferent | None:
+    """The rule a grid model's canvas obeys, for the sampler: every cell a digit, no digit twice in
+    a row, column or box (tasks/sudoku.py's units); None for every other model."""
+    if str(model.config.get("model_type", "")).lower() != "grid" or model.tokenizer is None:
+        return None
+    from ..tasks.sudoku import CELLS, unit_cells
+
+    digits = [model.tokenizer.token_id(str(d)) for d in range(1, 10)]
+    if None in digits:
+        return None
+    vocab = int(model.config.get("embedding_size") or model.config["vocab_size"])
+    return AllDifferent(unit_cells(), digits, CELLS, vocab)

@@ -2,6 +2,7 @@
 
 This layer knows only torch and the network: settings arrive as a frozen `Plan`."""
 
+from .constraint import AllDifferent
 from .denoise import DenoiseStep, denoise
 from .noise import RowGenerators
 from .plan import (
@@ -13,6 +14,7 @@ from .plan import (
     make_block_plan,
     make_plan,
 )
+from .search import denoise_constrained
 from .uniform import UniformSettings
 
 
@@ -38,6 +40,7 @@ def block_sampler(family: str):
 
 
 __all__ = [
+    "AllDifferent",
     "UniformSettings",
     "block_sampler",
     "BLOCK_FAMILIES",
@@ -48,6 +51,7 @@ __all__ = [
     "Plan",
     "RowGenerators",
     "denoise",
+    "denoise_constrained",
     "make_block_plan",
     "make_plan",
 ]

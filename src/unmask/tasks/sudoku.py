@@ -176,6 +176,12 @@ def _units() -> list[tuple[str, list[int]]]:
 _UNITS = _units()
 
 
+def unit_cells() -> list[list[int]]:
+    """The 27 units (9 rows, 9 columns, 9 boxes) as lists of cell indices, row-major: no digit
+    twice in one, which is the whole rule of the game."""
+    return [list(cells) for _, cells in _UNITS]
+
+
 def _first_conflict(grid: str) -> str | None:
     """Describe the first digit that appears twice in a row, column or box, or None."""
     for name, cells in _UNITS:
