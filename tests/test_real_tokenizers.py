@@ -28,9 +28,9 @@ from typer.testing import CliRunner
 
 from unmask import checkpoints
 from unmask.cli import app
-from unmask.pulling import pick_files
 from unmask.engine import Canvas, Completion, GenerationOptions
 from unmask.loading import special_ids
+from unmask.pulling import pick_files
 from unmask.tokenizer import CACHE_ENV, Tokenizer, cache_root, slow_cache_path
 
 from .conftest import write_checkpoint

@@ -159,4 +159,3 @@ def stdin_text() -> str | None:
     if sys.stdin is None or sys.stdin.isatty():
         return None
     return sys.stdin.read()
-
