@@ -18,7 +18,7 @@ from safetensors import safe_open
 
 import unmask
 from unmask.loading import WEIGHTS_DIR, embedded_models
-from unmask.tasks import stories, sudoku
+from unmask.tasks import stories, sudoku, sudoku_cover
 
 UNMASK = str(Path(sys.executable).parent / "unmask")
 # The story model card measures about 70% accepted with its shipped defaults (48 samples); six
@@ -83,7 +83,9 @@ def test_story_writes_sentences_the_grammar_accepts():
 
 @pytest.mark.slow
 def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
-    puzzles = sudoku.generate_puzzles(12, 36, seed=7)
+    """Hard puzzles (22 givens, one solution) from the independent generator: under the Sudoku
+    rule easier ones are solved in either order, and the order shows on these."""
+    puzzles = sudoku_cover.generate(12, 22, seed=7)
     lines = []
     for algorithm in ("low_confidence", "random"):
         done = run_cli(
@@ -104,7 +106,7 @@ def test_sudoku_solves_a_batch_from_stdin_and_random_order_does_worse(tmp_path):
     assert [r["puzzle"] for r in confident] == [p for p, _ in puzzles]
     for r in confident:
         assert r["solved"] == sudoku.is_solution(r["puzzle"], r["solution"])
-    assert sum(r["solved"] for r in confident) >= 11
+    assert sum(r["solved"] for r in confident) >= 10  # 97% of 200 in benchmarks/sudoku_quality.py
     assert sum(r["solved"] for r in random_order) < sum(r["solved"] for r in confident)
 
 
