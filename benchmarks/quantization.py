@@ -462,12 +462,13 @@ def print_story_rows(rows: dict, width: int) -> None:
         )
 
 
-def print_tables(results: dict) -> None:
-    s = results["story"]
+def print_story(s: dict) -> None:
     print(f"\nstory: {s['samples']} stories per mode at {s['steps']} steps (shipped defaults), modes in turn")
     print_story_rows(s["rows"], 10)
     print("  ± is one standard error over stories; vs bf16: the paired difference in points (same stories).")
-    c = results["layer_choices"]
+
+
+def print_choices(c: dict) -> None:
     print(f"\nlayer choices (story, the shipped int4 with one change, {c['samples']} stories each)")
     print_story_rows(c["rows"], 42)
     print("  vs bf16, vs int4: paired with the story section's first stories (same prompts and seeds).")
@@ -475,7 +476,9 @@ def print_tables(results: dict) -> None:
     for key, r in c["rounding"].items():
         seconds = f"{r['seconds_per_million']:>16.3f}" if r["seconds_per_million"] is not None else ""
         print(f"  {key:<30} {r['error_vs_min_max']:>8.3f} {r['group_mean_error_vs_min_max']:>11.3f} {seconds}")
-    m = results["small"]
+
+
+def print_small(m: dict) -> None:
     print(f"\n0.5B (Qwen2.5-0.5B shape, {m['parameters'] / 1e6:.0f}M parameters, tied table), {m['threads']} thread(s)")
     print(
         f"{'mode':<22} {'peak RSS':>10} {'vs bf16':>8} {'tensors':>8} {'load s':>7} {'cpu s':>6} {'tokens/s':>9} "
@@ -491,9 +494,9 @@ def print_tables(results: dict) -> None:
             f"{label:<22} {r['rss'] / MB:>7.0f} MB {r['rss_vs_bf16']:>7.3f}x {r['tensors_vs_bf16']:>7.3f}x "
             f"{r['load_seconds']:>7.1f} {r['load_cpu_seconds']:>6.1f} {speed} {counted:>9}"
         )
-    d = results.get("dream_7b")
-    if d is None:
-        return
+
+
+def print_dream_7b(d: dict) -> None:
     print(
         f"\nDream-7B config, 4 layers ({d['parameters_4_layers'] / 1e9:.2f}B parameters; 28 layers: "
         f"{d['parameters_28_layers'] / 1e9:.2f}B)"
@@ -512,6 +515,9 @@ def print_tables(results: dict) -> None:
         )
 
 
+PRINTERS = {"story": print_story, "layer_choices": print_choices, "small": print_small, "dream_7b": print_dream_7b}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=400, help="stories per mode (rounds of 8)")
@@ -521,16 +527,22 @@ def main() -> None:
     parser.add_argument("--json", dest="json_path", help="write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    results = {"story": story_section(args.samples)}
-    results["layer_choices"] = layer_choices_section(args.choice_samples, results["story"])
+    results = {}
+
+    def done(section: str, figures: dict) -> None:  # each table as soon as it is measured
+        results[section] = figures
+        PRINTERS[section](figures)
+        sys.stdout.flush()
+        if args.json_path:
+            Path(args.json_path).write_text(json.dumps(results, indent=2))
+
+    done("story", story_section(args.samples))
+    done("layer_choices", layer_choices_section(args.choice_samples, results["story"]))
     with tempfile.TemporaryDirectory() as tmp:
-        results["small"] = small_model_section(Path(tmp), args.threads)
+        done("small", small_model_section(Path(tmp), args.threads))
     if not args.skip_7b and DREAM_7B.is_dir():
         with tempfile.TemporaryDirectory() as tmp:
-            results["dream_7b"] = dream_7b_section(Path(tmp))
-    print_tables(results)
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(results, indent=2))
+            done("dream_7b", dream_7b_section(Path(tmp)))
 
 
 if __name__ == "__main__":
