@@ -29,7 +29,7 @@ PLAIN_EVERY = 25  # plain-log line every this many steps (and at every evaluatio
 
 @app.command()
 def train(
-    recipe: Optional[str] = typer.Option(None, "--recipe", help="Built-in recipe: story or sudoku."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", help="Built-in recipe: story, sudoku or web."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Your own UTF-8 text files (repeatable)."),
     out: Optional[Path] = typer.Option(
         None, "--out", help="Run folder (resumed if it holds a run). Default: runs/<recipe>."
@@ -59,7 +59,9 @@ def train(
 
     Ctrl-C saves the run and exports the model; the same command then resumes it."""
     if (recipe is None) == (not data):
-        raise typer.BadParameter("give either --recipe (story, sudoku) or --data FILE", param_hint="--recipe/--data")
+        raise typer.BadParameter(
+            "give either --recipe (story, sudoku, web) or --data FILE", param_hint="--recipe/--data"
+        )
     if recipe is not None and (d_model or layers):
         raise typer.BadParameter(
             "--d-model and --layers size --data runs; the recipes' models are fixed", param_hint="--d-model/--layers"
@@ -109,7 +111,7 @@ def build_trainer(
     guard(lambda: set_threads(threads))
     kwargs = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
     if recipe is not None:
-        builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe}
+        builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe, "web": recipes.web_recipe}
         if recipe not in builders:
             raise typer.BadParameter(
                 f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"

@@ -8,6 +8,9 @@ Notable features:
   lose sentences from the middle, so beginnings and endings both stay in the data (what infilling
   between a fixed first and last sentence needs).
 - `StreamBatches` cuts random windows out of a token stream (user text files).
+- `PairBatches` puts a prompt and its answer in every row (the web recipe's request and program);
+  only the answer and the end tokens after it are ever masked, as LLaDA's SFT does (arXiv:2502.09992
+  Sec. 2.3), so the model learns to write the answer a prompt asks for.
 - `GridBatches` draws Sudoku solutions from a pool and relabels/permutes them on the fly, so no
   two batches repeat.
 """
@@ -75,6 +78,29 @@ class StreamBatches:
         span = max(1, self.tokens.numel() - self.length)
         starts = torch.randint(0, span, (self.batch_size,), generator=g)
         return torch.stack([self.tokens[s : s + self.length] for s in starts.tolist()]), None
+
+
+@dataclass
+class PairBatches:
+    pair: Callable[[int], tuple[Sequence[int], Sequence[int]]]  # index -> (prompt ids, answer ids)
+    end_id: int
+    batch_size: int
+    length: int  # the longest row: prompt, answer, then end tokens to the end
+    seed: int = 0
+
+    def __call__(self, step: int) -> Batch:
+        pairs = [self.pair((self.seed * 1_000_003 + step) * self.batch_size + r) for r in range(self.batch_size)]
+        longest = max(len(p) + len(a) for p, a in pairs)
+        # Rows as long as the batch needs (in steps of 32, so a compiled model sees few shapes):
+        # the end tokens past that would only repeat what the last ones teach.
+        length = min(self.length, -(-(longest + 1) // 32) * 32)
+        rows = torch.full((self.batch_size, length), self.end_id, dtype=torch.long)
+        maskable = torch.zeros(self.batch_size, length, dtype=torch.bool)
+        for r, (prompt, answer) in enumerate(pairs):
+            ids = [*prompt, *answer][: length - 1]  # at least one end token closes the answer
+            rows[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            maskable[r, len(prompt) :] = True
+        return rows, maskable
 
 
 @dataclass

@@ -4,6 +4,8 @@
   (tasks/stories/), so the official LLaDA and Fast-dLLM code could run it too.
 - `sudoku`: a `grid` model (LLaDA blocks + row/column/box embeddings) on Sudoku solutions from
   the seeded generator (tasks/sudoku.py); solving is infilling the blanks.
+- `web`: a LLaDA-format model on (request, program) pairs from the seeded scene generator
+  (tasks/web/): small animations as HTML + SVG, written from English requests.
 - `text`: a LLaDA-format model on the user's own text files.
 
 Each recipe returns a `Recipe`: the config.json of the model, its batch sources, its training
@@ -20,10 +22,10 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from .bpe import END_TOKEN, MASK_TOKEN, save_tokenizer, train_bpe
-from .data import DocumentBatches, GridBatches, StreamBatches
+from .bpe import END_TOKEN, MASK_TOKEN, SPECIAL_TOKENS, save_tokenizer, train_bpe
+from .data import DocumentBatches, GridBatches, PairBatches, StreamBatches
 from .loop import TrainConfig
 
 END_ID, MASK_ID = 0, 1  # train_bpe puts the special tokens first
@@ -235,6 +237,76 @@ def sudoku_recipe(
 
     cfg = TrainConfig(steps=steps, lr=1e-3, warmup=300, eval_every=250, save_every=250, seed=seed, compile=True)
     return Recipe("sudoku", model_config, train, val, cfg, export)
+
+
+# -- web -----------------------------------------------------------------------------------------
+
+WEB_VOCAB = 4096
+WEB_LENGTH = 320  # request + program + end tokens: the longest pair (an argon atom) is ~260 tokens
+WEB_TRAIN_SEED, WEB_VAL_SEED = 0, 1  # benchmarks/embedded_quality.py measures on seeds 2 and up
+
+
+def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
+    """Byte-level BPE over whitespace-separated words (each with the spaces and newline before
+    it), so a line of code splits at its spaces only: `"blue",` or `Math.cos(a),` is one token,
+    a colour or a count is one token to change, and the longest program is ~230 tokens."""
+    from ..tasks.web import corpus_pair
+
+    path = work / "tokenizer.json"
+    if path.exists():
+        return Tokenizer.from_file(str(path))
+    report(f"training a {WEB_VOCAB}-token BPE tokenizer on 20,000 pairs...")
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(r"\s*\S+"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=WEB_VOCAB,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(("\n".join(corpus_pair(WEB_TRAIN_SEED, i)) for i in range(20_000)), trainer)
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path))
+    return tokenizer
+
+
+def web_pairs(tokenizer: Tokenizer, seed: int) -> Callable[[int], tuple[list[int], list[int]]]:
+    """index -> (request ids, program ids): the program starts with the newline that ends the
+    request, which is what the model writes first after a bare request."""
+    from ..tasks.web import corpus_pair
+
+    def pair(index: int) -> tuple[list[int], list[int]]:
+        req, prog = corpus_pair(seed, index)
+        return (
+            tokenizer.encode(req, add_special_tokens=False).ids,
+            tokenizer.encode("\n" + prog, add_special_tokens=False).ids,
+        )
+
+    return pair
+
+
+def web_recipe(work: Path, steps: int = 2_500, batch_size: int = 32, seed: int = 0, report: Report = quiet) -> Recipe:
+    tokenizer = web_tokenizer(work / "data", report)
+    vocab = tokenizer.get_vocab_size()
+    model_config = llada_config(vocab, d_model=192, n_layers=5, n_heads=4, mlp=512, max_len=WEB_LENGTH)
+    train = PairBatches(web_pairs(tokenizer, WEB_TRAIN_SEED + seed), END_ID, batch_size, WEB_LENGTH, seed)
+    val = PairBatches(web_pairs(tokenizer, WEB_VAL_SEED), END_ID, batch_size, WEB_LENGTH, seed + 1)
+
+    def export(folder: Path) -> None:
+        save_tokenizer(tokenizer, folder)
+        write_generation_config(
+            folder, {"max_new_tokens": 256, "steps": 64, "algorithm": "low_confidence", "temperature": 0.0}
+        )
+
+    cfg = TrainConfig(steps=steps, lr=2e-3, warmup=200, eval_every=250, save_every=100, seed=seed, compile=True)
+    return Recipe("web", model_config, train, val, cfg, export)
 
 
 # -- the user's own text -------------------------------------------------------------------------

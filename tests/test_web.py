@@ -1,0 +1,81 @@
+"""The web corpus: requests and programs agree, and the checker reads the page, in real Chromium."""
+
+import random
+
+import pytest
+
+from unmask.tasks.web import KINDS, Spec, corpus_example, program, random_spec, request
+from unmask.tasks.web.checker import Checker, expected, parse_problems
+from unmask.tasks.web.programs import NUMBER_WORDS, element, shells
+
+
+def test_the_corpus_is_a_pure_function_of_seed_and_index():
+    assert corpus_example(3, 17) == corpus_example(3, 17)
+    assert corpus_example(3, 17) != corpus_example(4, 17)
+
+
+def test_every_kind_and_value_comes_up():
+    specs = [random_spec(random.Random(i)) for i in range(3000)]
+    assert {s.kind for s in specs} == set(KINDS)
+    assert {s.values["z"] for s in specs if s.kind == "atom"} == set(range(1, 19))
+    assert all(s.named for s in specs if s.kind not in ("clock",))
+
+
+def test_the_bohr_shells_of_the_first_18_elements():
+    assert shells(1) == [1] and shells(2) == [2] and shells(3) == [2, 1]
+    assert shells(10) == [2, 8] and shells(11) == [2, 8, 1] and shells(18) == [2, 8, 8]
+    assert element(2) == ("helium", "He", 2) and element(18) == ("argon", "Ar", 22)
+
+
+def test_requests_name_what_the_program_holds():
+    for i in range(400):
+        spec, text, code = corpus_example(0, i)
+        words = text.lower().replace("-", " ").replace(",", " ").replace(".", " ").replace("?", " ").split()
+        for key in spec.named:
+            value = spec.values[key]
+            if isinstance(value, str) and key not in ("direction", "shape"):
+                assert value in code and (value in words or (value == "gray" and "grey" in words)), (key, text)
+        if spec.kind == "atom":
+            name, symbol, _ = element(spec.values["z"])
+            z = spec.values["z"]
+            assert f"protons = {z}," in code
+            assert (
+                name in text.lower()
+                or {"aluminium": "aluminum", "sulfur": "sulphur"}.get(name, name) in text.lower()
+                or str(z) in words
+                or NUMBER_WORDS[z] in words
+            ), text
+        elif spec.kind in ("planets", "balls", "spinner"):
+            n = spec.values[{"planets": "planets", "balls": "balls", "spinner": "dots"}[spec.kind]]
+            assert str(n) in words or NUMBER_WORDS[n] in words or (n == 1 and "a" in words), text
+
+
+def test_the_markup_check_names_what_is_wrong():
+    code = program(Spec("atom", {"z": 2, "nucleus": "red", "electron": "cyan", "seconds": 4}, frozenset({"z"})))
+    assert parse_problems(code) == []
+    assert parse_problems(code.replace("</script>", "")) == ["<script> is never closed"]
+    assert parse_problems("<div>hello</div>") == ["no <svg> element"]
+
+
+@pytest.mark.browser
+def test_the_checker_passes_every_kind_and_catches_each_kind_of_mistake():
+    helium = Spec("atom", {"z": 2, "nucleus": "red", "electron": "blue", "seconds": 4}, frozenset({"z", "electron"}))
+    code = program(helium)
+    assert expected(helium)["counts"]["shells"] == [2]
+    with Checker() as checker:
+        for kind in KINDS:
+            spec = next(s for s in (random_spec(random.Random(i)) for i in range(100)) if s.kind == kind)
+            verdict = checker.check(program(spec), spec)
+            assert verdict.matches, (kind, request(spec, random.Random(0)), verdict.problems)
+        assert checker.check(code, helium).matches
+        # One electron too many, drawn though the text still says helium.
+        three = checker.check(code.replace("shells = [2]", "shells = [3]"), helium)
+        assert three.renders and not three.matches and "electron: 3 drawn, 2 asked" in three.problems
+        red = checker.check(code.replace('electronColor = "blue"', 'electronColor = "red"'), helium)
+        assert not red.matches and "electron colour: ['red'] drawn, blue asked" in red.problems
+        broken = checker.check(code.replace("Math.cos(a)", "Math.cos(a"), helium)
+        assert broken.parses and not broken.renders and any("error" in p for p in broken.problems)
+        still = checker.check(code.replace("requestAnimationFrame(frame);\n}", "}"), helium)
+        assert still.renders and not still.moves and "nothing moves" in still.problems
+        planets = checker.check(code, Spec("planets", {"planets": 2, "star": "gold", "planet": "blue"}, frozenset()))
+        assert not planets.matches and "planet: 0 drawn, 2 asked" in planets.problems
