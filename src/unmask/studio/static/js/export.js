@@ -1,6 +1,9 @@
-// Exports of a finished run: a self-contained HTML replay (its own small player, no network) and
-// an animated SVG (CSS keyframes, one per step) that plays in any browser or <img>. Both draw what
-// the canvas draws: the prompt, the answer's fixed start, and the pieces as drawn (run.drawn).
+// Exports of a finished run: a self-contained HTML replay (its own small player, no network), an
+// animated SVG (CSS keyframes, one per step) that plays in any browser or <img>, and an animated GIF
+// (gif.js; one frame per step, or an even sample of a long run). All draw what the canvas draws: the
+// prompt, the answer's fixed start, and the pieces as drawn (run.drawn); all carry the settings and seed.
+
+import { encodeGIF } from './gif.js';
 
 const xml = s => String(s).replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' }[c]));
 
@@ -60,7 +63,7 @@ label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
   var heat = document.getElementById('heat'), playBtn = document.getElementById('play'), timer = null;
   var stops = [[59,31,143],[123,47,190],[193,63,143],[236,107,86],[249,169,59],[244,227,76]];
   function color(t) { var x = Math.max(0, Math.min(1, t)) * 5, i = Math.min(4, Math.floor(x)), f = x - i, a = stops[i], b = stops[i + 1];
-    return 'rgba(' + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * f); }).join(',') + ',.45)'; }
+    return 'rgba(' + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * f); }).join(',') + ',.36)'; } // light text on the brightest (yellow) stays above WCAG AA
   document.getElementById('meta').textContent = run.model + ' · ' + run.steps + ' steps · ' + run.elapsed.toFixed(2) + ' s · ' + run.nfe + ' model passes · seed ' + (run.seed == null ? 'random (no seed set)' : run.seed);
   document.getElementById('settings').textContent = JSON.stringify({ model: run.model, seed: run.seed, options: run.options, request: run.settings }, null, 2);
   slider.max = run.steps;
@@ -110,13 +113,8 @@ const STEP_S = 0.12; // seconds per step in the animation (long runs are compres
 const MAX_PLAY_S = 8;
 const HOLD_S = 2.5; // the finished text stays this long before the loop restarts
 
-/** An animated SVG of the run: placeholders turning into tokens in the order they were decided. */
-export function animatedSVG(run, title = 'unmask run') {
-  const data = runData(run);
-  const steps = Math.max(1, data.steps);
-  const stepS = Math.min(STEP_S, MAX_PLAY_S / steps);
-  const total = steps * stepS + HOLD_S;
-  const pad = 20;
+/** The run laid out in SVG_COLS columns of monospace cells: items {x, y (line), text, cls, step, isMask}. */
+function layout(data) {
   let x = 0, y = 0;
   const items = [];
   const place = (text, cls, step, isMask) => {
@@ -146,7 +144,17 @@ export function animatedSVG(run, title = 'unmask run') {
     if (ended || data.stepOf[i] < 0) return;
     place(p, 'w', data.stepOf[i], true);
   });
-  const lines = y + 1;
+  return { items, lines: y + 1 };
+}
+
+/** An animated SVG of the run: placeholders turning into tokens in the order they were decided. */
+export function animatedSVG(run, title = 'unmask run') {
+  const data = runData(run);
+  const steps = Math.max(1, data.steps);
+  const stepS = Math.min(STEP_S, MAX_PLAY_S / steps);
+  const total = steps * stepS + HOLD_S;
+  const pad = 20;
+  const { items, lines } = layout(data);
   const width = pad * 2 + SVG_COLS * CHAR_W;
   const height = pad * 2 + lines * LINE_H + 26;
   const used = [...new Set(items.filter(it => it.isMask).map(it => it.step))].sort((a, b) => a - b);
@@ -185,4 +193,98 @@ ${body}
 <rect x="${pad}" y="${barY}" width="${width - pad * 2}" height="3" rx="1.5" class="bar"/>
 <text x="${width - pad}" y="${barY - 8}" text-anchor="end" style="font-size:11px;fill:#5d5d6a">${xml(`${data.model} · ${data.steps} steps · seed ${seedText(data.seed)} · unmask`)}</text>
 </svg>`;
+}
+
+const GIF_FRAMES = 60; // at most this many frames: a longer run is sampled evenly (its first and last step kept)
+const GIF_PLAY_CS = 600; // the steps play in about 6 s…
+const GIF_HOLD_CS = 250; // …and the finished text stays 2.5 s before the loop restarts
+// What the GIF paints with; antialiased text adds the blends of each ink over its ground (gifPalette).
+const GIF_INK = { bg: [14, 14, 18], fresh: [74, 58, 18], m: [42, 42, 53], track: [38, 38, 46], bar: [139, 92, 246], p: [139, 139, 152], g: [125, 211, 252], w: [237, 237, 240], foot: [120, 120, 134] };
+const BLENDS = 16;
+
+/** The steps a GIF shows: each one, or an even sample of GIF_FRAMES with the first and last. */
+export function gifSteps(steps) {
+  if (steps + 1 <= GIF_FRAMES) return Array.from({ length: steps + 1 }, (_, k) => k);
+  return [...new Set(Array.from({ length: GIF_FRAMES }, (_, j) => Math.round((j * steps) / (GIF_FRAMES - 1))))];
+}
+
+/** The global palette: the solid colours, then each ink blended over the grounds it is drawn on. */
+function gifPalette() {
+  const c = GIF_INK, out = [c.bg, c.fresh, c.m, c.track, c.bar];
+  const mix = (a, b, t) => a.map((v, j) => Math.round(v + (b[j] - v) * t));
+  for (const [ink, grounds] of [[c.p, [c.bg]], [c.g, [c.bg]], [c.w, [c.bg, c.fresh]], [c.foot, [c.bg]]]) {
+    for (const ground of grounds) for (let t = 1; t <= BLENDS; t++) out.push(mix(ground, ink, t / BLENDS));
+  }
+  return out;
+}
+
+/** An animated GIF of the run (bytes): one frame per step shown, and its settings and seed as a comment. */
+export function runGIF(run) {
+  const data = runData(run);
+  const steps = Math.max(1, data.steps);
+  const pad = 20, font = `${SVG_FONT}px ui-monospace, "SF Mono", Menlo, Consolas, "DejaVu Sans Mono", monospace`;
+  const { items, lines } = layout(data);
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.font = font;
+  const cw = ctx.measureText('M').width || CHAR_W;
+  const width = Math.ceil(pad * 2 + SVG_COLS * cw), height = Math.ceil(pad * 2 + lines * LINE_H + 26);
+  canvas.width = width;
+  canvas.height = height;
+  const rgb = c => `rgb(${c.join(',')})`;
+  const palette = gifPalette();
+  const nearest = new Map(); // 24-bit colour -> palette index
+  const indexOf = (r, g, b) => {
+    const key = (r << 16) | (g << 8) | b;
+    let best = nearest.get(key);
+    if (best !== undefined) return best;
+    let d = Infinity;
+    palette.forEach(([pr, pg, pb], i) => {
+      const e = (pr - r) ** 2 + (pg - g) ** 2 + (pb - b) ** 2;
+      if (e < d) { d = e; best = i; }
+    });
+    nearest.set(key, best);
+    return best;
+  };
+  const shown = gifSteps(steps);
+  const delay = Math.max(2, Math.min(12, Math.round(GIF_PLAY_CS / shown.length)));
+  const frames = shown.map((k, j) => {
+    ctx.fillStyle = rgb(GIF_INK.bg);
+    ctx.fillRect(0, 0, width, height);
+    ctx.font = font;
+    ctx.textBaseline = 'alphabetic';
+    for (const it of items) {
+      const lead = it.text.length - it.text.trimStart().length, visible = it.text.trimStart();
+      if (!visible) continue;
+      const x = pad + (it.x + lead) * cw, y = pad + it.y * LINE_H + SVG_FONT;
+      if (it.isMask && it.step > k) {
+        ctx.fillStyle = rgb(GIF_INK.m);
+        ctx.fillRect(Math.round(x), Math.round(y - SVG_FONT + 2), Math.round(visible.length * cw), SVG_FONT);
+        continue;
+      }
+      // The tokens new since the frame before, lit as on the live canvas; the held last frame is not lit.
+      if (it.isMask && j > 0 && j < shown.length - 1 && it.step > shown[j - 1]) {
+        ctx.fillStyle = rgb(GIF_INK.fresh);
+        ctx.fillRect(Math.round(x), Math.round(y - SVG_FONT + 2), Math.round(visible.length * cw), SVG_FONT);
+      }
+      ctx.fillStyle = rgb(GIF_INK[it.cls]);
+      ctx.fillText(visible, x, y);
+    }
+    const barY = height - pad - 6, barW = width - pad * 2;
+    ctx.fillStyle = rgb(GIF_INK.track);
+    ctx.fillRect(pad, barY, barW, 3);
+    ctx.fillStyle = rgb(GIF_INK.bar);
+    ctx.fillRect(pad, barY, Math.round((barW * k) / steps), 3);
+    ctx.fillStyle = rgb(GIF_INK.foot);
+    ctx.font = `11px ${font.split('px ')[1]}`;
+    ctx.textAlign = 'right';
+    ctx.fillText(`${data.model} · step ${k} / ${data.steps} · seed ${seedText(data.seed)} · unmask`, width - pad, barY - 8);
+    ctx.textAlign = 'left';
+    const px = ctx.getImageData(0, 0, width, height).data;
+    const indices = new Uint8Array(width * height);
+    for (let i = 0, o = 0; i < indices.length; i++, o += 4) indices[i] = indexOf(px[o], px[o + 1], px[o + 2]);
+    return { indices, delay: j === shown.length - 1 ? GIF_HOLD_CS : delay };
+  });
+  const comment = JSON.stringify({ format: 'unmask-run-gif', version: 1, ...runSettings(run), steps: data.steps, frames: shown });
+  return encodeGIF({ width, height, palette, frames, comment });
 }

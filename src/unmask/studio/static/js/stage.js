@@ -2,7 +2,7 @@
 // readouts, the timeline, the heat toggle, the filmstrip and the exports. Used by Diffuse and Infill.
 
 import { CanvasView } from './canvas.js';
-import { animatedSVG, htmlReplay, runJSON } from './export.js';
+import { animatedSVG, htmlReplay, runGIF, runJSON } from './export.js';
 import * as history from './history.js';
 import { LiveRun, isAbort } from './live.js';
 import { Filmstrip, Minimap, Timeline } from './timeline.js';
@@ -38,6 +38,7 @@ export class Stage {
     this.exportBtns = h('div.export', {},
       h('button.btn.small.ghost', { type: 'button', title: 'A self-contained HTML page that replays this run', onclick: () => this.exportHTML() }, icon('download'), 'HTML replay'),
       h('button.btn.small.ghost', { type: 'button', title: 'An animated SVG of this run', onclick: () => this.exportSVG() }, icon('download'), 'Animated SVG'),
+      h('button.btn.small.ghost', { type: 'button', title: 'An animated GIF of this run, one frame per step (its settings and seed in the file’s comment)', onclick: () => this.exportGIF() }, icon('download'), 'GIF'),
       h('button.btn.small.ghost', { type: 'button', title: 'The run as JSON: its frames, the options the server resolved, the model and the seed', onclick: () => this.exportJSON() }, icon('download'), 'JSON'));
     this.exportBtns.hidden = true;
     this.canvasEl = h('div.canvas-body');
@@ -303,6 +304,13 @@ export class Stage {
     const name = fileName(this.run, 'svg');
     download(name, new Blob([animatedSVG(this.run, `${this.run.model} · ${this.run.lastStep} steps`)], { type: 'image/svg+xml' }));
     toast('Saved the animated SVG', name, 'ok');
+  }
+
+  exportGIF() {
+    if (!this.run?.finished) return;
+    const name = fileName(this.run, 'gif');
+    download(name, new Blob([runGIF(this.run)], { type: 'image/gif' }));
+    toast('Saved the animated GIF', name, 'ok');
   }
 
   exportJSON() {

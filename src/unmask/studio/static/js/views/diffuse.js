@@ -2,6 +2,7 @@
 
 import { Dial } from '../dial.js';
 import { STORY_PROMPTS, CHAT_PROMPTS } from '../examples.js';
+import * as history from '../history.js';
 import { kindOf, ModelPicker } from '../models.js';
 import { Stage } from '../stage.js';
 import { h, icon, toast } from '../ui.js';
@@ -25,6 +26,8 @@ export class DiffuseView {
     this.examples = h('div.chips.examples');
     this.stage = new Stage({ view: 'diffuse', onDone: run => this.finished(run), onStart: run => this.started(run), onShow: run => this.shown(run) });
     // Rewrite versions: the runs a rewrite replaced, the latest last; Undo (Ctrl Z) brings one back.
+    // Each kept rewrite names the history key of the version it replaced (meta.previous): after a
+    // reload, or opened from the history, a rewrite gets its versions back from the kept runs.
     this.versions = [];
     this.undoBtn = h('button.btn.small.ghost.undo-btn', { type: 'button', hidden: true, title: 'Back to the version before this rewrite (Ctrl Z)', 'aria-keyshortcuts': 'Control+Z', onclick: () => this.undo() }, icon('undo'), this.undoText = h('span', {}, 'Undo rewrite'));
     this.stage.bar.querySelector('.stage-tools').prepend(this.undoBtn);
@@ -89,7 +92,7 @@ export class DiffuseView {
   }
 
   /** Start a run; options.template / options.fixed / options.source are set by rewrite(). */
-  run({ template = null, fixed = '', source = null, steps = null, rewriting = null } = {}) {
+  run({ template = null, fixed = '', source = null, steps = null, rewriting = null, previous = null } = {}) {
     const info = this.picker.info;
     if (!info) { toast('No text model', 'This server serves no model that takes text.', 'error'); return; }
     if (!this.dial.ready()) return; // a field refused as typed (the seed): nothing is sent
@@ -108,7 +111,7 @@ export class DiffuseView {
       else delete body.steps;
       body.temperature = Math.max(this.dial.options.temperature || 0, REWRITE_TEMPERATURE);
     }
-    const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting };
+    const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting, previous };
     this.stage.canvas.setHighlight(null);
     this.busy(true);
     this.stage.start(body, meta, info, { paceMs: this.dial.paceMs }).then(() => this.busy(false));
@@ -131,9 +134,26 @@ export class DiffuseView {
   }
 
   /** A run shown from the history (or brought back by Undo). */
-  shown() {
+  shown(run) {
     this.busy(false);
-    if (!this.undoing) this.versions = [];
+    if (!this.undoing) { this.versions = []; this.restoreVersions(run); }
+    this.paintUndo();
+  }
+
+  /** The versions a kept rewrite replaced, from the run history: its meta.previous, that one's, … */
+  async restoreVersions(run) {
+    if (run.meta.previous == null) return;
+    const kept = new Map((await history.list('diffuse')).map(rec => [rec.key, rec]));
+    if (this.stage.run !== run || this.versions.length) return; // another run is shown by now
+    const chain = [];
+    let key = run.meta.previous, after = run.historyKey ?? Infinity;
+    while (key != null && key < after && kept.has(key)) { // keys only grow: a chain cannot loop
+      const rec = kept.get(key);
+      chain.unshift(history.restore(rec));
+      after = key;
+      key = rec.meta?.previous;
+    }
+    this.versions = chain;
     this.paintUndo();
   }
 
@@ -204,7 +224,7 @@ export class DiffuseView {
     document.getSelection().removeAllRanges();
     this.rewriteBtn.hidden = true;
     this.replacing = run;
-    this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source: run.meta.source, steps, rewriting: n });
+    this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source: run.meta.source, steps, rewriting: n, previous: run.historyKey ?? null });
   }
 
   show() { this.prompt.focus({ preventScroll: true }); }

@@ -21,10 +21,10 @@ export class SudokuView {
     this.seed = Number(localStorage.getItem('unmask.sudoku.seed') || 7);
     this.results = {};
     this.cells = Array.from({ length: 81 }, (_, i) => h('div.cell', {
-      role: 'gridcell', dataset: { i: String(i) },
+      role: 'img', dataset: { i: String(i) },
       class: `cell${i % 9 === 2 || i % 9 === 5 ? ' box-r' : ''}${Math.floor(i / 9) === 2 || Math.floor(i / 9) === 5 ? ' box-b' : ''}`,
     }));
-    this.grid = h('div.sudoku-grid', { role: 'grid', 'aria-label': 'Sudoku board' }, this.cells);
+    this.grid = h('div.sudoku-grid', { role: 'group', 'aria-label': 'Sudoku board' }, this.cells);
     this.overlay = h('div.sudoku-overlay', { hidden: true });
     this.orderSeg = segmented([
       { value: 'confidence', label: 'Confidence order', title: 'Fill the cells the model is surest of first' },
