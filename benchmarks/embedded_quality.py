@@ -2,8 +2,10 @@
 
 story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sentences the story
         grammar accepts, the share of accepted sentences not in the training corpus (novelty),
-        distinct sentences, the mean story length in tokens (before the end token; a model that
-        stops early writes fewer, easier sentences), and tokens/s.
+        distinct sentences, the share of stories passing the story checker (every character
+        introduced, pronouns agree, no sentence repeated, the story ends; tasks/stories/checker.py)
+        and the share failing each of its rules, the mean story length in tokens (before the end
+        token; a model that stops early writes fewer, easier sentences), and tokens/s.
 sudoku: solve rate at 36/30/26/22 givens on unseen puzzles of unmask's generator and of an
         independent one, and on published puzzles: confidence vs random order under the Sudoku
         rule, the model alone, passes and puzzles/s (benchmarks/sudoku_quality.py).
@@ -85,6 +87,7 @@ def story_quality(
             lengths.append(c.completion_tokens)
             texts.append(prompt + c.text)
         f = stories.fluency(texts, corpus)
+        checked = stories.story_scores(texts)
         rows.append(
             {
                 "steps": steps,
@@ -92,9 +95,12 @@ def story_quality(
                 "novel": f["novel"],
                 "distinct": f["distinct"],
                 "sentences": f["sentences"],
+                "stories_passed": checked["passed"],
+                "stories_failed": checked["failed"],
                 "length": sum(lengths) / len(lengths),
                 "tokens_per_second": generated / seconds,  # text tokens over denoising time
                 "example": texts[0],
+                "texts": texts,
             }
         )
     return rows
@@ -164,11 +170,15 @@ def main() -> None:
             f"\nstory ({args.story}): 128 new tokens, {args.samples} samples per row, temperature {temperature}, "
             f"block {block_length}, {algorithm}, spread {spread}, remask {remask or 'off'}"
         )
-        print(f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'length':>7} {'tokens/s':>9}")
+        # story: share of stories passing every rule; the next four: share failing each rule.
+        rules = "".join(f" {c:>10}" for c in stories.CHECKS)
+        head = f"{'steps':>6} {'accepted':>9} {'novel':>7} {'distinct':>9} {'story':>6}{rules}"
+        print(f"{head} {'length':>7} {'tokens/s':>9}")
         for r in rows:
+            failed = "".join(f" {r['stories_failed'][c]:>10.1%}" for c in stories.CHECKS)
             print(
                 f"{r['steps']:>6} {r['accepted']:>9.1%} {r['novel']:>7.1%} {r['distinct']:>9.1%} "
-                f"{r['length']:>7.0f} {r['tokens_per_second']:>9.0f}"
+                f"{r['stories_passed']:>6.1%}{failed} {r['length']:>7.0f} {r['tokens_per_second']:>9.0f}"
             )
         print(f"example at {rows[-1]['steps']} steps: {rows[-1]['example']}")
     if args.only in (None, "sudoku"):

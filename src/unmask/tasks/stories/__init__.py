@@ -10,19 +10,25 @@ Modules, each with its notable features:
   compiles and counts them; one grammar drives both generation and recognition.
 - `generator`: casting a hero and helper, plots, and the seeded story and corpus functions.
 - `recognizer`: sentence splitting, acceptance and the fluency score.
+- `checker`: the story-level rules (characters introduced, pronouns agree, no repeats, an ending).
 """
 
+from .checker import CHECKS, check_story, introductions, story_scores
 from .generator import generate_corpus, generate_story, iter_corpus
 from .grammar import sentence_space, vocabulary
 from .recognizer import fluency, sentence_accepted, split_sentences
 
 __all__ = [
+    "CHECKS",
+    "check_story",
     "fluency",
     "generate_corpus",
     "generate_story",
+    "introductions",
     "iter_corpus",
     "sentence_accepted",
     "sentence_space",
     "split_sentences",
+    "story_scores",
     "vocabulary",
 ]

@@ -6,6 +6,9 @@ Notable features:
   without a name forbids `<hero_name>`). Later sentences then say "the fox", "Pip" or "she" and
   are still plain derivations of the shared grammar; every binding is checked against it.
 - Everything random draws from one `random.Random`, so a seed fixes a whole corpus.
+- Every story passes the story checker (checker.py, tested): characters are introduced before
+  they are named, pronouns follow the cast's genders, it ends with an ending, and a sentence drawn
+  twice is drawn again (from a side stream, so stories without a repeat are as they were).
 """
 
 from __future__ import annotations
@@ -304,16 +307,38 @@ _PLOTS = {
 # Bounds a story must meet; drafts outside them are redrawn from the same stream.
 MIN_SENTENCES, MAX_SENTENCES = 6, 14
 MIN_WORDS, MAX_WORDS = 90, 220
+# Draws after a sentence that repeats an earlier one before its beat is skipped; about 1 story in
+# 700 repeats a sentence, and a second draw almost always differs.
+_REDRAWS = 8
 
 
 def _draft(rng: random.Random) -> list[list[str]]:
     story = _cast(rng)
     plot = _PLOTS[rng.choice(list(_PLOTS))]
-    sentences = []
+    sentences: list[list[str]] = []
     for chance, rules in plot:
         if chance >= 1.0 or rng.random() < chance:
-            sentences.append(_sentence(rng.choice(rules), story, rng))
+            sentence = _sentence(rng.choice(rules), story, rng)
+            if sentence in sentences:
+                sentence = _redraw(sentence, sentences, rules, story)
+            if sentence is not None:
+                sentences.append(sentence)
     return sentences
+
+
+def _redraw(sentence: list[str], told: list[list[str]], rules: tuple[str, ...], story: _Story) -> list[str] | None:
+    """Another sentence for a beat that repeated an earlier one (checker.py forbids repeats), or None.
+
+    A beat told twice ("lost_search", "rescue_tries") can draw the same sentence again. The new
+    draw comes from a stream seeded by the repeated sentence, so the story stream itself is
+    untouched: every story without a repeat is the one the grammar wrote before this rule.
+    """
+    rng = random.Random(" ".join(sentence))
+    for _ in range(_REDRAWS):
+        sentence = _sentence(rng.choice(rules), story, rng)
+        if sentence not in told:
+            return sentence
+    return None
 
 
 def _word_count(tokens: list[str]) -> int:
