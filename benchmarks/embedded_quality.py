@@ -9,10 +9,14 @@ story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sente
 sudoku: solve rate at 36/30/26/22 givens on unseen puzzles of unmask's generator and of an
         independent one, and on published puzzles: confidence vs random order under the Sudoku
         rule, the model alone, passes and puzzles/s (benchmarks/sudoku_quality.py).
+web:    for each step count, on held-back generated requests and 30 hand-written ones, the share
+        of programs that parse, render in Chromium with no console error, move, and match the
+        request (counts and colours read from the DOM; benchmarks/web_quality.py).
 
     python benchmarks/embedded_quality.py                      # both, default sizes
     python benchmarks/embedded_quality.py --story runs/story/model --samples 64
     python benchmarks/embedded_quality.py --only sudoku --puzzles 200 --threads 1
+    python benchmarks/embedded_quality.py --only web --web-samples 100
     python benchmarks/embedded_quality.py --json results.json   # also write the figures
 
 All figures in one table come from one run on one machine.
@@ -25,6 +29,8 @@ import json
 
 import torch
 from sudoku_quality import print_table, sudoku_quality  # benchmarks/, beside this file
+from web_quality import print_table as print_web_table  # benchmarks/, beside this file
+from web_quality import web_quality
 
 import unmask
 from unmask.tasks import stories
@@ -110,7 +116,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--story", default="story", help="story model reference")
     parser.add_argument("--sudoku", default="sudoku", help="sudoku model reference")
-    parser.add_argument("--only", choices=["story", "sudoku"])
+    parser.add_argument("--only", choices=["story", "sudoku", "web"])
+    parser.add_argument("--model", dest="only", choices=["story", "sudoku", "web"], help="the same as --only")
+    parser.add_argument("--web", default="web", help="web model reference")
+    parser.add_argument("--web-steps", default="16,32,64", help="web: step counts")
+    parser.add_argument("--web-samples", type=int, default=100, help="web: held-back requests per step count")
     parser.add_argument("--samples", type=int, default=48, help="stories per step count")
     parser.add_argument("--temperature", type=float, default=None, help="story (default: the model's, else 0.8)")
     parser.add_argument("--block-length", type=int, default=None, help="story (default: the model's, else 32)")
@@ -185,6 +195,11 @@ def main() -> None:
         model = unmask.load(args.sudoku)
         results["sudoku"] = sudoku_quality(model, args.puzzles)
         print_table(args.sudoku, args.puzzles, results["sudoku"])
+    if args.only in (None, "web"):
+        results["web"] = web_quality(
+            unmask.load(args.web), [int(s) for s in args.web_steps.split(",")], args.web_samples
+        )
+        print_web_table(args.web, results["web"])
     if args.json_path:
         with open(args.json_path, "w") as f:
             json.dump(results, f, indent=2)

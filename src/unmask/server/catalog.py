@@ -140,7 +140,10 @@ class Catalog:
                 "tokenizer": described.tokenizer,
             }
         family = described.family
-        info |= {"available": True, "family": family, "model_type": model_type.lower()}
+        # "output": what the model writes, as its generation_config's "unmask" section declares it
+        # ("svg", "html", "js": code the studio shows as code and previews); null for prose.
+        output = described.defaults.get("output")
+        info |= {"available": True, "family": family, "model_type": model_type.lower(), "output": output}
         if family is None:
             return info | {"defaults": None}
         # What a request with no decoding fields runs with: the engine's resolver decides.

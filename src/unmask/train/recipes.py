@@ -302,7 +302,8 @@ def web_recipe(work: Path, steps: int = 2_500, batch_size: int = 32, seed: int =
     def export(folder: Path) -> None:
         save_tokenizer(tokenizer, folder)
         write_generation_config(
-            folder, {"max_new_tokens": 256, "steps": 64, "algorithm": "low_confidence", "temperature": 0.0}
+            folder,
+            {"max_new_tokens": 256, "steps": 64, "algorithm": "low_confidence", "temperature": 0.0, "output": "svg"},
         )
 
     cfg = TrainConfig(steps=steps, lr=2e-3, warmup=200, eval_every=250, save_every=100, seed=seed, compile=True)

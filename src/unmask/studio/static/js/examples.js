@@ -14,6 +14,17 @@ export const CHAT_PROMPTS = [
   'Give me a Python function that checks whether a Sudoku grid is valid.',
 ];
 
+// Requests for a model that writes small animations as code (its model info says `output`, e.g.
+// the embedded `web` model): the helium atom first, the scene this project started from.
+export const WEB_PROMPTS = [
+  'a helium atom with two electrons orbiting the nucleus',
+  'three planets orbiting a yellow star',
+  'five red balls bouncing around',
+  'a loading spinner with eight blue dots',
+  'a green hexagon spinning slowly',
+  'a clock with a white face and black hands',
+];
+
 export const INFILL_EXAMPLES = [
   { label: 'Fox story', template: 'Once upon a time, a little fox {{12}} One day, {{16}} In the end, the fox was happy.' },
   { label: 'Middle of a day', template: 'Lily woke up and looked outside. {{20}} That night, she slept with a smile.' },

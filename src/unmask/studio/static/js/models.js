@@ -10,6 +10,13 @@ export function kindOf(model) {
   return 'text';
 }
 
+/** The language of the code a model writes ("svg", "html", "js"), as its generation_config's
+ *  "unmask" section declares it (the server's model info `output`); null for a model of prose. */
+export function codeLanguage(model) {
+  const out = model?.output;
+  return typeof out === 'string' && out && out !== 'text' ? out : null;
+}
+
 export function describe(model) {
   const bits = [model.family, formatParams(model.parameters)].filter(Boolean);
   return bits.join(' · ');

@@ -1,7 +1,10 @@
 // The stage: where a run is watched. Canvas (or an empty state, the loader, an error), live
 // readouts, the timeline, the heat toggle, the filmstrip and the exports. Used by Diffuse and Infill.
+// A run of a model that writes code (meta.code: its language) is drawn as a code block instead of
+// the token canvas (codeview.js), with the same timeline, selection and rewrite.
 
 import { CanvasView } from './canvas.js';
+import { CodeView } from './codeview.js';
 import { animatedSVG, htmlReplay, runGIF, runJSON } from './export.js';
 import * as history from './history.js';
 import { LiveRun, isAbort } from './live.js';
@@ -42,11 +45,14 @@ export class Stage {
       h('button.btn.small.ghost', { type: 'button', title: 'The run as JSON: its frames, the options the server resolved, the model and the seed', onclick: () => this.exportJSON() }, icon('download'), 'JSON'));
     this.exportBtns.hidden = true;
     this.canvasEl = h('div.canvas-body');
-    this.canvas = new CanvasView(this.canvasEl, { label });
+    this.tokenView = new CanvasView(this.canvasEl, { label });
+    this.canvas = this.tokenView; // the view the shown run is drawn in: tokenView, or a CodeView (useCode)
+    this.codeEl = h('div.code-body', { hidden: true });
+    this.codeView = null;
     this.overlay = h('div.stage-overlay', { hidden: true });
     this.emptyEl = h('div.stage-empty');
     this.status = h('div.sr-only', { role: 'status', 'aria-live': 'polite' });
-    this.card = h('div.card.stage-card', {}, this.emptyEl, this.canvasEl, this.overlay, this.status);
+    this.card = h('div.card.stage-card', {}, this.emptyEl, this.canvasEl, this.codeEl, this.overlay, this.status);
     this.timelineEl = h('div.stage-timeline');
     this.timeline = new Timeline(this.timelineEl, { onSeek: k => this.seek(k) });
     this.minimap = new Minimap(h('div.stage-minimap'), { label: 'Mask map: which cells of the whole canvas are decided at the shown step' });
@@ -106,6 +112,19 @@ export class Stage {
 
   setEmpty(node) { this.emptyEl.replaceChildren(node); }
 
+  /** Whether a run is drawn (in either view), rather than the empty state. */
+  get showing() { return !this.canvasEl.hidden || !this.codeEl.hidden; }
+
+  /** Draw runs as code in `lang` (a CodeView), or as tokens (lang null); the heat view is the tokens'. */
+  useCode(lang) {
+    if (lang && this.codeView?.lang !== lang) this.codeView = new CodeView(this.codeEl, lang);
+    this.canvas = lang ? this.codeView : this.tokenView;
+    this.canvasEl.hidden = !!lang;
+    this.codeEl.hidden = !lang;
+    this.viewToggle.el.hidden = !!lang;
+    this.legend.hidden = !!lang || !this.heat;
+  }
+
   get running() { return !!this.live?.active; }
 
   /** Start a run: body for /api/diffuse; meta: {prefix, fixed, kind, settings}; model: its /api/models info. */
@@ -164,7 +183,7 @@ export class Stage {
     this.bar.hidden = false; // readouts and tools appear with the first run
     this.run = run;
     this.emptyEl.hidden = true;
-    this.canvasEl.hidden = false;
+    this.useCode(run.meta.code || null);
     this.timelineEl.hidden = false;
     this.minimap.el.hidden = false;
     this.canvas.setHighlight(null);
@@ -265,14 +284,14 @@ export class Stage {
     if (isAbort(err)) {
       this.status.textContent = 'Stopped';
       toast('Stopped', run ? `after ${run.lastStep} of ${run.totalSteps} steps` : '');
-      if (!run) this.emptyEl.hidden = !this.canvasEl.hidden;
+      if (!run) this.emptyEl.hidden = this.showing;
       return;
     }
     this.errorEl = errorBox(err);
     // The empty state only when there is no run to show; a run from before stays, marked as not this one's.
     if (!run) {
-      this.emptyEl.hidden = !this.canvasEl.hidden;
-      this.card.classList.toggle('stale', !this.canvasEl.hidden);
+      this.emptyEl.hidden = this.showing;
+      this.card.classList.toggle('stale', this.showing);
     }
     this.card.prepend(this.errorEl);
     this.status.textContent = `Error: ${err.message}`;
@@ -288,7 +307,7 @@ export class Stage {
   setHeat(on) {
     this.heat = on;
     this.viewToggle.set(on ? 'heat' : 'live');
-    this.legend.hidden = !on;
+    this.legend.hidden = !on || this.canvas !== this.tokenView;
     this.canvas.setHeat(on);
   }
 

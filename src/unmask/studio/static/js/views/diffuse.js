@@ -1,9 +1,11 @@
 // Diffuse: one prompt, watched live; the dial beside it; select a span of the answer to rewrite it.
+// A model that writes code (its model info's `output`) gets its answers drawn as a code block that
+// previews once settled, requests of its own as examples, and rewrites under the prompt as typed.
 
 import { Dial } from '../dial.js';
-import { STORY_PROMPTS, CHAT_PROMPTS } from '../examples.js';
+import { STORY_PROMPTS, CHAT_PROMPTS, WEB_PROMPTS } from '../examples.js';
 import * as history from '../history.js';
-import { kindOf, ModelPicker } from '../models.js';
+import { codeLanguage, kindOf, ModelPicker } from '../models.js';
 import { Stage } from '../stage.js';
 import { h, icon, toast } from '../ui.js';
 
@@ -20,7 +22,7 @@ export class DiffuseView {
     this.picker = new ModelPicker({ kinds: ['text', 'chat'], storageKey: 'text', onChange: m => this.modelChanged(m) });
     this.prompt = h('textarea.prompt-input', { rows: 3, placeholder: 'Start a story…', 'aria-label': 'Prompt', spellcheck: 'true' });
     this.prompt.value = localStorage.getItem('unmask.prompt') || STORY_PROMPTS[0];
-    this.prompt.addEventListener('input', () => { try { localStorage.setItem('unmask.prompt', this.prompt.value); } catch { /* */ } this.paintNote(); });
+    this.prompt.addEventListener('input', () => { try { localStorage.setItem('unmask.prompt', this.prompt.value); } catch { /* */ } this.paintNote(); this.paintRewrite(); });
     this.runBtn = h('button.btn.primary.run-btn', { type: 'button', onclick: () => this.run() }, icon('sparkle'), 'Diffuse', h('span.kbd-hint', {}, 'Ctrl ↵'));
     this.stopBtn = h('button.btn.stop-btn', { type: 'button', hidden: true, onclick: () => this.stage.stop() }, icon('stop'), 'Stop');
     this.examples = h('div.chips.examples');
@@ -33,9 +35,11 @@ export class DiffuseView {
     this.stage.bar.querySelector('.stage-tools').prepend(this.undoBtn);
     this.stage.onErrorHook = err => { this.busy(false); if (err.param) this.dial.flag(err.param); };
     this.stage.setEmpty(this.emptyState());
-    this.rewriteBtn = h('button.btn.small.rewrite-btn', { type: 'button', hidden: true, title: 'Mask this span and diffuse it again, everything else fixed (R)', onclick: () => this.rewrite() }, icon('rewrite'), 'Rewrite');
+    this.rewriteBtn = h('button.btn.small.rewrite-btn', { type: 'button', hidden: true, title: 'Mask this span and diffuse it again, everything else fixed (R)', onclick: () => this.rewrite() }, icon('rewrite'), this.rewriteText = h('span', {}, 'Rewrite'));
     this.stage.card.append(this.rewriteBtn);
-    for (const ev of ['mouseup', 'keyup']) this.stage.canvasEl.addEventListener(ev, () => setTimeout(() => this.selectionChanged(), 0));
+    for (const el of [this.stage.canvasEl, this.stage.codeEl]) {
+      for (const ev of ['mouseup', 'keyup']) el.addEventListener(ev, () => setTimeout(() => this.selectionChanged(), 0));
+    }
     document.addEventListener('selectionchange', () => { if (!this.rewriteBtn.hidden) this.selectionChanged(); });
     const dialEl = h('aside.card.dial-card');
     this.dial = new Dial(dialEl, { key: 'diffuse' });
@@ -57,13 +61,23 @@ export class DiffuseView {
     return h('div.empty', {},
       h('h3', {}, 'Watch a model write out of order'),
       h('p', {}, 'A diffusion language model starts from a row of masked placeholders and, at every step, commits the tokens it is surest of — anywhere in the answer. Press ', h('b', {}, 'Diffuse'), ' and watch the placeholders resolve; then scrub back through the steps, switch on the heat view, or select a span and rewrite it.'),
-      h('div.chips', {}, STORY_PROMPTS.map(p => h('button.chip', { type: 'button', onclick: () => { this.prompt.value = p; this.run(); } }, p))),
+      h('div.chips', {}, this.examplePrompts().map(p => h('button.chip', { type: 'button', onclick: () => { this.prompt.value = p; this.run(); } }, p))),
       h('p.faint', {}, 'Or try ', h('a', { href: '#/infill' }, 'filling gaps in a story'), ', ', h('a', { href: '#/sudoku' }, 'solving a Sudoku'), ', or ', h('a', { href: '#/compare' }, 'comparing step counts'), '.'));
   }
 
+  /** Prompts that suit the picked model: requests for a code model, questions for a chat model, story openings. */
+  examplePrompts() {
+    const info = this.picker?.info;
+    if (info && codeLanguage(info)) return WEB_PROMPTS;
+    return info && kindOf(info) === 'chat' ? CHAT_PROMPTS : STORY_PROMPTS;
+  }
+
   renderExamples() {
-    const chat = this.picker.info && kindOf(this.picker.info) === 'chat';
-    const list = chat ? CHAT_PROMPTS.slice(0, 2) : STORY_PROMPTS.slice(1, 3);
+    const info = this.picker.info;
+    const prompts = this.examplePrompts();
+    // Beside the prompt: story openings other than the first (the empty state shows them all), or the first requests.
+    const list = prompts === STORY_PROMPTS ? prompts.slice(1, 3) : prompts.slice(0, prompts === WEB_PROMPTS ? 3 : 2);
+    if (!this.stage.run && info) this.stage.setEmpty(this.emptyState());
     this.examples.replaceChildren(...list.map(p => h('button.chip', { type: 'button', title: p, onclick: () => { this.prompt.value = p; this.paintNote(); this.prompt.focus(); } }, p.length > 34 ? `${p.slice(0, 32)}…` : p)));
   }
 
@@ -74,7 +88,7 @@ export class DiffuseView {
     const chat = info && kindOf(info) === 'chat';
     this.chatNote.hidden = !chat;
     this.paintNote();
-    this.prompt.placeholder = chat ? 'Ask something…' : 'Start a story…';
+    this.prompt.placeholder = chat ? 'Ask something…' : info && codeLanguage(info) ? 'Describe an animation…' : 'Start a story…';
     this.renderExamples();
     this.runBtn.disabled = !info;
   }
@@ -82,7 +96,23 @@ export class DiffuseView {
   /** The note that a completion model continues a request rather than answering it. */
   paintNote() {
     const info = this.picker.info;
-    this.continueNote.hidden = !info || kindOf(info) === 'chat' || !REQUEST.test(this.prompt.value);
+    this.continueNote.hidden = !info || kindOf(info) === 'chat' || !!codeLanguage(info) || !REQUEST.test(this.prompt.value);
+  }
+
+  /** The prompt a rewrite of the shown run diffuses under: the prompt box as now typed (blank: the run's own). */
+  rewritePrompt(run = this.stage.run) {
+    const typed = this.prompt.value;
+    return typed.trim() ? typed : run.meta.source.prompt;
+  }
+
+  /** The Rewrite button says when it will use a prompt other than the run's (the box was edited since). */
+  paintRewrite() {
+    const run = this.stage.run;
+    const edited = !!run?.meta.source && this.rewritePrompt(run) !== run.meta.source.prompt;
+    this.rewriteText.textContent = edited ? 'Rewrite under the edited prompt' : 'Rewrite';
+    this.rewriteBtn.title = edited
+      ? 'Mask this span and diffuse it again under the prompt as now typed, everything else fixed (R)'
+      : 'Mask this span and diffuse it again, everything else fixed (R)';
   }
 
   busy(on) {
@@ -111,7 +141,8 @@ export class DiffuseView {
       else delete body.steps;
       body.temperature = Math.max(this.dial.options.temperature || 0, REWRITE_TEMPERATURE);
     }
-    const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting, previous };
+    // A code model's answers are drawn as code (stage.js useCode): the run keeps the language.
+    const meta = { prefix: chat ? '' : promptText, fixed, kind: 'text', settings: body, source: { prompt: promptText, chat }, rewriting, previous, code: codeLanguage(info) };
     this.stage.canvas.setHighlight(null);
     this.busy(true);
     this.stage.start(body, meta, info, { paceMs: this.dial.paceMs }).then(() => this.busy(false));
@@ -184,9 +215,11 @@ export class DiffuseView {
     this.rewriteBtn.hidden = !ok;
     if (!ok) return;
     this.selected = range;
+    this.paintRewrite();
     const rect = document.getSelection().getRangeAt(0).getBoundingClientRect();
     const box = this.stage.card.getBoundingClientRect();
-    this.rewriteBtn.style.left = `${Math.max(8, Math.min(box.width - 110, rect.left - box.left + rect.width / 2 - 48))}px`;
+    const width = this.rewriteBtn.offsetWidth || 96;
+    this.rewriteBtn.style.left = `${Math.max(8, Math.min(box.width - width - 14, rect.left - box.left + rect.width / 2 - width / 2))}px`;
     this.rewriteBtn.style.top = `${Math.max(4, rect.top - box.top - 40)}px`;
   }
 
@@ -224,7 +257,9 @@ export class DiffuseView {
     document.getSelection().removeAllRanges();
     this.rewriteBtn.hidden = true;
     this.replacing = run;
-    this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source: run.meta.source, steps, rewriting: n, previous: run.historyKey ?? null });
+    // Under the prompt as now typed: edit the request ("red electrons"), select the colour, rewrite.
+    const source = { ...run.meta.source, prompt: this.rewritePrompt(run) };
+    this.run({ template: `${before}{{${n}}}${after}`, fixed: before, source, steps, rewriting: n, previous: run.historyKey ?? null });
   }
 
   show() { this.prompt.focus({ preventScroll: true }); }
