@@ -292,7 +292,7 @@ def web_pairs(tokenizer: Tokenizer, seed: int) -> Callable[[int], tuple[list[int
     return pair
 
 
-def web_recipe(work: Path, steps: int = 2_500, batch_size: int = 32, seed: int = 0, report: Report = quiet) -> Recipe:
+def web_recipe(work: Path, steps: int = 10_000, batch_size: int = 32, seed: int = 0, report: Report = quiet) -> Recipe:
     tokenizer = web_tokenizer(work / "data", report)
     vocab = tokenizer.get_vocab_size()
     model_config = llada_config(vocab, d_model=192, n_layers=5, n_heads=4, mlp=512, max_len=WEB_LENGTH)
