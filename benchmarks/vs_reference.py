@@ -48,11 +48,10 @@ import types
 from pathlib import Path
 
 import torch
+from quantization import random_checkpoint  # benchmarks/, beside this file
 from safetensors.torch import load_file
 
 import unmask
-from unmask import loading
-from unmask.models import architecture_for
 
 REAL = Path("/work/shared/real-checkpoints")
 STORY = Path(unmask.__file__).parent / "weights" / "story"
@@ -69,29 +68,6 @@ RECIPES = {"llada": ("llada", "fast-dllm"), "dream": ("dream",)}
 def real_config(name: str, fallback: dict) -> dict:
     path = REAL / name / "config.json"
     return json.loads(path.read_text()) if path.exists() else dict(fallback)
-
-
-def random_checkpoint(folder: Path, config: dict, seed: int = 0) -> Path:
-    """Random bfloat16 weights (N(0, 0.02), norms at 1) with the real parameter names, written a
-    tensor at a time; a tied table is stored once, as the hub does."""
-    folder.mkdir(parents=True, exist_ok=True)
-    arch = architecture_for(config["model_type"])
-    with torch.device("meta"):
-        net = arch.make_model(arch.make_args(config))
-    layout = {name: (torch.bfloat16, tuple(p.shape)) for name, p in net.state_dict().items()}
-    if config.get("tie_word_embeddings"):
-        layout.pop("lm_head.weight", None)
-    generator = torch.Generator().manual_seed(seed)
-
-    def produce(name: str) -> torch.Tensor:
-        shape = layout[name][1]
-        if name.endswith("norm.weight"):
-            return torch.ones(shape, dtype=torch.bfloat16)
-        return torch.empty(shape, dtype=torch.bfloat16).normal_(0, 0.02, generator=generator)
-
-    loading.write_safetensors(folder / "model.safetensors", layout, produce)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
 
 
 def checkpoint(name: str, tmp: Path, layers: int | None) -> Path:
