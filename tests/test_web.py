@@ -7,7 +7,8 @@ import pytest
 
 from unmask.tasks.web import KINDS, Spec, corpus_example, program, random_spec, request
 from unmask.tasks.web.checker import Checker, expected, parse_problems
-from unmask.tasks.web.programs import NUMBER_WORDS, element, shells
+from unmask.tasks.web.programs import element, shells
+from unmask.tasks.web.requests import NUMBER_WORDS
 
 
 def test_the_corpus_is_a_pure_function_of_seed_and_index():
