@@ -155,21 +155,24 @@ class Recorder:
 
 
 class StudioServer:
-    def __init__(self, models: dict[str, str], **settings):
+    """The studio on a real server; the first of `models` (name -> reference) is the default."""
+
+    def __init__(self, models: dict[str, str], limits=None, **settings):
         import uvicorn
 
         from unmask.server import Limits, Settings, create_app
 
         sock = loopback_socket()  # held from here until the server closes it: no one else can take the port
         self.port = sock.getsockname()[1]
+        (first, ref), *rest = models.items()
         settings = Settings(
-            model=f"story={models['story']}",
-            models=[f"{k}={v}" for k, v in models.items() if k != "story"],
+            model=f"{first}={ref}",
+            models=[f"{k}={v}" for k, v in rest],
             host="127.0.0.1",
             port=self.port,
             max_queue=32,
             max_batch=8,
-            limits=Limits(max_tokens=256, steps=256, context=1024),
+            limits=limits or Limits(max_tokens=256, steps=256, context=1024),
             loader=loader,
             **settings,
         )

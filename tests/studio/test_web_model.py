@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import loopback_socket, start_uvicorn
-from .conftest import PageProblems, Recorder, shoot
+from .conftest import PageProblems, StudioServer, shoot
 from .test_finish import DESKTOP, PHONE
 from .test_studio import current_run, wait_done
 
@@ -55,38 +54,13 @@ def web_model(work: Path) -> Path:
     return folder
 
 
-class WebStudio:
-    """The studio serving only the web model (so the pickers hold nothing else)."""
-
-    def __init__(self, folder: Path):
-        import uvicorn
-
-        from unmask.server import Limits, Settings, create_app
-
-        sock = loopback_socket()
-        port = sock.getsockname()[1]
-        settings = Settings(
-            model=f"web={folder}",
-            models=[],
-            host="127.0.0.1",
-            port=port,
-            max_queue=8,
-            max_batch=4,
-            limits=Limits(max_tokens=320, steps=320, context=1024),
-        )
-        self.recorder = Recorder(create_app(settings))
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(self.recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        self.server, self.thread = start_uvicorn(config, "web studio server", sock)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def web_studio(tmp_path_factory):
-    server = WebStudio(web_model(tmp_path_factory.mktemp("web-model")))
+    from unmask.server import Limits
+
+    # Only the web model, so the pickers hold nothing else; its programs need ~270 positions.
+    folder = web_model(tmp_path_factory.mktemp("web-model"))
+    server = StudioServer({"web": str(folder)}, limits=Limits(max_tokens=320, steps=320, context=1024))
     yield server
     server.stop()
 
