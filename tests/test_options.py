@@ -132,3 +132,17 @@ def test_the_resolver_keeps_the_shipped_ratio_and_rounds_steps_up():
         resolve(model, {}, "turbo")
     with pytest.raises(ValueError, match="^temprature: unknown decoding option"):
         resolve(model, {"temprature": 0.5})
+
+
+def test_the_resolver_rounds_steps_up_to_whole_steps_per_block():
+    """7 steps asked over 4 blocks of 16: LLaDA gives every block the same steps, so 8, on every
+    surface; plan_for, given options that skipped the resolver, still refuses them."""
+    from types import SimpleNamespace
+
+    from unmask.engine import resolve
+
+    model = SimpleNamespace(family="llada", defaults={"max_new_tokens": 64, "steps": 64, "block_length": 32})
+    assert resolve(model, {"steps": 7, "block_length": 16}).total_steps == 8
+    assert resolve(model, {"steps": 2, "block_length": 16}).total_steps == 4  # one per block at least
+    assert resolve(model, {"steps": 9}).total_steps == 10  # the shipped 32: 2 blocks
+    assert resolve(model, {"steps": 8, "block_length": 16}).total_steps == 8

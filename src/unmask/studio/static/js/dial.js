@@ -320,7 +320,6 @@ export class Dial {
     const controller = this.controller = new AbortController();
     let fields = this.request();
     let body = { model: this.model.name, ...fields };
-    let rounded = false;
     if (this.template != null) body.template = this.template;
     this.asking = true;
     this.el.setAttribute('aria-busy', 'true');
@@ -339,26 +338,18 @@ export class Dial {
             delete body[err.param];
             continue;
           }
-          // Steps set by hand that are not whole steps per block (set before the blocks changed):
-          // the server's block count for these fields rounds them up, as it rounds its own.
-          if (err.status === 400 && err.param === 'steps' && !rounded && this.set.steps != null) {
-            rounded = true;
-            const probe = { ...body };
-            delete probe.steps;
-            const blocks = (await postJSON('/api/resolve', probe, { signal: controller.signal })).blocks || 1;
-            const whole = Math.max(blocks, Math.ceil(this.set.steps / blocks) * blocks);
-            if (whole !== this.set.steps) {
-              this.set.steps = whole;
-              this.save();
-              fields = this.request();
-              body = { ...body, steps: whole };
-              continue;
-            }
-          }
           throw err;
         }
       }
       if (seq !== this.seq) return;
+      // Steps set by hand that are not whole steps per block (set before the blocks changed) come
+      // back rounded up by the server (engine/resolve.py); the dial shows and sends that count.
+      const steps = answer.options?.steps;
+      if (this.set.steps != null && steps != null && steps !== this.set.steps) {
+        this.set.steps = steps;
+        this.save();
+        fields = this.request();
+      }
       this.resolved = { ...answer, fields };
       this.error = null;
       // The first answer names what each preset sets (a threshold or not); if that changes what to send, ask again.
