@@ -12,7 +12,8 @@ Notable features:
   three independent random permutations; the cover search completes the rest, trying
   candidates in a random order (tasks/sudoku.py instead backtracks over an empty board).
 - Blanks are dug in pairs symmetric under a half turn (the centre alone), then cell by cell, in
-  a random order, each removal kept only if the solution stays unique: every puzzle has exactly
+  a random order, each removal kept only if no other solution appears (one search per blanked
+  cell, with its digit banned, on row, column and box digit masks): every puzzle has exactly
   one solution, as published puzzles do (tasks/sudoku.py keeps a uniform random subset of
   cells, and its puzzles often have several).
 - `CLASSIC`: published puzzles typed in by hand, each with a unique solution (tests check it).
@@ -147,8 +148,54 @@ def _mirror_groups() -> list[tuple[int, ...]]:
     return [(i, CELLS - 1 - i) if i != CELLS - 1 - i else (i,) for i in range(CELLS // 2 + 1)]
 
 
-def _unique(cells: list[str]) -> bool:
-    return len(solutions("".join(cells), limit=2)) == 1
+_BITS = [bin(m).count("1") for m in range(1 << (SIZE + 1))]  # candidates in a digit mask
+_UNITS = [(i // SIZE, SIZE + i % SIZE, 2 * SIZE + (i // 27) * BOX + (i % SIZE) // BOX) for i in range(CELLS)]
+
+
+def _other_solution(cells: list[str], solution: str, group: tuple[int, ...]) -> bool:
+    """Whether `cells` has a solution besides `solution`, given that it had only that one before
+    `group` was blanked: another must then put a different digit in a cell of `group`, so one
+    search per cell, with that digit banned, decides it (counting to two searches far more).
+    Digit masks per row, column and box, fewest candidates first: this runs for every blank dug."""
+    used = [0] * (3 * SIZE)
+    empty = []
+    for i, ch in enumerate(cells):
+        if ch == "0":
+            empty.append(i)
+            continue
+        for u in _UNITS[i]:
+            used[u] |= 1 << int(ch)
+
+    def search(empty: list[int], banned_cell: int, banned: int) -> bool:
+        if not empty:
+            return True
+        best, fewest, best_mask = 0, SIZE + 1, 0
+        for k, i in enumerate(empty):
+            a, b, c = _UNITS[i]
+            mask = ~(used[a] | used[b] | used[c]) & 0x3FE
+            if i == banned_cell:
+                mask &= ~banned
+            if _BITS[mask] < fewest:
+                best, fewest, best_mask = k, _BITS[mask], mask
+                if fewest <= 1:
+                    break
+        a, b, c = _UNITS[empty[best]]
+        rest = empty[:best] + empty[best + 1 :]
+        while best_mask:
+            bit = best_mask & -best_mask
+            best_mask ^= bit
+            used[a] |= bit
+            used[b] |= bit
+            used[c] |= bit
+            found = search(rest, banned_cell, banned)
+            used[a] ^= bit
+            used[b] ^= bit
+            used[c] ^= bit
+            if found:
+                return True
+        return False
+
+    return any(search(empty, i, 1 << int(solution[i])) for i in group)
 
 
 def dig(solution: str, givens: int, rng: random.Random) -> str | None:
@@ -164,7 +211,7 @@ def dig(solution: str, givens: int, rng: random.Random) -> str | None:
         trial = cells.copy()
         for i in group:
             trial[i] = "0"
-        if _unique(trial):
+        if not _other_solution(trial, solution, group):
             cells, left = trial, left - len(group)
         if left == givens:
             return "".join(cells)
@@ -173,7 +220,7 @@ def dig(solution: str, givens: int, rng: random.Random) -> str | None:
     rng.shuffle(singles)
     for i in singles:
         cells[i] = "0"
-        if _unique(cells):
+        if not _other_solution(cells, solution, (i,)):
             left -= 1
             if left == givens:
                 return "".join(cells)
@@ -185,7 +232,7 @@ def dig(solution: str, givens: int, rng: random.Random) -> str | None:
 def generate(n: int, givens: int, seed: int) -> list[tuple[str, str]]:
     """`n` (puzzle, solution) pairs, each puzzle with `givens` givens and a unique solution, fixed
     by `seed`. Below about 24 givens most digs get stuck and a new solution is drawn: at 22,
-    about one dig in 20 succeeds (1-2 s a puzzle)."""
+    about one dig in 20 succeeds (about half a second a puzzle)."""
     if not MIN_UNIQUE_GIVENS <= givens <= CELLS:
         raise ValueError(f"givens must be in {MIN_UNIQUE_GIVENS}..{CELLS}, got {givens}")
     rng = random.Random(seed)
