@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_finish import DESKTOP, PHONE, run_now
+from .conftest import DESKTOP, PHONE
+from .test_finish import run_now
 from .test_studio import PROMPT, dial
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"

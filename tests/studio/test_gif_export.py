@@ -12,8 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import SCREENSHOTS
-from .test_finish import DESKTOP, PHONE, run_now, run_value
+from .conftest import DESKTOP, PHONE, SCREENSHOTS
+from .test_finish import run_now, run_value
 from .test_studio import PROMPT, dial, settle
 
 

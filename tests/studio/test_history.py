@@ -9,19 +9,11 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-import pytest
-
-from .conftest import shoot
-from .test_finish import DESKTOP, PHONE, SVG, export, replay_text, run_now, run_value
+from .conftest import PHONE, shoot
+from .test_finish import SVG, export, replay_text, run_now, run_value
 from .test_studio import PROMPT, answer, current_run, dial, select_span, set_range, settle, wait_done
 
 LILY = "Lily found a shiny key in the garden."
-
-
-@pytest.fixture
-def desk(page):
-    page.set_viewport_size(DESKTOP)
-    return page
 
 
 def history_items(page, view: str = "diffuse"):
@@ -42,8 +34,8 @@ def wait_history(page, count: int, view: str = "diffuse") -> None:
 # --- 1. Run history --------------------------------------------------------------------------------
 
 
-def test_runs_are_kept_across_reloads_replayable_exportable_and_deletable(desk, context, tmp_path):
-    page = desk
+def test_runs_are_kept_across_reloads_replayable_exportable_and_deletable(screen, context, tmp_path):
+    page = screen
     page.fill("#view-diffuse .prompt-input", PROMPT)
     dial(page, "diffuse", length=32, steps=16)
     run_now(page)
@@ -91,8 +83,8 @@ def test_runs_are_kept_across_reloads_replayable_exportable_and_deletable(desk, 
     assert shown(page) == lily
 
 
-def test_the_history_keeps_the_last_twenty(desk):
-    page = desk
+def test_the_history_keeps_the_last_twenty(screen):
+    page = screen
     dial(page, "diffuse", length=16, steps=8)
     run_now(page)
     wait_history(page, 1)
@@ -123,8 +115,8 @@ def rewrite_middle(page) -> None:
     wait_done(page, "diffuse", before)
 
 
-def test_a_rewrite_keeps_the_version_before_and_undo_brings_it_back(desk):
-    page = desk
+def test_a_rewrite_keeps_the_version_before_and_undo_brings_it_back(screen):
+    page = screen
     page.fill("#view-diffuse .prompt-input", LILY)
     dial(page, "diffuse", length=48, steps=24)
     run_now(page)
@@ -162,8 +154,8 @@ def test_a_rewrite_keeps_the_version_before_and_undo_brings_it_back(desk):
 # --- 3. Settings and seed in every export --------------------------------------------------------
 
 
-def test_every_export_carries_the_settings_the_model_and_the_seed(desk, context, tmp_path):
-    page = desk
+def test_every_export_carries_the_settings_the_model_and_the_seed(screen, context, tmp_path):
+    page = screen
     page.fill("#view-diffuse .prompt-input", PROMPT)
     dial(page, "diffuse", length=32, steps=16)
     page.fill("#view-diffuse input[aria-label='Seed']", "1234")
@@ -200,8 +192,8 @@ def decided_cells(page, k: int) -> list[bool]:
     return run_value(page, f"run.states({k}).map(s => s !== 'mask' && s !== 'given')")
 
 
-def test_a_mask_map_of_the_whole_canvas_also_in_the_filmstrip(desk):
-    page = desk
+def test_a_mask_map_of_the_whole_canvas_also_in_the_filmstrip(screen):
+    page = screen
     page.fill("#view-diffuse .prompt-input", PROMPT)
     dial(page, "diffuse", length=128, steps=32)
     page.select_option("#view-diffuse select[aria-label='Block length']", "")
@@ -233,8 +225,8 @@ def test_a_mask_map_of_the_whole_canvas_also_in_the_filmstrip(desk):
 # --- 5. The "Any order" example ------------------------------------------------------------------
 
 
-def test_the_any_order_example_resolves_both_ends_at_once(desk, studio):
-    page = desk
+def test_the_any_order_example_resolves_both_ends_at_once(screen, studio):
+    page = screen
     page.goto(studio.url + "/#/infill")
     page.click("#view-infill .examples .chip:has-text('Any order')")
     template = page.input_value("#view-infill .infill-input")
@@ -285,8 +277,8 @@ PAINTED = """() => {
 }"""
 
 
-def test_heat_cells_keep_aa_contrast_in_both_themes(desk):
-    page = desk
+def test_heat_cells_keep_aa_contrast_in_both_themes(screen):
+    page = screen
     page.fill("#view-diffuse .prompt-input", PROMPT)
     dial(page, "diffuse", length=64, steps=32)
     run_now(page)
@@ -327,8 +319,8 @@ def test_history_on_a_phone(page):
 # --- 7. Examples that work on the story model, and a word on chat-like prompts --------------------
 
 
-def test_fill_a_word_gives_sensible_words_on_the_story_model(desk, studio):
-    page = desk
+def test_fill_a_word_gives_sensible_words_on_the_story_model(screen, studio):
+    page = screen
     page.goto(studio.url + "/#/infill")
     page.click("#view-infill .examples .chip:has-text('Fill a word')")
     before = current_run(page, "infill")
@@ -341,8 +333,8 @@ def test_fill_a_word_gives_sensible_words_on_the_story_model(desk, studio):
     ), text
 
 
-def test_a_request_to_a_story_model_says_it_will_be_continued(desk, studio):
-    page = desk
+def test_a_request_to_a_story_model_says_it_will_be_continued(screen, studio):
+    page = screen
     note = page.locator("#view-diffuse .continue-note")
     page.fill("#view-diffuse .prompt-input", PROMPT)
     assert not note.is_visible()
@@ -356,8 +348,8 @@ def test_a_request_to_a_story_model_says_it_will_be_continued(desk, studio):
     assert not note.is_visible()
 
 
-def test_an_infill_run_is_kept_too_with_its_result(desk, studio):
-    page = desk
+def test_an_infill_run_is_kept_too_with_its_result(screen, studio):
+    page = screen
     page.goto(studio.url + "/#/infill")
     page.click("#view-infill .examples .chip:has-text('Fill a word')")
     before = current_run(page, "infill")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import shoot
-from .test_finish import DESKTOP, PHONE, run_now, run_value
+from .conftest import DESKTOP, PHONE, shoot
+from .test_finish import run_now, run_value
 from .test_history import LILY, history_items, rewrite_middle, wait_history
 from .test_studio import answer, dial
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PageProblems, StudioServer, shoot
-from .test_finish import DESKTOP, PHONE
+from .conftest import DESKTOP, PHONE, PageProblems, StudioServer, shoot
 from .test_studio import current_run, wait_done
 
 HELIUM = "a helium atom with two electrons orbiting the nucleus"
