@@ -318,7 +318,12 @@ def screen(page, request):
 
 
 def shoot(page, name: str, **kwargs) -> Path:
+    """Save a screenshot; one taken on a phone-sized page is NAME-phone.png, so a test run at both
+    sizes keeps both pictures."""
     SCREENSHOTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    if size and size["width"] <= PHONE["width"] and "phone" not in name:
+        name += "-phone"
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), **kwargs)
     return path

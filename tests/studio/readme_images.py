@@ -23,6 +23,7 @@ PICKS = {
     "studio-compare.png": "compare.png",
     "studio-any-order.png": "history-any-order.png",
     "studio-sudoku.png": "sudoku.png",
+    "studio-preview.png": "preview-helium.png",
     "studio-phone.png": "diffuse-phone.png",
 }
 
