@@ -18,7 +18,7 @@ Notable features:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -30,12 +30,29 @@ def step_rng(seed: int, step: int) -> random.Random:
     return random.Random(seed * 1_000_003 + step)
 
 
-def fit_document(sentences: Sequence[Sequence[int]], budget: int, rng: random.Random) -> list[int]:
-    """Concatenate sentences into at most `budget` tokens, dropping middle sentences first."""
-    keep = list(range(len(sentences)))
+def fit_document(
+    sentences: Sequence[Sequence[int]], budget: int, rng: random.Random, keep: Collection[int] | None = None
+) -> list[int] | None:
+    """Concatenate sentences into at most `budget` tokens, dropping middle sentences first.
+
+    keep: sentences that must stay (a story's introductions and ending, `stories.anchors`): only
+    the others are dropped, and None says they do not fit. Without it the first and last stay,
+    and a document too long even for those is cut to a prefix.
+    """
+    if keep is not None:
+        droppable = [i for i in range(1, len(sentences) - 1) if i not in keep]
+        rng.shuffle(droppable)
+        total, dropped = sum(len(s) for s in sentences), set()
+        for i in droppable:
+            if total <= budget:
+                break
+            dropped.add(i)
+            total -= len(sentences[i])
+        return [t for i, s in enumerate(sentences) if i not in dropped for t in s] if total <= budget else None
+    keep_order = list(range(len(sentences)))
     total = sum(len(s) for s in sentences)
-    while total > budget and len(keep) > 2:
-        drop = keep.pop(rng.randrange(1, len(keep) - 1))
+    while total > budget and len(keep_order) > 2:
+        drop = keep_order.pop(rng.randrange(1, len(keep_order) - 1))
         total -= len(sentences[drop])
     if total > budget:  # even the first and last do not fit: keep a prefix that does
         out: list[int] = []
@@ -44,7 +61,10 @@ def fit_document(sentences: Sequence[Sequence[int]], budget: int, rng: random.Ra
                 break
             out.extend(s)
         return out or list(sentences[0][:budget])
-    return [t for i in keep for t in sentences[i]]
+    return [t for i in keep_order for t in sentences[i]]
+
+
+REDRAWS = 20  # documents tried for a row before one is cut to fit
 
 
 @dataclass
@@ -54,14 +74,24 @@ class DocumentBatches:
     batch_size: int
     lengths: Sequence[int]  # row lengths to draw from, one per batch
     seed: int = 0
+    # Per document, the sentences a shortened row keeps (`stories.anchors`); a document whose
+    # anchors do not fit the row is drawn again, so a row never names someone it did not introduce.
+    anchors: Sequence[Collection[int]] | None = None
 
     def __call__(self, step: int) -> Batch:
         rng = step_rng(self.seed, step)
         length = rng.choice(self.lengths)
         rows = torch.full((self.batch_size, length), self.end_id, dtype=torch.long)
         for r in range(self.batch_size):
-            doc = self.documents[rng.randrange(len(self.documents))]
-            ids = fit_document(doc, length - 1, rng)  # at least one end token closes every text
+            ids = None
+            for _ in range(REDRAWS if self.anchors is not None else 1):
+                k = rng.randrange(len(self.documents))
+                keep = self.anchors[k] if self.anchors is not None else None
+                ids = fit_document(self.documents[k], length - 1, rng, keep)  # at least one end token closes it
+                if ids is not None:
+                    break
+            if ids is None:
+                ids = fit_document(self.documents[k], length - 1, rng)
             rows[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         return rows, None
 

@@ -98,62 +98,74 @@ def write_generation_config(folder: Path, defaults: dict) -> None:
 # -- story ---------------------------------------------------------------------------------------
 
 
-def story_data(work: Path, report: Report = quiet) -> tuple[Tokenizer, list[list[list[int]]], list[list[list[int]]]]:
-    """Tokenizer and sentence-split token ids of the story corpus, cached under work/."""
-    from ..tasks.stories import generate_corpus, split_sentences
+def story_data(work: Path, report: Report = quiet) -> tuple[Tokenizer, StoryDocuments, StoryDocuments]:
+    """Tokenizer and the sentence-split token ids of the story corpus, with each story's anchors
+    (the sentences a row shortened to fit its canvas keeps), cached under work/."""
+    from ..tasks.stories import anchors, generate_corpus, split_sentences
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "stories.safetensors"
     if (work / "tokenizer.json").exists() and cache.exists():
-        tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
         tensors = load_file(str(cache))
-        return tokenizer, unflatten(tensors, "train"), unflatten(tensors, "val")
+        if "train.anchor" in tensors:  # caches from before anchors are rebuilt
+            tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
+            return tokenizer, unflatten(tensors, "train"), unflatten(tensors, "val")
     report(f"generating {STORY_CORPUS:,} stories (once; cached in {work})...")
     corpus = generate_corpus(STORY_CORPUS, seed=0)
     report(f"training a {STORY_VOCAB}-token BPE tokenizer...")
     tokenizer = train_bpe(corpus[:20_000], STORY_VOCAB)
     tokenizer.save(str(work / "tokenizer.json"))
-    report(f"tokenizing {STORY_CORPUS + STORY_VAL:,} stories...")
-    train = encode_documents(tokenizer, corpus, split_sentences)
-    val = encode_documents(tokenizer, generate_corpus(STORY_VAL, seed=1), split_sentences)
+    report(f"tokenizing {STORY_CORPUS + STORY_VAL:,} stories and finding their anchors...")
+    train = encode_documents(tokenizer, corpus, split_sentences, anchors)
+    val = encode_documents(tokenizer, generate_corpus(STORY_VAL, seed=1), split_sentences, anchors)
     save_file(flatten(train, "train") | flatten(val, "val"), str(cache))
     return tokenizer, train, val
 
 
-def encode_documents(tokenizer: Tokenizer, texts: list[str], split) -> list[list[list[int]]]:
+@dataclass
+class StoryDocuments:
+    sentences: list[list[list[int]]]  # story -> sentence -> token ids
+    anchors: list[frozenset[int]]  # story -> the sentences a shortened row keeps
+
+
+def encode_documents(tokenizer: Tokenizer, texts: list[str], split, anchors) -> StoryDocuments:
     """Each text -> its sentences' token ids; every sentence after the first keeps its leading
     space, so the pieces concatenate to the encoding of the whole text."""
-    docs = []
+    docs, keep = [], []
     for text in texts:
         sentences = split(text)
         pieces = [sentences[0]] + [" " + s for s in sentences[1:]]
         docs.append([e.ids for e in tokenizer.encode_batch(pieces, add_special_tokens=False)])
-    return docs
+        keep.append(frozenset(anchors(sentences)))
+    return StoryDocuments(docs, keep)
 
 
-def flatten(docs: list[list[list[int]]], prefix: str) -> dict[str, torch.Tensor]:
-    tokens = [t for d in docs for s in d for t in s]
-    sentence_lens = [len(s) for d in docs for s in d]
-    doc_lens = [len(d) for d in docs]
+def flatten(docs: StoryDocuments, prefix: str) -> dict[str, torch.Tensor]:
+    tokens = [t for d in docs.sentences for s in d for t in s]
+    sentence_lens = [len(s) for d in docs.sentences for s in d]
+    anchor = [i in keep for d, keep in zip(docs.sentences, docs.anchors) for i in range(len(d))]
     return {
         f"{prefix}.tokens": torch.tensor(tokens, dtype=torch.int32),
         f"{prefix}.sentence_lens": torch.tensor(sentence_lens, dtype=torch.int32),
-        f"{prefix}.doc_lens": torch.tensor(doc_lens, dtype=torch.int32),
+        f"{prefix}.doc_lens": torch.tensor([len(d) for d in docs.sentences], dtype=torch.int32),
+        f"{prefix}.anchor": torch.tensor(anchor, dtype=torch.bool),
     }
 
 
-def unflatten(tensors: dict[str, torch.Tensor], prefix: str) -> list[list[list[int]]]:
+def unflatten(tensors: dict[str, torch.Tensor], prefix: str) -> StoryDocuments:
     tokens = tensors[f"{prefix}.tokens"].tolist()
     sentence_lens = tensors[f"{prefix}.sentence_lens"].tolist()
-    docs, pos, sent = [], 0, 0
+    anchor = tensors[f"{prefix}.anchor"].tolist()
+    docs, keep, pos, sent = [], [], 0, 0
     for n in tensors[f"{prefix}.doc_lens"].tolist():
         doc = []
         for length in sentence_lens[sent : sent + n]:
             doc.append(tokens[pos : pos + length])
             pos += length
+        keep.append(frozenset(i for i in range(n) if anchor[sent + i]))
         sent += n
         docs.append(doc)
-    return docs
+    return StoryDocuments(docs, keep)
 
 
 def story_recipe(
@@ -163,9 +175,12 @@ def story_recipe(
     vocab = tokenizer.get_vocab_size()
     # The context is what it is trained on (prompt + canvas up to 256 tokens); past it, text degrades.
     model_config = llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=max(STORY_LENGTHS))
-    train = DocumentBatches(train_docs, END_ID, batch_size, STORY_LENGTHS, seed)
+    train = DocumentBatches(train_docs.sentences, END_ID, batch_size, STORY_LENGTHS, seed, train_docs.anchors)
     val_lengths = [96, 160, 256, 128]
-    val_sources = [DocumentBatches(val_docs, END_ID, batch_size, [n], seed=100 + i) for i, n in enumerate(val_lengths)]
+    val_sources = [
+        DocumentBatches(val_docs.sentences, END_ID, batch_size, [n], 100 + i, val_docs.anchors)
+        for i, n in enumerate(val_lengths)
+    ]
 
     def export(folder: Path) -> None:
         save_tokenizer(tokenizer, folder)

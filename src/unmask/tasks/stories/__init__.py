@@ -13,13 +13,14 @@ Modules, each with its notable features:
 - `checker`: the story-level rules (characters introduced, pronouns agree, no repeats, an ending).
 """
 
-from .checker import CHECKS, check_story, introductions, story_scores
+from .checker import CHECKS, anchors, check_story, introductions, story_scores
 from .generator import generate_corpus, generate_story, iter_corpus
 from .grammar import sentence_space, vocabulary
 from .recognizer import fluency, sentence_accepted, split_sentences
 
 __all__ = [
     "CHECKS",
+    "anchors",
     "check_story",
     "fluency",
     "generate_corpus",

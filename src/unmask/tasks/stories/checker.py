@@ -335,6 +335,15 @@ def introductions(sentences: list[str]) -> set[int]:
     return _read([_words(s) for s in sentences]).introductions
 
 
+def anchors(sentences: list[str]) -> set[int]:
+    """The sentences a story shortened to fit a canvas must keep to pass every rule: the first,
+    each introduction, and the ending (with the one before a closing "The end.")."""
+    keep = {0, len(sentences) - 1} | introductions(sentences) if sentences else set()
+    if len(sentences) > 1 and _normalized_tokens(sentences[-1]) == ["the", "end", "."]:
+        keep.add(len(sentences) - 2)
+    return keep
+
+
 def story_scores(texts: Iterable[str]) -> dict:
     """Share of stories passing every rule, and per rule the share failing it.
 
