@@ -146,3 +146,20 @@ def test_the_resolver_rounds_steps_up_to_whole_steps_per_block():
     assert resolve(model, {"steps": 2, "block_length": 16}).total_steps == 4  # one per block at least
     assert resolve(model, {"steps": 9}).total_steps == 10  # the shipped 32: 2 blocks
     assert resolve(model, {"steps": 8, "block_length": 16}).total_steps == 8
+
+
+def test_a_shipped_threshold_gives_way_to_an_asked_ranking_without_confidence():
+    """The Sudoku model ships a threshold; `--algorithm random` still runs (without it), while an
+    asked threshold with random order is refused, naming the field."""
+    from types import SimpleNamespace
+
+    from unmask.engine import resolve
+
+    model = SimpleNamespace(
+        family="llada", defaults={"max_new_tokens": 81, "algorithm": "low_confidence", "threshold": 0.7}
+    )
+    assert resolve(model, {}).threshold == 0.7
+    assert resolve(model, {"algorithm": "random"}).threshold is None
+    assert resolve(model, {"algorithm": "topk_margin"}).threshold == 0.7
+    with pytest.raises(ValueError, match="^algorithm: 'random' cannot be used with threshold"):
+        resolve(model, {"algorithm": "random", "threshold": 0.9})

@@ -132,6 +132,8 @@ def resolve(
         # block-causal attention they were trained with) and without SDAR's overwrite quirk.
         fields.setdefault("recipe", "unmask")
         fields.setdefault("cache", "prefix")
+    if asked.get("algorithm") not in (None, *THRESHOLD_ALGORITHMS) and "threshold" not in asked:
+        fields.pop("threshold", None)  # a shipped threshold gives way to an asked ranking that has no confidence
     fields |= asked
     fields["max_new_tokens"] = length
     if not aligned and isinstance(fields.get("steps"), int) and fields["steps"] > 0:
