@@ -72,6 +72,7 @@ def solve_alone(model, puzzles: list[str]) -> list[bool]:
     canvases = [puzzle_canvas(model, p) for p in puzzles]
     widest = max(canvases, key=lambda c: c.masked(model.ids.mask, 81))
     options = resolve(model, {"algorithm": "low_confidence", "seed": 0}, canvas=widest)
+    options = options.model_copy(update={"threshold": None})  # one cell per pass, as before the shipped threshold
     x = torch.tensor([c.region for c in canvases], device=model.device)
     for _ in denoise(model.net, x, 0, plan_for(model.family, options), model.ids.mask):
         pass
