@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -168,6 +172,13 @@ def test_seeded_sampled_requests_batch_and_keep_their_text(engine, bf16_engine, 
     assert [d.region for d in done] == alone
 
 
+def amx_bf16() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_a_batched_row_computes_what_it_would_alone(dtype):
     """The scheduler's batch (row seeds): rows of other prompt lengths are left-padded, yet each
@@ -176,6 +187,16 @@ def test_a_batched_row_computes_what_it_would_alone(dtype):
     row in another order. Both are undone for rows batched this way."""
     from unmask.engine import resolve
 
+    if dtype == "bfloat16" and amx_bf16() and "ONEDNN_MAX_CPU_ISA" not in os.environ:
+        # oneDNN's AMX bf16 matmuls tile by the batch's rows, so a row's sums round differently
+        # batched than alone (measured: this test fails with AMX and passes without it). The
+        # scheduler's own work is checked here with the AVX-512 bf16 kernels, in a fresh process.
+        env = os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+        test = f"{Path(__file__).resolve()}::test_a_batched_row_computes_what_it_would_alone[bfloat16]"
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:]
+        return
     model = unmask.load("story", dtype=dtype)
     texts = ["Once upon a time", "In a small village by the sea there lived", "Mia found a key", "The old bear was"]
     prompts = [model.tokenizer.encode(t, add_special_tokens=False) for t in texts]

@@ -144,5 +144,5 @@ def test_models_and_errors_through_the_sdk(client):
         chat(client, stream=False, model="no-such-model")
     assert err.value.body["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError) as err:
-        chat(client, stream=False, extra_body={"steps": 3, "block_length": 4})
+        chat(client, stream=False, extra_body={"steps": TEST_LIMITS.steps + 1})
     assert err.value.body["param"] == "steps"
