@@ -139,8 +139,7 @@ def resolve(
     if not aligned and isinstance(fields.get("steps"), int) and fields["steps"] > 0:
         # LLaDA's semi-autoregressive blocks take equal steps each (its generate() asserts it):
         # steps that are not whole steps per block round up, as block families round theirs.
-        per = length // (fields.get("block_length") or length) or 1
-        fields["steps"] = max(per, math.ceil(fields["steps"] / per) * per)
+        fields["steps"] = max(blocks, math.ceil(fields["steps"] / blocks) * blocks)
     if fields.get("threshold") is not None or fields.get("factor") is not None:
         if "remask" not in asked:
             fields.pop("remask", None)  # remask needs a step count per pass

@@ -31,16 +31,16 @@ def step_rng(seed: int, step: int) -> random.Random:
 
 
 def fit_document(
-    sentences: Sequence[Sequence[int]], budget: int, rng: random.Random, keep: Collection[int] | None = None
+    sentences: Sequence[Sequence[int]], budget: int, rng: random.Random, anchors: Collection[int] | None = None
 ) -> list[int] | None:
     """Concatenate sentences into at most `budget` tokens, dropping middle sentences first.
 
-    keep: sentences that must stay (a story's introductions and ending, `stories.anchors`): only
+    anchors: sentences that must stay (a story's introductions and ending, `stories.anchors`): only
     the others are dropped, and None says they do not fit. Without it the first and last stay,
     and a document too long even for those is cut to a prefix.
     """
-    if keep is not None:
-        droppable = [i for i in range(1, len(sentences) - 1) if i not in keep]
+    if anchors is not None:
+        droppable = [i for i in range(1, len(sentences) - 1) if i not in anchors]
         rng.shuffle(droppable)
         total, dropped = sum(len(s) for s in sentences), set()
         for i in droppable:
@@ -49,10 +49,10 @@ def fit_document(
             dropped.add(i)
             total -= len(sentences[i])
         return [t for i, s in enumerate(sentences) if i not in dropped for t in s] if total <= budget else None
-    keep_order = list(range(len(sentences)))
+    keep = list(range(len(sentences)))
     total = sum(len(s) for s in sentences)
-    while total > budget and len(keep_order) > 2:
-        drop = keep_order.pop(rng.randrange(1, len(keep_order) - 1))
+    while total > budget and len(keep) > 2:
+        drop = keep.pop(rng.randrange(1, len(keep) - 1))
         total -= len(sentences[drop])
     if total > budget:  # even the first and last do not fit: keep a prefix that does
         out: list[int] = []
@@ -61,7 +61,7 @@ def fit_document(
                 break
             out.extend(s)
         return out or list(sentences[0][:budget])
-    return [t for i in keep_order for t in sentences[i]]
+    return [t for i in keep for t in sentences[i]]
 
 
 REDRAWS = 20  # documents tried for a row before one is cut to fit
