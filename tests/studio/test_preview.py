@@ -107,3 +107,15 @@ def test_preview_waits_until_the_code_block_has_settled(page, studio):
     assert result["same"], "later steps keep the same preview frame (no reload, no flicker)"
     assert result["sandbox"] == "allow-scripts"
     assert "Done." in result["text"]
+
+
+def test_the_helium_atom_draws_nothing_in_a_frame_of_no_size(page, studio):
+    """A preview frame shrunk to nothing (a closing tab, a hidden pane) once made the example ask
+    for a gradient of radius NaN (0 / 0), an uncaught error; the page fixture fails on any."""
+    page.goto(studio.url + "/#/preview")
+    page.click("#view-preview .chip[data-example='helium']")
+    frame = preview_frame(page)
+    page.locator("#view-preview .preview-frame").evaluate("f => { f.style.width = '0'; f.style.height = '0'; }")
+    frame.wait_for_function("() => document.querySelector('canvas').clientWidth === 0")
+    frame.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_timeout(200)

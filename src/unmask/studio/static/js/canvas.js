@@ -144,7 +144,7 @@ export class CanvasView {
       if (this.spaces[i].data !== ws) this.spaces[i].data = ws;
       const note = `${edited ? ' · edited' : ''}${changed ? ' · changed' : ''}${noise ? ' · not accepted yet' : ''}`;
       const edge = cls.includes(' bb') ? ` · block ${Math.floor((i + run.blockShift) / run.blockLength) + 1} starts here` : '';
-      span.title = state === 'mask' ? `masked${edge}` : state === 'given' ? 'fixed text' : `step ${s}${note}${state === 'end' ? ' · end of text' : ''}${edge}`;
+      span.title = state === 'mask' ? `masked${edge}` : state === 'given' ? 'fixed text' : `step ${s}${note}${state === 'end' ? ' · end of text' : state === 'tail' ? ' · after the end: not in the answer' : ''}${edge}`;
     }
   }
 

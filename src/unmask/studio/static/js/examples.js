@@ -88,6 +88,7 @@ function ball(x, y, r, inner, outer) {
 
 function frame(t) {
   const cx = W / 2, cy = H / 2, R = Math.min(W, H) * 0.38;
+  if (!(R > 0)) { requestAnimationFrame(frame); return; } // a frame of no size (closing, hidden): nothing to draw
   ctx.clearRect(0, 0, W, H);
   const electrons = orbits.map(o => ({ o, p: point(o, t / 2400 * Math.PI * 2 + o.phase, R) }));
   for (const o of orbits) {

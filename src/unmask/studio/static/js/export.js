@@ -44,7 +44,7 @@ main{max-width:860px;margin:0 auto;padding:32px 20px}
 h1{font-size:18px;margin:0 0 4px}.meta{color:var(--muted);font-size:13px;margin-bottom:20px}
 .canvas{background:var(--panel);border:1px solid var(--border);border-radius:14px;padding:20px 22px;font-size:17px;line-height:1.85;white-space:pre-wrap;word-break:break-word;min-height:120px}
 .p{color:var(--muted)}.g{color:#7dd3fc}.m{display:inline-block;min-width:1.6em;height:1em;vertical-align:-.15em;background:var(--ph);border-radius:4px;color:transparent}
-.m.k{display:inline;min-width:0;height:auto}.m.k::after{content:attr(data-w);content:attr(data-w) / ""}.f{border-radius:4px;animation:flash .9s ease-out both}@keyframes flash{from{background:var(--fresh)}to{background:transparent}}.e{display:inline-block;width:1.2em;height:.9em;border:1px dashed #444;border-radius:3px;opacity:.5;vertical-align:-.05em}.t{opacity:.3}
+.m.k{display:inline;min-width:0;height:auto}.m.k::after{content:attr(data-w);content:attr(data-w) / ""}.f{border-radius:4px;animation:flash .9s ease-out both}@keyframes flash{from{background:var(--fresh)}to{background:transparent}}.e{display:inline-block;width:1.2em;height:.9em;border:1px dashed #444;border-radius:3px;opacity:.5;vertical-align:-.05em}.t{color:var(--muted);text-decoration:line-through}
 .bar{display:flex;gap:12px;align-items:center;margin-top:16px}button{background:var(--panel);color:var(--text);border:1px solid var(--border);border-radius:8px;height:32px;padding:0 12px;cursor:pointer;font:inherit}
 input[type=range]{flex:1;accent-color:var(--accent)}output{font:13px ui-monospace,monospace;color:var(--muted);min-width:110px;text-align:right}
 label{color:var(--muted);font-size:13px;display:flex;gap:6px;align-items:center}
