@@ -1,6 +1,7 @@
 """The web corpus: requests and programs agree, and the checker reads the page, in real Chromium."""
 
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -32,7 +33,7 @@ def test_the_bohr_shells_of_the_first_18_elements():
 def test_requests_name_what_the_program_holds():
     for i in range(400):
         spec, text, code = corpus_example(0, i)
-        words = text.lower().replace("-", " ").replace(",", " ").replace(".", " ").replace("?", " ").split()
+        words = re.findall(r"[a-z0-9']+", text.lower())
         for key in spec.named:
             value = spec.values[key]
             if isinstance(value, str) and key not in ("direction", "shape"):
@@ -76,8 +77,8 @@ def check_every_kind():
             verdict = checker.check(program(spec), spec)
             assert verdict.matches, (kind, request(spec, random.Random(0)), verdict.problems)
         assert checker.check(code, helium).matches
-        # One electron too many, drawn though the text still says helium.
-        three = checker.check(code.replace("shells = [2]", "shells = [3]"), helium)
+        # One proton, and so one electron, too many, drawn though the text still says helium.
+        three = checker.check(code.replace("protons = 2,", "protons = 3,"), helium)
         assert three.renders and not three.matches and "electron: 3 drawn, 2 asked" in three.problems
         red = checker.check(code.replace('electronColor = "blue"', 'electronColor = "red"'), helium)
         assert not red.matches and "electron colour: ['red'] drawn, blue asked" in red.problems

@@ -50,6 +50,15 @@ FRAMES = [
     "I'd love {subject}{details}.",
     "{Subject}{details}. Animate it.",
     "{Verb} an animation: {subject}{details}",
+    "{Subject}{details}: animate it",
+    "{Subject}{details}, animated",
+    "How about {subject}{details}?",
+    "What about {subject}{details}?",
+    "Can I get {subject}{details}?",
+    "I'd like {subject}{details}",
+    "{Verb} {subject}{details} for me",
+    "Please, {subject}{details}",
+    "My request: {subject}{details}",
 ]
 ORBIT_VERBS = [
     "orbiting",
@@ -291,6 +300,35 @@ REQUESTS = {
 }
 
 
+# Words around a request that ask for nothing: a user's greeting, thanks or context. Trained on,
+# they teach the model that words it does not know change nothing, rather than the scene.
+OPENERS = [
+    "hey,", "hi!", "hello,", "ok so", "so", "quick one:", "um,", "hey there,", "for my class:",
+    "for a slide:", "for my website,", "just", "okay,", "yo", "hmm,", "task:", "idea:",
+]  # fmt: skip
+CLOSERS = [
+    "thanks", "thank you!", "thx", "please!", "in SVG", "using SVG", "with JavaScript", "in HTML",
+    "for a web page", "asap", ":)", "!", "if you can", "nothing fancy", "keep it simple",
+    "make it look nice", "and animate it", "so it moves",
+]  # fmt: skip
+SKIPPABLE = {"the", "with", "of", "and", "that", "its", "in"}  # not "a": it can be the count
+
+
+def noisy(text: str, rng: random.Random) -> str:
+    """Sometimes: an opener, a closer, a lower-case request, a dropped small word, as people type."""
+    if rng.random() < 0.2:
+        text = f"{rng.choice(OPENERS)} {text[0].lower()}{text[1:]}"
+    if rng.random() < 0.2:
+        text = f"{text.rstrip('.')}{'' if rng.random() < 0.5 else ','} {rng.choice(CLOSERS)}"
+    if rng.random() < 0.15:
+        text = text.lower()
+    words = text.split()
+    small = [i for i, w in enumerate(words) if w.lower() in SKIPPABLE]
+    if small and rng.random() < 0.15:
+        del words[rng.choice(small)]
+    return " ".join(words)
+
+
 def request(spec: Spec, rng: random.Random) -> str:
     """One way of asking for `spec` in English."""
     subject, details = REQUESTS[spec.kind](spec, rng)
@@ -299,7 +337,7 @@ def request(spec: Spec, rng: random.Random) -> str:
     verb = rng.choice(VERBS)
     capital = subject[0].upper() + subject[1:]
     text = frame.format(Verb=verb, verb=verb.lower(), subject=subject, Subject=capital, details=join(details, rng))
-    return " ".join(text.split())
+    return noisy(" ".join(text.split()), rng)
 
 
 def corpus_example(seed: int, index: int) -> tuple[Spec, str, str]:
