@@ -534,6 +534,14 @@ def test_chat_is_multi_turn_with_markdown_and_copy(page, studio, context):
     page.wait_for_selector("#view-chat .copy-btn.copied")
     assert page.evaluate("() => window.__copied") == bodies[1]["messages"][1]["content"]
     shoot(page, "chat")
+    # Every answer's count agrees with its number ("1 token", never "1 tokens").
+    for meta in page.locator("#view-chat .msg.assistant .msg-meta").all_inner_texts():
+        n, word = re.match(r"(\d+) (\w+)", meta).groups()
+        assert word == ("token" if n == "1" else "tokens"), meta
+    assert page.evaluate(
+        "async () => { const { count } = await import('/js/ui.js');"
+        " return [count(1, 'token'), count(27, 'token'), count(0, 'token'), count(undefined, 'token')]; }"
+    ) == ["1 token", "27 tokens", "0 tokens", ""]
     # The conversation survives a reload.
     page.reload()
     page.wait_for_selector("#view-chat .msg.assistant")

@@ -9,7 +9,7 @@ import { animatedSVG, htmlReplay, runGIF, runJSON } from './export.js';
 import * as history from './history.js';
 import { LiveRun, isAbort } from './live.js';
 import { Filmstrip, Minimap, Timeline } from './timeline.js';
-import { atomLoader, download, formatParams, formatRate, formatSeconds, h, icon, prose, segmented, stat, toast } from './ui.js';
+import { atomLoader, count, download, formatParams, formatRate, formatSeconds, h, icon, prose, segmented, stat, toast } from './ui.js';
 
 const LOAD_SHOWN_S = 0.05; // a wait before the first pass shorter than this is not worth a readout
 
@@ -274,7 +274,7 @@ export class Stage {
     this.filmWrap.hidden = false;
     this.exportBtns.hidden = false;
     this.card.classList.add('finished');
-    this.status.textContent = `Done: ${run.done.usage?.completion_tokens ?? ''} tokens in ${formatSeconds(t.elapsed)}`;
+    this.status.textContent = `Done: ${count(run.done.usage?.completion_tokens, 'token')} in ${formatSeconds(t.elapsed)}`;
   }
 
   onError(err, run) {

@@ -86,6 +86,11 @@ export function formatSeconds(s) {
   return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
 }
 
+/** `n word`, the word in the plural unless n is 1 ("1 token", "27 tokens"); '' for no count. */
+export function count(n, word) {
+  return n == null ? '' : `${n} ${n === 1 ? word : `${word}s`}`;
+}
+
 export function formatRate(r) {
   if (r == null || !isFinite(r)) return '–';
   return r >= 100 ? Math.round(r).toLocaleString() : r.toFixed(1);

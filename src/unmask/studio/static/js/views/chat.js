@@ -6,7 +6,7 @@ import { CHAT_PROMPTS } from '../examples.js';
 import { LiveRun, isAbort } from '../live.js';
 import { ModelPicker } from '../models.js';
 import { errorBox } from '../stage.js';
-import { atomLoader, copyButton, formatRate, formatSeconds, h, icon, paintRange, toast } from '../ui.js';
+import { atomLoader, copyButton, count, formatRate, formatSeconds, h, icon, paintRange, toast } from '../ui.js';
 
 const STORE = 'unmask.chats';
 const MAX_CHATS = 30;
@@ -180,7 +180,7 @@ export class ChatView {
         view.update(text, true);
         const t = run.done.timings || {};
         // The server's accounting, as Diffuse and Compare show it: the answer's tokens over denoising time.
-        const stats = `${run.done.usage?.completion_tokens ?? ''} tokens · ${formatRate(t.tokens_per_second)} tok/s · ${run.lastStep} steps · ${formatSeconds(t.elapsed)} · ${info.name}`;
+        const stats = `${count(run.done.usage?.completion_tokens, 'token')} · ${formatRate(t.tokens_per_second)} tok/s · ${run.lastStep} steps · ${formatSeconds(t.elapsed)} · ${info.name}`;
         meta.textContent = stats;
         msg.querySelector('.msg-actions').prepend(copyButton(() => text));
         chat.messages.push({ role: 'assistant', content: text, stats });
