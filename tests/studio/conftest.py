@@ -31,6 +31,8 @@ pytest.importorskip("playwright.sync_api", reason="the studio tests need playwri
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from unmask.loading import WEIGHTS_DIR  # noqa: E402
+
 from ..conftest import loopback_socket, start_uvicorn, train_grid_model  # noqa: E402
 
 
@@ -81,7 +83,9 @@ def studio_models(tmp_path_factory, tiny_text_model_dir) -> dict[str, str]:
     work = tmp_path_factory.mktemp("studio-models")
     story = str(tiny_text_model_dir) if STORY_MODEL == "tiny" else STORY_MODEL
     chat = work / "chat"
-    shutil.copytree(tiny_text_model_dir, chat)
+    # No embedded model is an instruct model; the story weights behind a chat template at least
+    # answer in words (the tiny random model repeats one token), so the Chat screenshot reads.
+    shutil.copytree(WEIGHTS_DIR / "story" if STORY_MODEL == "story" else tiny_text_model_dir, chat)
     config = json.loads((chat / "tokenizer_config.json").read_text())
     (chat / "tokenizer_config.json").write_text(json.dumps(config | {"chat_template": QWEN2_TEMPLATE}))
     sudoku = "sudoku" if real_sudoku() else str(train_grid_model(work / "grid"))

@@ -25,6 +25,8 @@ PICKS = {
     "studio-sudoku.png": "sudoku.png",
     "studio-preview.png": "preview-helium.png",
     "studio-phone.png": "diffuse-phone.png",
+    "studio-rewrite.png": "rewrite.png",
+    "studio-chat.png": "chat.png",
 }
 
 
