@@ -41,7 +41,7 @@ def test_requests_name_what_the_program_holds():
         if spec.kind == "atom":
             name, symbol, _ = element(spec.values["z"])
             z = spec.values["z"]
-            assert f"protons = {z}," in code
+            assert f"const protons = {z};" in code
             assert (
                 name in text.lower()
                 or {"aluminium": "aluminum", "sulfur": "sulphur"}.get(name, name) in text.lower()
@@ -78,7 +78,7 @@ def check_every_kind():
             assert verdict.matches, (kind, request(spec, random.Random(0)), verdict.problems)
         assert checker.check(code, helium).matches
         # One proton, and so one electron, too many, drawn though the text still says helium.
-        three = checker.check(code.replace("protons = 2,", "protons = 3,"), helium)
+        three = checker.check(code.replace("protons = 2;", "protons = 3;"), helium)
         assert three.renders and not three.matches and "electron: 3 drawn, 2 asked" in three.problems
         red = checker.check(code.replace('electronColor = "blue"', 'electronColor = "red"'), helium)
         assert not red.matches and "electron colour: ['red'] drawn, blue asked" in red.problems

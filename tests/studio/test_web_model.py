@@ -235,16 +235,16 @@ def test_the_electrons_colour_is_rewritten_in_place_under_the_edited_request(web
     first_text = page.evaluate("() => window.unmaskStudio.views.diffuse.stage.run.text()")
     code = code_text(page)
     colour = scene(preview_frame(page))["fills"][0]
-    assert colour != "red" and f'electronColor = "{colour}",' in code, "the colour is set in the script's first lines"
+    assert colour != "red" and f'electronColor = "{colour}";' in code, "the colour is set in the script's first lines"
 
     page.click(f"{CODE} .code-tabs button:has-text('Code')")
-    select_text(page, f'"{colour}",', after="electronColor = ")
+    select_text(page, f'"{colour}";', after="electronColor = ")
     button = page.locator("#view-diffuse .rewrite-btn")
     button.wait_for(state="visible")
     assert button.inner_text().strip() == "Rewrite", "the prompt is the run's own: a plain rewrite"
     # Typing moves the selection into the prompt box; the colour is selected again after.
     page.fill("#view-diffuse .prompt-input", RED)
-    select_text(page, f'"{colour}",', after="electronColor = ")
+    select_text(page, f'"{colour}";', after="electronColor = ")
     button.wait_for(state="visible")
     assert button.inner_text().strip() == "Rewrite under the edited prompt"
     assert "as now typed" in button.get_attribute("title")
@@ -259,10 +259,10 @@ def test_the_electrons_colour_is_rewritten_in_place_under_the_edited_request(web
     # The colour's token(s) masked, everything else of the code given as it was.
     head, gap, tail = re.split(r"(\{\{\d+\}\})", body["template"])
     assert first_text.startswith(head) and first_text.endswith(tail), "the rest of the code is fixed"
-    assert first_text[len(head) : len(first_text) - len(tail)].strip() == f'"{colour}",'
+    assert first_text[len(head) : len(first_text) - len(tail)].strip() == f'"{colour}";'
 
     rewritten = code_text(page)
-    expected = code.replace(f'electronColor = "{colour}",', 'electronColor = "red",')
+    expected = code.replace(f'electronColor = "{colour}";', 'electronColor = "red";')
     assert rewritten == expected, "only the colour changed"
     page.locator(f"{CODE} iframe.preview-frame").wait_for()
     after = scene(preview_frame(page))

@@ -5,14 +5,15 @@ Notable features:
   requests.py's `request(spec, rng)` one of many ways to ask for it), so a pair never
   disagrees with itself.
 - Requests are written in tasks/web/requests.py, from the same spec.
-- Every program is an `<svg id="scene">` and a script whose first `const` line holds the spec's
-  numbers and colours; the rest of the script is the same for every program of a kind. A small
-  model then has one thing to get right per value (and a user selects one token to change it).
+- Every program is an `<svg id="scene">` and a script that opens with one `const` line per
+  number or colour of the spec; the rest of the script is the same for every program of a kind.
+  A small model then has one thing to get right per value, and each value is always the same
+  token (` "navy";`, ` 4;`), wherever it stands (a user selects that one token to change it).
 - Animation runs on `requestAnimationFrame` and the elements carry classes (`electron`,
   `planet`, `ball`, `dot`, `shape`, `hand`), which is what the checker reads back from the DOM.
 - Atoms are the first 18 elements of the periodic table, with the neutrons of their most common
   isotope and electrons on shells of 2, 8, 8 (the Bohr model). The script fills the shells from
-  the proton count, so the const line is as long for every element: a list whose length varied
+  the proton count, so the const lines are as long for every element: a list whose length varied
   with Z was where the model's atoms failed to parse (benchmarks/web_quality.py).
 """
 
@@ -78,8 +79,11 @@ function add(parent, tag, attrs) {
 CENTRED = "-100 -100 200 200"
 
 BODIES = {
-    "atom": """const protons = $protons, neutrons = $neutrons;
-const nucleusColor = "$nucleus", electronColor = "$electron", seconds = $seconds;
+    "atom": """const protons = $protons;
+const neutrons = $neutrons;
+const nucleusColor = "$nucleus";
+const electronColor = "$electron";
+const seconds = $seconds;
 ${add}\
 const shells = [2, 8, 8].map((c, k) => Math.min(c, protons - [0, 2, 10][k])).filter(n => n > 0);
 for (let i = 0; i < protons + neutrons; i++) {
@@ -105,7 +109,10 @@ function frame(t) {
 }
 requestAnimationFrame(frame);
 """,
-    "planets": """const planets = $planets, starColor = "$star", planetColor = "$planet", seconds = $seconds;
+    "planets": """const planets = $planets;
+const starColor = "$star";
+const planetColor = "$planet";
+const seconds = $seconds;
 ${add}\
 add(svg, "circle", { class: "star", r: 12, fill: starColor });
 const orbits = [];
@@ -121,7 +128,9 @@ function frame(t) {
 }
 requestAnimationFrame(frame);
 """,
-    "balls": """const balls = $balls, ballColor = "$ball", speed = $speed;
+    "balls": """const balls = $balls;
+const ballColor = "$ball";
+const speed = $speed;
 ${add}\
 const items = [];
 for (let i = 0; i < balls; i++) {
@@ -142,7 +151,9 @@ function frame() {
 }
 requestAnimationFrame(frame);
 """,
-    "spinner": """const dots = $dots, dotColor = "$dot", seconds = $seconds;
+    "spinner": """const dots = $dots;
+const dotColor = "$dot";
+const seconds = $seconds;
 ${add}\
 const wheel = add(svg, "g", { class: "spinner" });
 for (let i = 0; i < dots; i++) {
@@ -156,7 +167,11 @@ function frame(t) {
 }
 requestAnimationFrame(frame);
 """,
-    "shape": """const sides = $sides, star = $star, shapeColor = "$colour", seconds = $seconds, direction = $direction;
+    "shape": """const sides = $sides;
+const star = $star;
+const shapeColor = "$colour";
+const seconds = $seconds;
+const direction = $direction;
 ${add}\
 const points = [];
 const corners = star ? 2 * sides : sides;
@@ -171,7 +186,8 @@ function frame(t) {
 }
 requestAnimationFrame(frame);
 """,
-    "clock": """const faceColor = "$face", handColor = "$hands";
+    "clock": """const faceColor = "$face";
+const handColor = "$hands";
 ${add}\
 add(svg, "circle", { class: "face", r: 90, fill: faceColor, stroke: handColor, "stroke-width": 4 });
 for (let i = 0; i < 12; i++) {
