@@ -257,29 +257,35 @@ def sudoku_recipe(
 # -- web -----------------------------------------------------------------------------------------
 
 WEB_VOCAB = 4096
-WEB_LENGTH = 320  # request + program + end tokens: the longest pair (an argon atom) is ~300 tokens
-WEB_ANSWER = 288  # the longest program (an argon atom) is 267 tokens, then its end
+WEB_LENGTH = 352  # request + program + end tokens: the longest pair (an argon atom) is ~330 tokens
+WEB_ANSWER = 320  # the longest program (an argon atom) is 294 tokens, then its end
 WEB_TRAIN_SEED, WEB_VAL_SEED = 0, 1  # benchmarks/embedded_quality.py measures on seeds 2 and up
 
 
 def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
     """Byte-level BPE over whitespace-separated words (each with the spaces and newline before
-    it), so a line of code splits at its spaces only: `"blue";` or `Math.cos(a),` is one token,
-    a colour or a count is one token to change, and the longest program is ~270 tokens.
-    A plain word loses its trailing `,.?!:` or `-coloured`, so "navy" in a request is one token
-    whatever follows it: with `navy,` `navy.` `navy?` apart, the 3M model had to learn each
-    colour's copy into the program several times over, and at 3,500 steps had learnt almost none."""
+    it), so a line of code splits at its spaces only: `Math.cos(a),` is one token. Two splits
+    more, for the values a program copies from its request: a plain word loses a trailing `,.?!:`
+    or `-coloured`, and a colour name or a bare number stands alone, without its space or quotes,
+    so "navy" is one token in `in navy,` and in `ballColor = "navy";`. With the punctuation
+    attached (six request forms of a colour, two program forms), a 3M model at 1,800 steps read
+    no named colour from the request (benchmarks/web_binding.py). The longest program is ~295."""
     from ..tasks.web import corpus_pair
+    from ..tasks.web.programs import COLOURS
 
     path = work / "tokenizer.json"
     if path.exists():
         return Tokenizer.from_file(str(path))
     report(f"training a {WEB_VOCAB}-token BPE tokenizer on 20,000 pairs...")
+    colours = "|".join([*COLOURS, "grey"])
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(r"\s*\S+"), behavior="isolated"),
             pre_tokenizers.Split(Regex(r"^\s*[A-Za-z0-9]+(?=[,.?!:]+$|-[a-z]+[,.?!:]*$)"), behavior="isolated"),
+            pre_tokenizers.Split(
+                Regex(rf"(?<![A-Za-z])(?:{colours})(?![A-Za-z])|(?<=^\s)\d+(?=;?$)"), behavior="isolated"
+            ),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -317,6 +323,9 @@ def web_recipe(work: Path, steps: int = 10_000, batch_size: int = 32, seed: int 
     vocab = tokenizer.get_vocab_size()
     # Served prompts may be longer than the corpus's (~32 tokens): room for 96 before the program.
     model_config = llada_config(vocab, d_model=192, n_layers=5, n_heads=4, mlp=512, max_len=WEB_LENGTH + 64)
+    # Tied embeddings: a colour or a count is the same token in the request and in the program,
+    # so copying it is attending to it (the head reads the token's own embedding back out).
+    model_config["weight_tying"] = True
     train = PairBatches(web_pairs(tokenizer, WEB_TRAIN_SEED + seed), END_ID, batch_size, WEB_LENGTH, seed)
     val = PairBatches(web_pairs(tokenizer, WEB_VAL_SEED), END_ID, batch_size, WEB_LENGTH, seed + 1)
 
