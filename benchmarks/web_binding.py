@@ -20,18 +20,21 @@ import re
 from collections import Counter
 
 import torch
+from web_quality import HELD_BACK_SEED  # benchmarks/, beside this file
 
 import unmask
 from unmask.tasks.web import corpus_example
+from unmask.tasks.web.programs import BODIES
 
-HELD_BACK_SEED = 2  # as benchmarks/web_quality.py: never trained or validated on
 CONST = re.compile(r'^const (\w+) = "?(\w+)"?;$', re.M)
-# The spec value each const line holds (the rest share their name).
+# const name -> the spec value it holds, read from the templates (`electronColor = "$electron"`
+# holds spec "electron"); an atom's counts come from its z and a shape's sides from its name.
+DERIVED = {"protons": "z", "neutrons": "z", "sides": "shape", "star": "shape"}
 SPEC_KEY = {
-    "protons": "z", "neutrons": "z", "nucleusColor": "nucleus", "electronColor": "electron",
-    "starColor": "star", "planetColor": "planet", "ballColor": "ball", "dotColor": "dot",
-    "shapeColor": "colour", "faceColor": "face", "handColor": "hands", "sides": "shape", "star": "shape",
-}  # fmt: skip
+    name: DERIVED.get(name, field)
+    for body in BODIES.values()
+    for name, field in re.findall(r'^const (\w+) = "?\$(\w+)"?;$', body, re.M)
+}
 
 
 def binding(model, samples: int) -> dict[str, tuple[int, int]]:
@@ -53,7 +56,7 @@ def binding(model, samples: int) -> dict[str, tuple[int, int]]:
         with torch.inference_mode():
             guess = model.logits(given)[0].argmax(-1)
         for name, positions in slots:
-            key = SPEC_KEY.get(name, name)
+            key = SPEC_KEY[name]
             row = f"{'named' if key in spec.named else 'default'} {'colour' if name.endswith('Color') else name}"
             total[row] += 1
             read[row] += all(int(guess[p]) == ids[p] for p in positions)
