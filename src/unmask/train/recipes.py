@@ -269,7 +269,7 @@ def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
     or `-coloured`, and a colour name or a bare number stands alone, without its space or quotes,
     so "navy" is one token in `in navy,` and in `ballColor = "navy";`. With the punctuation
     attached (six request forms of a colour, two program forms), a 3M model at 1,800 steps read
-    no named colour from the request (benchmarks/web_binding.py). The longest program is ~295."""
+    no named colour from the request (benchmarks/web_binding.py)."""
     from ..tasks.web import corpus_pair
     from ..tasks.web.programs import COLOURS
 

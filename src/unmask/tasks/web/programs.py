@@ -7,8 +7,8 @@ Notable features:
 - Requests are written in tasks/web/requests.py, from the same spec.
 - Every program is an `<svg id="scene">` and a script that opens with one `const` line per
   number or colour of the spec; the rest of the script is the same for every program of a kind.
-  A small model then has one thing to get right per value, and each value is always the same
-  token (` "navy";`, ` 4;`), wherever it stands (a user selects that one token to change it).
+  A small model then has one thing to get right per value, always written the same way
+  (`= "navy";`, `= 4;`), and a user selects just that value to change it.
 - Animation runs on `requestAnimationFrame` and the elements carry classes (`electron`,
   `planet`, `ball`, `dot`, `shape`, `hand`), which is what the checker reads back from the DOM.
 - Atoms are the first 18 elements of the periodic table, with the neutrons of their most common
