@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import unmask
 from unmask.cli import app
 from unmask.train import loop, recipes
-from unmask.train.data import fit_document
+from unmask.train.data import Alternating, HeadBatches, fit_document
 from unmask.train.loop import Interrupted, TrainConfig, Trainer, lr_at, sigint_held
 from unmask.train.objective import diffusion_loss, mask_tokens
 
@@ -100,6 +100,18 @@ def test_objective_masks_at_the_drawn_rate():
     assert torch.equal(noisy == 1, masked)
     rates = masked.float().mean(1)
     assert torch.corrcoef(torch.stack([rates, p.squeeze(1)]))[0, 1] > 0.95
+
+
+def test_head_rows_leave_the_rest_of_the_canvas_masked_and_unscored():
+    pairs = {0: ([5, 6], [7, 8, 9]), 1: ([5], [7] * 9)}
+    rows, maskable = HeadBatches(lambda i: pairs[i % 2], mask_id=1, batch_size=2, length=8)(0)
+    assert rows.tolist() == [[5, 6, 7, 8, 9, 1, 1, 1], [5, 7, 7, 7, 7, 7, 7, 7]]  # a long head is cut
+    assert maskable.tolist() == [[False, False, True, True, True, False, False, False], [False] + [True] * 7]
+    # Only the head is ever masked, so the mask tokens after it are input, never a target.
+    noisy, masked, _ = mask_tokens(rows, 1, torch.Generator().manual_seed(0), maskable=maskable)
+    assert not masked[~maskable].any() and (noisy[0, 5:] == 1).all()
+    both = Alternating([lambda n: ("full", n), lambda n: ("heads", n)])
+    assert [both(n) for n in range(3)] == [("full", 0), ("heads", 1), ("full", 2)]
 
 
 def test_lr_schedule():

@@ -24,6 +24,24 @@ def test_every_kind_and_value_comes_up():
     assert all(s.named for s in specs if s.kind not in ("clock",))
 
 
+def test_head_rows_hold_every_value_the_program_takes_from_its_request(tmp_path):
+    """The recipe's head rows (every other training step) are the program's own tokens up to its
+    last value line, so they teach exactly the values, with nothing of the body."""
+    from unmask.train.recipes import web_heads, web_pairs, web_tokenizer
+
+    tokenizer = web_tokenizer(tmp_path)
+    heads, pairs = web_heads(tokenizer, 0), web_pairs(tokenizer, 0)
+    for i in range(60):
+        (req, head), (req_full, answer) = heads(i), pairs(i)
+        spec, _, code = corpus_example(0, i)
+        assert req == req_full and answer[: len(head)] == head
+        text = tokenizer.decode(head)
+        assert code.startswith(text.lstrip("\n")) and text.endswith(";") and "const svg" not in text
+        value_line = r'^const \w+ = ("[a-z]+"|-?\d+|true|false);$'
+        assert re.findall(value_line, text, re.M) == re.findall(value_line, code, re.M) != []
+        assert all(str(v) in text for k, v in spec.values.items() if k not in ("z", "shape", "direction"))
+
+
 def test_the_bohr_shells_of_the_first_18_elements():
     assert shells(1) == [1] and shells(2) == [2] and shells(3) == [2, 1]
     assert shells(10) == [2, 8] and shells(11) == [2, 8, 1] and shells(18) == [2, 8, 8]

@@ -11,6 +11,9 @@ Notable features:
 - `PairBatches` puts a prompt and its answer in every row (the web recipe's request and program);
   only the answer and the end tokens after it are ever masked, as LLaDA's SFT does (arXiv:2502.09992
   Sec. 2.3), so the model learns to write the answer a prompt asks for.
+- `HeadBatches` puts a prompt and only the head of its answer in every row, the rest of the row
+  left masked and never scored, as the canvas is in the first decoding steps: rows several times
+  shorter, for the part of an answer that the prompt decides (the web recipe's value lines).
 - `GridBatches` draws Sudoku solutions from a pool and relabels/permutes them on the fly, so no
   two batches repeat.
 """
@@ -131,6 +134,35 @@ class PairBatches:
             rows[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             maskable[r, len(prompt) :] = True
         return rows, maskable
+
+
+@dataclass
+class HeadBatches:
+    pair: Callable[[int], tuple[Sequence[int], Sequence[int]]]  # index -> (prompt ids, answer head ids)
+    mask_id: int
+    batch_size: int
+    length: int  # every row: prompt, head, then mask tokens that are input only
+    seed: int = 0
+
+    def __call__(self, step: int) -> Batch:
+        rows = torch.full((self.batch_size, self.length), self.mask_id, dtype=torch.long)
+        maskable = torch.zeros(self.batch_size, self.length, dtype=torch.bool)
+        for r in range(self.batch_size):
+            prompt, head = self.pair((self.seed * 1_000_003 + step) * self.batch_size + r)
+            ids = [*prompt, *head][: self.length]
+            rows[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            maskable[r, len(prompt) : len(ids)] = True
+        return rows, maskable
+
+
+@dataclass
+class Alternating:
+    """Step n draws from sources[n % len(sources)], at that source's own step n."""
+
+    sources: Sequence[Callable[[int], Batch]]
+
+    def __call__(self, step: int) -> Batch:
+        return self.sources[step % len(self.sources)](step)
 
 
 @dataclass
