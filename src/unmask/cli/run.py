@@ -194,7 +194,7 @@ def live_wanted(no_live: bool, as_json: bool, console: Console) -> bool:
 @app.command()
 def run(
     model: Annotated[
-        str, typer.Argument(help="Embedded name (story, sudoku), checkpoint folder, or hub id/alias.")
+        str, typer.Argument(help="Embedded name (story, sudoku, web), checkpoint folder, or hub id/alias.")
     ] = DEFAULT_MODEL,
     prompt: Annotated[
         Optional[str], typer.Argument(help="The prompt; for Sudoku a puzzle, or '-' for one per stdin line.")
@@ -257,8 +257,11 @@ def run(
         options = build_options(m, flags, preset, canvas)
         check_fits(m, canvas, options, ctx)
         live = live_wanted(no_live, as_json, console)
-        result = finish(m, canvas, options, live, console, "" if chat else text)
-        emit(result, model, text, as_json, live, console, completion=not chat)
+        # A model that declares what it writes (web: "output": "svg") answers its request, like a
+        # chat model, so `> page.html` gets the page alone.
+        answers = chat or bool(m.generation_config.get("unmask", {}).get("output"))
+        result = finish(m, canvas, options, live, console, "" if answers else text)
+        emit(result, model, text, as_json, live, console, completion=not answers)
 
     guard(body)
 
