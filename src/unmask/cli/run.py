@@ -259,7 +259,7 @@ def run(
         live = live_wanted(no_live, as_json, console)
         # A model that declares what it writes (web: "output": "svg") answers its request, like a
         # chat model, so `> page.html` gets the page alone.
-        answers = chat or bool(m.generation_config.get("unmask", {}).get("output"))
+        answers = chat or bool(m.defaults.get("output"))
         result = finish(m, canvas, options, live, console, "" if answers else text)
         emit(result, model, text, as_json, live, console, completion=not answers)
 

@@ -323,12 +323,13 @@ def web_heads(tokenizer: Tokenizer, seed: int) -> Callable[[int], tuple[list[int
     """index -> (request ids, program head ids): the program up to its last value line, the only
     part the request decides (the body after it is the kind's template)."""
     from ..tasks.web import corpus_pair
+    from ..tasks.web.programs import ADD
 
     def pair(index: int) -> tuple[list[int], list[int]]:
         req, prog = corpus_pair(seed, index)
         # Cut the whole program's tokens, not a tokenized prefix: "\nconst svg" is one token.
         encoding = tokenizer.encode("\n" + prog, add_special_tokens=False)
-        cut = prog.index("const svg = ")
+        cut = prog.index(ADD)  # the shared lines every body starts with after its value lines
         n = next(i for i, (start, _) in enumerate(encoding.offsets) if start >= cut)
         return tokenizer.encode(req, add_special_tokens=False).ids, encoding.ids[:n]
 
