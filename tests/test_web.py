@@ -24,6 +24,16 @@ def test_every_kind_and_value_comes_up():
     assert all(s.named for s in specs if s.kind not in ("clock",))
 
 
+def test_no_scene_draws_a_part_in_the_colour_of_the_part_it_sits_on():
+    """Black is a colour a request can name: a black clock face then takes white hands, not its
+    default black ones."""
+    specs = [random_spec(random.Random(i)) for i in range(3000)]
+    clocks = [s for s in specs if s.kind == "clock"]
+    assert any(s.values["face"] == "black" for s in clocks)
+    # Unless the request names both in one colour: then it gets what it asked for.
+    assert all(s.values["face"] != s.values["hands"] for s in clocks if "hands" not in s.named)
+
+
 def test_head_rows_hold_every_value_the_program_takes_from_its_request(tmp_path):
     """The recipe's head rows (every other training step) are the program's own tokens up to its
     last value line, so they teach exactly the values, with nothing of the body."""

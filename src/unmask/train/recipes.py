@@ -266,11 +266,12 @@ WEB_TRAIN_SEED, WEB_VAL_SEED = 0, 1  # benchmarks/embedded_quality.py measures o
 def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
     """Byte-level BPE over whitespace-separated words (each with the spaces and newline before
     it), so a line of code splits at its spaces only: `Math.cos(a),` is one token. Two splits
-    more, for the values a program copies from its request: a plain word loses a trailing `,.?!:`
-    or `-coloured`, and a colour name or a bare number stands alone, without its space or quotes,
-    so "navy" is one token in `in navy,` and in `ballColor = "navy";`. With the punctuation
-    attached (six request forms of a colour, two program forms), a 3M model at 1,800 steps read
-    no named colour from the request (benchmarks/web_binding.py)."""
+    more, for the values a program copies from its request: a plain word loses a trailing `,.?!:`,
+    `-coloured` or `'s` (so "neon" is one token in "neon's"), and a colour name or a bare number
+    stands alone, without its space or quotes, so "navy" is one token in `in navy,` and in
+    `ballColor = "navy";`. With the punctuation attached (six request forms of a colour, two
+    program forms), a 3M model at 1,800 steps read no named colour from the request
+    (benchmarks/web_binding.py)."""
     from ..tasks.web import corpus_pair
     from ..tasks.web.programs import COLOURS
 
@@ -283,7 +284,9 @@ def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(r"\s*\S+"), behavior="isolated"),
-            pre_tokenizers.Split(Regex(r"^\s*[A-Za-z0-9]+(?=[,.?!:]+$|-[a-z]+[,.?!:]*$)"), behavior="isolated"),
+            pre_tokenizers.Split(
+                Regex(r"^\s*[A-Za-z0-9]+(?=[,.?!:]+$|-[a-z]+[,.?!:]*$|'s[,.?!:]*$)"), behavior="isolated"
+            ),
             pre_tokenizers.Split(
                 Regex(rf"(?<![A-Za-z])(?:{colours})(?![A-Za-z])|(?<=^\s)\d+(?=;?$)"), behavior="isolated"
             ),

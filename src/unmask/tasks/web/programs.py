@@ -35,6 +35,7 @@ ELEMENTS = [
 COLOURS = [
     "red", "orange", "yellow", "green", "blue", "purple", "pink", "white", "gray", "cyan",
     "magenta", "gold", "teal", "lime", "brown", "navy", "silver", "violet", "crimson", "coral",
+    "black",
 ]  # fmt: skip
 SHAPES = {"triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6, "octagon": 8, "star": 5}
 
@@ -263,4 +264,6 @@ def random_spec(rng: random.Random) -> Spec:
                 name(key, rng.choice([c for c in COLOURS if c != values[key]]))
     if kind == "planets" and "star" in named and "planet" in named and values["star"] == values["planet"]:
         values["planet"] = DEFAULTS["planets"]["planet"] if values["star"] != "blue" else "green"
+    if kind == "clock" and values["face"] == values["hands"]:  # a black face: default hands would vanish
+        values["hands"] = "white"
     return Spec(kind, values, frozenset(named))

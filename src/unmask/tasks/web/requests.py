@@ -10,6 +10,7 @@ Notable features:
 from __future__ import annotations
 
 import random
+import re
 
 from .programs import Spec, element, program, random_spec
 
@@ -68,9 +69,25 @@ ORBIT_VERBS = [
     "moving around",
     "spinning around",
     "travelling round",
+    "going round and round",
 ]
 NUCLEUS = ["nucleus", "nucleus", "core", "centre", "center"]
-SPIN_VERBS = ["spinning", "rotating", "turning", "revolving", "that spins", "that rotates", "that keeps turning"]
+SPIN_VERBS = [
+    "spinning", "rotating", "turning", "revolving", "that spins", "that rotates", "that keeps turning",
+    "spinning round and round", "going round and round", "turning in circles", "spinning around",
+]  # fmt: skip
+# Imperatives that carry the spin themselves ("Rotate a green square"), so the subject is the
+# still shape: a frame of their own, since "Draw rotate ..." is no request.
+SPIN_IMPERATIVES = ["Rotate", "Spin", "Turn", "Twirl"]
+SPIN_FRAMES = [
+    "{Spin} {subject}{details}",
+    "{Spin} {subject}{details}.",
+    "{spin} {subject}{details}",
+    "Please {spin} {subject}{details}.",
+    "Can you {spin} {subject}{details}?",
+    "Make {subject} {spin}{details}",
+    "{Verb} {subject} and {spin} it{details}",
+]
 
 
 def number(n: int, rng: random.Random) -> str:
@@ -141,6 +158,13 @@ def atom_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
         f"element number {number(z, rng)}",
         f"the Bohr model of {name}",
         f"{name}, Bohr style",
+        # The element as a modifier of another noun: what the electrons belong to or go around.
+        f"the {name} atom's electrons",
+        f"{name}'s electrons",
+        f"the electrons of {article(name)} {name} atom",
+        f"electrons {pick(rng, *ORBIT_VERBS)} {article(name)} {name} {pick(rng, *NUCLEUS)}",
+        f"how the electrons move around {article(name)} {name} {pick(rng, *NUCLEUS)}",
+        f"{article(name)} {name} {pick(rng, *NUCLEUS)} and its electrons",
     )
     orbit = pick(rng, *ORBIT_VERBS)
     nucleus = pick(rng, *NUCLEUS)
@@ -158,6 +182,8 @@ def atom_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
                 f"showing {count} {electrons} on their shells",
                 f"and {count} {electrons} {orbit}",
                 f"{count} {electrons} {orbit} it",
+                f"{electrons}: {count}",
+                f"with {electrons}, {count} of them",
             )
         )
     elif "electron" in named or rng.random() < 0.3:
@@ -196,6 +222,8 @@ def planets_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
         f"{star} with {count} {noun} {orbit} it",
         f"{star} and {count} {noun} {orbit} it",
         f"{count} {noun} and {star}",
+        f"{noun} {orbit} {star}, {number(n, rng)} of them" if plural else f"{count} {noun} and {star}",
+        f"{star} and {noun}: {number(n, rng)}",
     )
     details = [timing("seconds", v["seconds"], rng, orbit, "orbit")] if "seconds" in named else []
     return subject, details
@@ -222,6 +250,8 @@ def balls_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
         f"{count} {noun} that bounce",
         f"{count} {noun} that bounce about",
         f"{both}, {count} of them" if n > 1 else f"{count} {both}",
+        f"{noun} bouncing, {number(n, rng)} of them" if n > 1 else f"{count} {both}",
+        f"{both}: {number(n, rng)}",
     )
     details = [timing("speed", v["speed"], rng, "", "")] if "speed" in named else []
     return subject, details
@@ -243,27 +273,36 @@ def spinner_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
         f"a ring of {n} {dots} {spin}",
         f"{n} {dots} {spin} in a circle, like a {loader}",
         f"a {spin} ring of {n} {dots}",
+        f"a {loader}, {n} {dots}",
+        f"a {loader} with {dots}, {n} of them",
+        f"a {loader} ({n} {dots})",
+        f"a ring of {dots} {spin}, {n} in all",
     )
     details = [timing("seconds", v["seconds"], rng, spin, "turn")] if "seconds" in named else []
     return subject, details
 
 
-def shape_request(spec: Spec, rng: random.Random) -> tuple[str, list[str]]:
+def shape_request(spec: Spec, rng: random.Random, still: bool = False) -> tuple[str, list[str]]:
+    """`still`: the shape alone, for a frame whose verb does the spinning."""
     v, named = spec.values, spec.named
     shape = v["shape"] if v["shape"] != "star" else pick(rng, "star", "star shape", "five-pointed star")
     c = colour_word(v["colour"], rng) if "colour" in named else ""
     spin = pick(rng, *SPIN_VERBS)
     coloured_shape = coloured(shape, c, rng) if c else shape
-    if spin.startswith("that"):
+    if still:
+        subject = pick(rng, f"a {coloured_shape}", f"a {c + ' ' if c else ''}{shape}", f"the {coloured_shape}")
+    elif spin.startswith("that"):
         subject = f"a {coloured_shape} {spin}"
     else:
-        subject = pick(rng, f"a {spin} {c + ' ' if c else ''}{shape}", f"a {coloured_shape} {spin}")
+        before = f"a {spin} {c + ' ' if c else ''}{shape}" if " " not in spin else f"a {coloured_shape} {spin}"
+        subject = pick(rng, before, f"a {coloured_shape} {spin}")
     details = []
     if "direction" in named:
         word = v["direction"] if v["direction"] == "clockwise" else pick(rng, "counterclockwise", "anticlockwise")
         details.append(pick(rng, word, f"turning {word}", f"going {word}", f"{word} please"))
     if "seconds" in named:
-        details.append(timing("seconds", v["seconds"], rng, spin.removeprefix("that "), "turn"))
+        verb = "turning" if still else spin.removeprefix("that ")
+        details.append(timing("seconds", v["seconds"], rng, verb, "turn"))
     return subject.replace("a orange", "an orange").replace("a a", "an a"), details
 
 
@@ -329,14 +368,23 @@ def noisy(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+# Kinds whose subject's leading article is never a count, so it can go as people drop it
+# ("Clock with red hands", "hexagon spinning"); in "a ball" or "a planet" the "a" is the count.
+BARE = {"atom", "spinner", "shape", "clock"}
+
+
 def request(spec: Spec, rng: random.Random) -> str:
     """One way of asking for `spec` in English."""
-    subject, details = REQUESTS[spec.kind](spec, rng)
+    still = spec.kind == "shape" and rng.random() < 0.3
+    subject, details = shape_request(spec, rng, still=True) if still else REQUESTS[spec.kind](spec, rng)
+    if spec.kind in BARE and rng.random() < 0.25:
+        subject = re.sub(r"^(an?|the) ", "", subject)
     rng.shuffle(details)
-    frame = rng.choice(FRAMES)
-    verb = rng.choice(VERBS)
+    frame = rng.choice(SPIN_FRAMES if still else FRAMES)
+    verb, spin = rng.choice(VERBS), rng.choice(SPIN_IMPERATIVES)
     capital = subject[0].upper() + subject[1:]
-    text = frame.format(Verb=verb, verb=verb.lower(), subject=subject, Subject=capital, details=join(details, rng))
+    fields = dict(Verb=verb, verb=verb.lower(), Spin=spin, spin=spin.lower(), subject=subject, Subject=capital)
+    text = frame.format(**fields, details=join(details, rng))
     return noisy(" ".join(text.split()), rng)
 
 
