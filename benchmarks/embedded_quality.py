@@ -9,9 +9,9 @@ story:  for 16/32/64/128 steps over 128 new tokens, the share of generated sente
 sudoku: solve rate at 36/30/26/22 givens on unseen puzzles of unmask's generator and of an
         independent one, and on published puzzles: confidence vs random order under the Sudoku
         rule, the model alone, passes and puzzles/s (benchmarks/sudoku_quality.py).
-web:    for each step count, on held-back generated requests and 30 hand-written ones, the share
-        of programs that parse, render in Chromium with no console error, move, and match the
-        request (counts and colours read from the DOM; benchmarks/web_quality.py).
+web:    for each step count, on held-back generated requests and two hand-written lists of 30,
+        the share of programs that parse, render in Chromium with no console error, move, and
+        match the request (counts and colours read from the DOM; benchmarks/web_quality.py).
 
     python benchmarks/embedded_quality.py                      # both, default sizes
     python benchmarks/embedded_quality.py --story runs/story/model --samples 64

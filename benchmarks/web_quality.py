@@ -1,9 +1,11 @@
 """The web model against steps: does what it writes render, move, and draw what was asked?
 
-Two request sets, each checked in Chromium by unmask.tasks.web.checker (facts read from the DOM):
+Three request sets, each checked in Chromium by unmask.tasks.web.checker (facts read from the DOM):
 - held back: requests the corpus generator writes with seeds the training never used (2 and up);
 - outside: 30 requests written by hand, phrased unlike the generator (OUTSIDE below), each with
-  the scene it asks for.
+  the scene it asks for;
+- outside 2: 30 more, written later, after the generator had been widened along the first
+  list's failures (OUTSIDE_2 below).
 
     python benchmarks/embedded_quality.py --only web
     python benchmarks/web_quality.py --model runs/web/model --steps 32,64 --samples 60
@@ -66,6 +68,42 @@ OUTSIDE = [
     ("A ticking wall clock, black face and white hands", ask("clock", face="black", hands="white")),
 ]  # fmt: skip
 
+# A second list, written by hand on 2026-12-04 after the corpus of that day's retrain was fixed and
+# before any model was run on it: the first list had by then been read for failures and the
+# generator widened along their lines, so it no longer measures requests the corpus has not seen.
+OUTSIDE_2 = [
+    ("Can I see a beryllium atom? Four electrons, please.", ask("atom", z=4)),
+    ("nitrogen - show the electrons going round", ask("atom", z=7)),
+    ("Draw fluorine with purple electrons", ask("atom", z=9, electron="purple")),
+    ("animate the electron cloud of boron", ask("atom", z=5)),
+    ("A silicon atom whose electrons are orange", ask("atom", z=14, electron="orange")),
+    ("Model of phosphorus, electrons orbiting slowly", ask("atom", z=15)),
+    ("I'm teaching chemistry: an aluminium atom with a blue nucleus", ask("atom", z=13, nucleus="blue")),
+    ("sulfur atom, bohr model, animated", ask("atom", z=16)),
+    ("Show an atom of helium where the electrons are red", ask("atom", z=2, electron="red")),
+    ("the electrons of a lithium atom orbiting, in yellow", ask("atom", z=3, electron="yellow")),
+    ("A sun with five planets going around it", ask("planets", planets=5)),
+    ("Solar system animation: seven planets", ask("planets", planets=7)),
+    ("Show 3 green planets orbiting a yellow star", ask("planets", planets=3, planet="green", star="yellow")),
+    ("one lonely planet circling a white star", ask("planets", planets=1, star="white")),
+    ("Make planets orbit a sun. Two of them.", ask("planets", planets=2)),
+    ("Six bouncing balls", ask("balls", balls=6)),
+    ("A red ball bouncing around a box", ask("balls", balls=1, ball="red")),
+    ("Animate 9 purple balls bouncing", ask("balls", balls=9, ball="purple")),
+    ("Balls bouncing everywhere, three, in teal", ask("balls", balls=3, ball="teal")),
+    ("twelve balls that bounce off the edges", ask("balls", balls=12)),
+    ("A simple loading spinner with 8 dots", ask("spinner", dots=8)),
+    ("Busy indicator made from twelve green dots", ask("spinner", dots=12, dot="green")),
+    ("loading... spinner of seven pink dots", ask("spinner", dots=7, dot="pink")),
+    ("A spinner with three dots going round", ask("spinner", dots=3)),
+    ("Spin a blue pentagon", ask("shape", shape="pentagon", colour="blue")),
+    ("A red star that rotates", ask("shape", shape="star", colour="red")),
+    ("make a triangle spin clockwise", ask("shape", shape="triangle")),
+    ("Purple octagon, rotating", ask("shape", shape="octagon", colour="purple")),
+    ("An analog clock with a yellow face", ask("clock", face="yellow")),
+    ("Draw me a clock whose hands are blue", ask("clock", hands="blue")),
+]  # fmt: skip
+
 
 def held_back(samples: int) -> list[tuple[str, Spec]]:
     return [(request, spec) for spec, request, _ in (corpus_example(HELD_BACK_SEED, i) for i in range(samples))]
@@ -75,7 +113,7 @@ def web_quality(model, steps_list, samples: int, settings: dict | None = None, c
     """One row per (request set, steps): shares that parse, render, move and match, and tokens/s."""
     from unmask.engine import Canvas, complete, resolve
 
-    sets = {"held back": held_back(samples), "outside": OUTSIDE}
+    sets = {"held back": held_back(samples), "outside": OUTSIDE, "outside 2": OUTSIDE_2}
     own = checker is None
     checker = checker or Checker()
     rows = []
@@ -118,8 +156,8 @@ def print_table(reference: str, rows: list[dict]) -> None:
             f"{r['set']:<10} {r['steps']:>6} {r['requests']:>9} {r['parses']:>7.1%} {r['renders']:>7.1%} "
             f"{r['moves']:>7.1%} {r['matches']:>7.1%} {r['tokens_per_second']:>9.0f}"
         )
-    for r in rows[-2:]:
-        for f in r["failures"][:3]:
+    for r in rows[-3:]:
+        for f in r["failures"][:5]:
             print(f"  {r['set']} at {r['steps']} steps: {f['request']!r}: {'; '.join(f['problems'])}")
 
 
