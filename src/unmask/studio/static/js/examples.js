@@ -60,7 +60,9 @@ function resize() {
   canvas.width = W * dpr; canvas.height = H * dpr;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
 }
-addEventListener('resize', resize);
+// The canvas follows its element, not the window: a pane can lay the frame out after this runs,
+// or resize it, without a window resize event reaching the frame.
+new ResizeObserver(resize).observe(canvas);
 resize();
 
 // Two orbits, tilted in 3D; each electron goes round once every 2.4 s.
