@@ -13,6 +13,7 @@ import sys
 import threading
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import unmask
@@ -54,6 +55,58 @@ def test_d_model_is_checked_and_only_for_text_runs():
 
     assert "--d-model and --layers size --data runs" in error("--recipe", "story", "--d-model", "64")
     assert "use 32 or a multiple of 64" in error("--data", "x.txt", "--d-model", "100")
+
+
+def test_init_starts_from_a_models_weights_and_keeps_its_tokenizer(tmp_path):
+    """`--init` is a fine-tune: at learning rate 0 the run exports its start's weights exactly,
+    with its tokenizer (no new one is trained); at a real rate it moves them."""
+    from safetensors.torch import load_file
+
+    data, other = tmp_path / "corpus.txt", tmp_path / "other.txt"
+    data.write_text(TEXT)
+    other.write_text("The owl flew over the hill. The frog sat by the pond.\n" * 40)
+    base = CliRunner().invoke(
+        app, ["train", "--data", str(data), "--out", str(tmp_path / "base"), "--steps", "10", *TINY]
+    )
+    assert base.exit_code == 0, base.output
+    start = tmp_path / "base" / "model"
+
+    def fine_tune(out: str, lr: str) -> tuple[str, dict]:
+        args = ["train", "--data", str(other), "--init", str(start), "--out", str(tmp_path / out), "--lr", lr]
+        result = CliRunner().invoke(app, [*args, "--steps", "3", "--batch-size", "2"])
+        assert result.exit_code == 0, result.output
+        return result.output, load_file(str(tmp_path / out / "model" / "model.safetensors"))
+
+    before = load_file(str(start / "model.safetensors"))
+    output, still = fine_tune("still", "0")
+    assert f"starting from {start}" in output and "training a BPE tokenizer" not in output
+    assert (tmp_path / "still" / "model" / "tokenizer.json").read_text() == (start / "tokenizer.json").read_text()
+    assert before.keys() == still.keys() and all(torch.equal(before[k], still[k]) for k in before)
+    _, moved = fine_tune("moved", "1e-2")
+    assert any(not torch.equal(before[k], moved[k]) for k in before)
+    assert unmask.load(tmp_path / "moved" / "model").tokenizer.encode("The owl") is not None
+
+
+def test_init_refuses_a_model_of_another_kind_before_making_any_data(tmp_path):
+    data = tmp_path / "corpus.txt"
+    data.write_text(TEXT)
+    base = CliRunner().invoke(
+        app, ["train", "--data", str(data), "--out", str(tmp_path / "base"), "--steps", "2", *TINY]
+    )
+    assert base.exit_code == 0, base.output
+    start = str(tmp_path / "base" / "model")
+
+    def error(*args: str) -> str:
+        result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
+        assert result.exit_code == 2, result.output
+        return " ".join(result.output.replace("│", " ").split())  # the error box wraps long lines
+
+    story = error("--recipe", "story", "--init", start)
+    assert "--init" in story and "is not this recipe's model" in story and "d_model is 32, the recipe's 256" in story
+    assert "model_type is 'llada', the recipe's 'grid'" in error("--recipe", "sudoku", "--init", start)
+    assert "--data runs train LLaDA models; sudoku is 'grid'" in error("--data", str(data), "--init", "sudoku")
+    assert "unknown model 'nowhere'" in error("--data", str(data), "--init", "nowhere")
+    assert not (tmp_path / "run").exists()  # nothing was generated or written
 
 
 def record(step: int, elapsed: float, **extra) -> dict:

@@ -48,6 +48,15 @@ def train(
     stop_at: Optional[int] = typer.Option(
         None, "--stop-at", min=1, help="Stop and export at this step; the learning-rate schedule still spans --steps."
     ),
+    init: Optional[str] = typer.Option(
+        None,
+        "--init",
+        help="Start from this model's weights and tokenizer (a name or folder): fine-tune it. "
+        "A recipe's model must be its own kind (e.g. --recipe story --init story).",
+    ),
+    lr: Optional[float] = typer.Option(
+        None, "--lr", min=0.0, max=1.0, help="Peak learning rate (default: the recipe's; lower to fine-tune)."
+    ),
     seed: int = typer.Option(0, "--seed", min=0),
     threads: Threads = "auto",
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -77,8 +86,9 @@ def train(
     previous_handler = signal.signal(signal.SIGINT, interrupt_once)
     try:
         trainer, built = build_trainer(
-            recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile
-        )
+            recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile,
+            init, lr,
+        )  # fmt: skip
         folder = run_with_progress(trainer)
     except Interrupted as stop:
         typer.echo(
@@ -101,8 +111,9 @@ def interrupt_once(signum, frame) -> None:
 
 
 def build_trainer(
-    recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile
-):
+    recipe, data, out, steps, batch_size, d_model, layers, seed, threads, device, max_minutes, stop_at, compile,
+    init=None, lr=None,
+):  # fmt: skip
     """The recipe's data and a Trainer, resumed if `out` holds a run; says what each slow stage does."""
 
     from ..train import recipes
@@ -110,28 +121,48 @@ def build_trainer(
 
     guard(lambda: set_threads(threads))
     kwargs = {k: v for k, v in {"steps": steps, "batch_size": batch_size, "seed": seed}.items() if v is not None}
+    start = None
+    if init is not None:
+        try:
+            start = recipes.start_from(init)
+        except ValueError as err:
+            raise typer.BadParameter(str(err).removeprefix("--init: "), param_hint="--init") from None
+        kwargs["start"] = start
     if recipe is not None:
         builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe, "web": recipes.web_recipe}
         if recipe not in builders:
             raise typer.BadParameter(
                 f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"
             )
-        built = builders[recipe](out, report=typer.echo, **kwargs)
+        build = lambda: builders[recipe](out, report=typer.echo, **kwargs)  # noqa: E731
     else:
         sizes = {k: v for k, v in {"d_model": d_model, "n_layers": layers}.items() if v is not None}
-        try:
-            built = recipes.text_recipe(out, list(data), report=typer.echo, **kwargs, **sizes)
-        except ValueError as err:
-            raise typer.BadParameter(str(err), param_hint="--data") from None
+        build = lambda: recipes.text_recipe(out, list(data), report=typer.echo, **kwargs, **sizes)  # noqa: E731
+    try:
+        built = build()
+    except ValueError as err:  # the recipes name the flag their message is about
+        hint, _, message = str(err).partition(": ")
+        if hint not in ("--init", "--data"):
+            raise
+        raise typer.BadParameter(message, param_hint=hint) from None
+    if lr is not None:
+        built.config.lr = lr
     if max_minutes is not None:
         built.config.max_minutes = max_minutes
     if compile is not None:
         built.config.compile = compile
     if stop_at is not None:
         built.config.stop_at = stop_at
-    trainer = Trainer(built.model_config, built.train, built.val, out, built.config, built.export_files, device)
+    trainer = guard(
+        lambda: Trainer(
+            built.model_config, built.train, built.val, out, built.config, built.export_files, device,
+            start=start.folder if start else None,
+        )
+    )  # fmt: skip
     if trainer.resume():
         typer.echo(f"resuming {out} at step {trainer.step}")
+    elif start is not None:
+        typer.echo(f"starting from {init} ({start.folder})")
     n_params = sum(p.numel() for p in trainer.net.parameters())
     typer.echo(f"training {built.name}: {n_params / 1e6:.2f}M parameters, {built.config.steps} steps -> {out}")
     if built.config.compile:

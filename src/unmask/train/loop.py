@@ -125,7 +125,10 @@ class Trainer:
         cfg: TrainConfig,
         export_files: Callable[[Path], None] | None = None,
         device: str = "cpu",
+        start: Path | None = None,
     ):
+        """`start`: a model folder whose weights replace the random ones (a fine-tune); a saved
+        run in `out` still resumes over them."""
         self.model_config, self.train_source, self.val_source = model_config, train, val
         self.out, self.cfg, self.export_files = Path(out), cfg, export_files
         self.device = torch.device(device)
@@ -133,6 +136,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.net = arch.make_model(arch.make_args(model_config)).to(self.device)
         self.init_weights()
+        if start is not None:
+            self.load_start(Path(start))
         # Compiling fuses the element-wise work (norms, RoPE, SwiGLU) that dominates small models;
         # it costs a few minutes per distinct shape, so evaluation stays eager.
         self.train_net = torch.compile(self.net) if cfg.compile else self.net
@@ -161,6 +166,25 @@ class Trainer:
                 else 0.02
             )
             torch.nn.init.normal_(p, 0.0, std)
+
+    def load_start(self, folder: Path) -> None:
+        """The weights of a trained model, every name and shape checked (the config is the
+        recipe's, checked by recipes.start_mismatch, so a mismatch here is a damaged folder)."""
+        files = sorted(folder.glob("model*.safetensors"))
+        if not files:
+            raise ValueError(f"--init: {folder} holds no model*.safetensors weights")
+        state = {}
+        for file in files:
+            state |= load_file(str(file))
+        own = self.net.state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        shapes = [n for n in set(own) & set(state) if own[n].shape != state[n].shape]
+        if missing or unexpected or shapes:
+            names = (missing + unexpected + shapes)[:3]
+            raise ValueError(f"--init: {folder}'s weights do not fit the model (first: {', '.join(names)})")
+        with torch.no_grad():
+            for name, tensor in own.items():
+                tensor.copy_(state[name])
 
     # -- checkpoints --------------------------------------------------------------------------
 

@@ -45,6 +45,50 @@ def quiet(message: str) -> None:
     """Report nothing: the default for library callers and tests."""
 
 
+@dataclass(frozen=True)
+class Start:
+    """A trained model a run starts from (`unmask train --init`), as a fine-tune does: the run
+    keeps its architecture and its tokenizer, so the recipe's data is encoded with that tokenizer
+    and its config must be the recipe's (`start_mismatch`)."""
+
+    ref: str
+    folder: Path
+    config: dict
+    tokenizer: Tokenizer
+
+
+def start_from(ref: str) -> Start:
+    """The model `ref` names (an embedded name, a named model, a folder, a cached hub id)."""
+    from ..loading import ModelLoadError, read_json, resolve
+
+    try:
+        folder = resolve(ref)
+        config = read_json(folder / "config.json", "config.json")
+    except ModelLoadError as err:
+        raise ValueError(f"--init: {err}") from None
+    if "quantization_config" in config:
+        raise ValueError(f"--init: {ref} is quantized; start from its full-precision folder")
+    if not (folder / "tokenizer.json").is_file():
+        raise ValueError(f"--init: {folder} has no tokenizer.json, which the run must keep")
+    config = {key: value for key, value in config.items() if key != "torch_dtype"}
+    return Start(ref, folder, config, Tokenizer.from_file(str(folder / "tokenizer.json")))
+
+
+def check_start(start: Start | None, model_config: dict) -> None:
+    """Refuse, before any data is made, a start whose config is not the recipe's model, naming
+    the fields that differ."""
+    if start is None:
+        return
+    fields = [
+        f"{key} is {start.config.get(key)!r}, the recipe's {value!r}"
+        for key, value in model_config.items()
+        if start.config.get(key) != value
+    ]
+    if fields:
+        more = f" and {len(fields) - 4} more" if len(fields) > 4 else ""
+        raise ValueError(f"--init: {start.ref} is not this recipe's model: {'; '.join(fields[:4])}{more}")
+
+
 @dataclass
 class Recipe:
     name: str
@@ -98,22 +142,27 @@ def write_generation_config(folder: Path, defaults: dict) -> None:
 # -- story ---------------------------------------------------------------------------------------
 
 
-def story_data(work: Path, report: Report = quiet) -> tuple[Tokenizer, StoryDocuments, StoryDocuments]:
+def story_data(
+    work: Path, report: Report = quiet, tokenizer: Tokenizer | None = None
+) -> tuple[Tokenizer, StoryDocuments, StoryDocuments]:
     """Tokenizer and the sentence-split token ids of the story corpus, with each story's anchors
-    (the sentences a row shortened to fit its canvas keeps), cached under work/."""
+    (the sentences a row shortened to fit its canvas keeps), cached under work/. A given tokenizer
+    (a fine-tune's) is used instead of training one."""
     from ..tasks.stories import anchors, generate_corpus, split_sentences
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "stories.safetensors"
     if (work / "tokenizer.json").exists() and cache.exists():
         tensors = load_file(str(cache))
-        if "train.anchor" in tensors:  # caches from before anchors are rebuilt
-            tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
-            return tokenizer, unflatten(tensors, "train"), unflatten(tensors, "val")
+        cached = Tokenizer.from_file(str(work / "tokenizer.json"))
+        # Caches from before anchors, or encoded by another tokenizer than the given one, are rebuilt.
+        if "train.anchor" in tensors and (tokenizer is None or cached.to_str() == tokenizer.to_str()):
+            return cached, unflatten(tensors, "train"), unflatten(tensors, "val")
     report(f"generating {STORY_CORPUS:,} stories (once; cached in {work})...")
     corpus = generate_corpus(STORY_CORPUS, seed=0)
-    report(f"training a {STORY_VOCAB}-token BPE tokenizer...")
-    tokenizer = train_bpe(corpus[:20_000], STORY_VOCAB)
+    if tokenizer is None:
+        report(f"training a {STORY_VOCAB}-token BPE tokenizer...")
+        tokenizer = train_bpe(corpus[:20_000], STORY_VOCAB)
     tokenizer.save(str(work / "tokenizer.json"))
     report(f"tokenizing {STORY_CORPUS + STORY_VAL:,} stories and finding their anchors...")
     train = encode_documents(tokenizer, corpus, split_sentences, anchors)
@@ -169,12 +218,21 @@ def unflatten(tensors: dict[str, torch.Tensor], prefix: str) -> StoryDocuments:
 
 
 def story_recipe(
-    work: Path, steps: int = 10_500, batch_size: int = 64, seed: int = 0, report: Report = quiet
+    work: Path,
+    steps: int = 10_500,
+    batch_size: int = 64,
+    seed: int = 0,
+    report: Report = quiet,
+    start: Start | None = None,
 ) -> Recipe:
-    tokenizer, train_docs, val_docs = story_data(work / "data", report)
-    vocab = tokenizer.get_vocab_size()
-    # The context is what it is trained on (prompt + canvas up to 256 tokens); past it, text degrades.
-    model_config = llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=max(STORY_LENGTHS))
+    def config(vocab: int) -> dict:
+        # The context is what it is trained on (prompt + canvas up to 256 tokens); past it, text degrades.
+        return llada_config(vocab, d_model=256, n_layers=6, n_heads=4, mlp=768, max_len=max(STORY_LENGTHS))
+
+    if start is not None:
+        check_start(start, config(start.tokenizer.get_vocab_size()))
+    tokenizer, train_docs, val_docs = story_data(work / "data", report, start and start.tokenizer)
+    model_config = config(tokenizer.get_vocab_size())
     train = DocumentBatches(train_docs.sentences, END_ID, batch_size, STORY_LENGTHS, seed, train_docs.anchors)
     val_lengths = [96, 160, 256, 128]
     val_sources = [
@@ -233,7 +291,12 @@ def sudoku_solutions(work: Path, n: int, seed: int, report: Report = quiet) -> l
 
 
 def sudoku_recipe(
-    work: Path, steps: int = 3_000, batch_size: int = 128, seed: int = 0, report: Report = quiet
+    work: Path,
+    steps: int = 3_000,
+    batch_size: int = 128,
+    seed: int = 0,
+    report: Report = quiet,
+    start: Start | None = None,
 ) -> Recipe:
     from ..tasks.sudoku import augment
 
@@ -241,6 +304,9 @@ def sudoku_recipe(
     digit_ids = {str(d): d + 1 for d in range(1, 10)}
     model_config = llada_config(11, d_model=192, n_layers=8, n_heads=6, mlp=512, max_len=81)
     model_config |= {"model_type": "grid", "architectures": ["GridModel"], "grid_size": 9, "box_size": 3}
+    check_start(start, model_config)
+    if start is not None and start.tokenizer.get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"--init: {start.ref}'s tokenizer is not the recipe's (one token per digit)")
     train = GridBatches(
         sudoku_solutions(work / "data", SUDOKU_POOL, seed, report), augment, digit_ids, batch_size, seed
     )
@@ -263,7 +329,7 @@ WEB_HEAD = 96  # request + svg line + value lines: the longest is 77 tokens
 WEB_TRAIN_SEED, WEB_VAL_SEED = 0, 1  # benchmarks/embedded_quality.py measures on seeds 2 and up
 
 
-def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
+def web_tokenizer(work: Path, report: Report = quiet, given: Tokenizer | None = None) -> Tokenizer:
     """Byte-level BPE over whitespace-separated words (each with the spaces and newline before
     it), so a line of code splits at its spaces only: `Math.cos(a),` is one token. Two splits
     more, for the values a program copies from its request: a plain word loses a trailing `,.?!:`,
@@ -276,6 +342,10 @@ def web_tokenizer(work: Path, report: Report = quiet) -> Tokenizer:
     from ..tasks.web.programs import COLOURS
 
     path = work / "tokenizer.json"
+    if given is not None:  # a fine-tune's: the model's own
+        work.mkdir(parents=True, exist_ok=True)
+        given.save(str(path))
+        return given
     if path.exists():
         return Tokenizer.from_file(str(path))
     report(f"training a {WEB_VOCAB}-token BPE tokenizer on 20,000 pairs...")
@@ -339,14 +409,26 @@ def web_heads(tokenizer: Tokenizer, seed: int) -> Callable[[int], tuple[list[int
     return pair
 
 
-def web_recipe(work: Path, steps: int = 10_000, batch_size: int = 32, seed: int = 0, report: Report = quiet) -> Recipe:
-    tokenizer = web_tokenizer(work / "data", report)
-    vocab = tokenizer.get_vocab_size()
-    # Served prompts may be longer than the corpus's (~32 tokens): room for 96 before the program.
-    model_config = llada_config(vocab, d_model=192, n_layers=5, n_heads=4, mlp=512, max_len=WEB_LENGTH + 64)
-    # Tied embeddings: a colour or a count is the same token in the request and in the program,
-    # so copying it is attending to it (the head reads the token's own embedding back out).
-    model_config["weight_tying"] = True
+def web_recipe(
+    work: Path,
+    steps: int = 10_000,
+    batch_size: int = 32,
+    seed: int = 0,
+    report: Report = quiet,
+    start: Start | None = None,
+) -> Recipe:
+    def config(vocab: int) -> dict:
+        # Served prompts may be longer than the corpus's (~32 tokens): room for 96 before the program.
+        # Tied embeddings: a colour or a count is the same token in the request and in the program,
+        # so copying it is attending to it (the head reads the token's own embedding back out).
+        return llada_config(vocab, d_model=192, n_layers=5, n_heads=4, mlp=512, max_len=WEB_LENGTH + 64) | {
+            "weight_tying": True
+        }
+
+    if start is not None:
+        check_start(start, config(start.tokenizer.get_vocab_size()))
+    tokenizer = web_tokenizer(work / "data", report, start and start.tokenizer)
+    model_config = config(tokenizer.get_vocab_size())
     # Every other step is a batch of heads: 4x the rows at under a third of the length, so 4x the
     # value lines at about the cost of a full batch. Copying the request's values is what the model
     # learns last, after a long plateau; the body it learns early. Measured by web_binding.py, named
@@ -389,9 +471,13 @@ def text_recipe(
     n_layers: int = 6,
     seed: int = 0,
     report: Report = quiet,
+    start: Start | None = None,
 ) -> Recipe:
     """A LLaDA-format model on text files: documents are separated by the end token and cut into
-    random windows of `length` tokens; the last 2% of the tokens are held out for validation."""
+    random windows of `length` tokens; the last 2% of the tokens are held out for validation.
+    A run with a `start` keeps that model's tokenizer and config."""
+    if start is not None and start.config.get("model_type") != "llada":
+        raise ValueError(f"--init: --data runs train LLaDA models; {start.ref} is {start.config.get('model_type')!r}")
     texts = []
     for path in files:
         try:
@@ -401,18 +487,27 @@ def text_recipe(
     if not any(t.strip() for t in texts):
         raise ValueError("--data: the files contain no text")
     size = sum(len(t.encode("utf-8")) for t in texts)
-    report(f"training a BPE tokenizer (up to {vocab} tokens) on {size / 1e3:,.0f} KB of text...")
-    tokenizer = train_bpe(texts, vocab)
+    if start is None:
+        report(f"training a BPE tokenizer (up to {vocab} tokens) on {size / 1e3:,.0f} KB of text...")
+        tokenizer = train_bpe(texts, vocab)
+        end = END_ID
+    else:
+        tokenizer, end = start.tokenizer, int(start.config.get("eos_token_id", END_ID))
+        length = min(length, int(start.config.get("max_sequence_length") or length))  # what it was built for
     report("tokenizing...")
     stream: list[int] = []
     for text in texts:
-        stream.extend(tokenizer.encode(text, add_special_tokens=False).ids + [END_ID])
+        stream.extend(tokenizer.encode(text, add_special_tokens=False).ids + [end])
     ids = torch.tensor(stream, dtype=torch.long)
     if ids.numel() < 2 * length:
         raise ValueError(f"--data: {ids.numel()} tokens is too little text for windows of {length}")
     split = max(length + 1, int(ids.numel() * 0.98))
     train_ids, val_ids = ids[:split], ids[max(0, split - length) :]
-    model_config = llada_config(tokenizer.get_vocab_size(), d_model, n_layers, max(1, d_model // 64), 3 * d_model, 4096)
+    model_config = start.config if start else None
+    if model_config is None:
+        model_config = llada_config(
+            tokenizer.get_vocab_size(), d_model, n_layers, max(1, d_model // 64), 3 * d_model, 4096
+        )
 
     def export(folder: Path) -> None:
         save_tokenizer(tokenizer, folder)
