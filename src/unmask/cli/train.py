@@ -128,18 +128,17 @@ def build_trainer(
         except ValueError as err:
             raise typer.BadParameter(str(err).removeprefix("--init: "), param_hint="--init") from None
         kwargs["start"] = start
-    if recipe is not None:
-        builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe, "web": recipes.web_recipe}
-        if recipe not in builders:
-            raise typer.BadParameter(
-                f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"
-            )
-        build = lambda: builders[recipe](out, report=typer.echo, **kwargs)  # noqa: E731
-    else:
-        sizes = {k: v for k, v in {"d_model": d_model, "n_layers": layers}.items() if v is not None}
-        build = lambda: recipes.text_recipe(out, list(data), report=typer.echo, **kwargs, **sizes)  # noqa: E731
+    builders = {"story": recipes.story_recipe, "sudoku": recipes.sudoku_recipe, "web": recipes.web_recipe}
+    if recipe is not None and recipe not in builders:
+        raise typer.BadParameter(
+            f"unknown recipe {recipe!r}; choose one of: {', '.join(builders)}", param_hint="--recipe"
+        )
     try:
-        built = build()
+        if recipe is not None:
+            built = builders[recipe](out, report=typer.echo, **kwargs)
+        else:
+            sizes = {k: v for k, v in {"d_model": d_model, "n_layers": layers}.items() if v is not None}
+            built = recipes.text_recipe(out, list(data), report=typer.echo, **kwargs, **sizes)
     except ValueError as err:  # the recipes name the flag their message is about
         hint, _, message = str(err).partition(": ")
         if hint not in ("--init", "--data"):

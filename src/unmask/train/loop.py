@@ -170,9 +170,12 @@ class Trainer:
     def load_start(self, folder: Path) -> None:
         """The weights of a trained model, every name and shape checked (the config is the
         recipe's, checked by recipes.start_mismatch, so a mismatch here is a damaged folder)."""
-        files = sorted(folder.glob("model*.safetensors"))
-        if not files:
-            raise ValueError(f"--init: {folder} holds no model*.safetensors weights")
+        from ..loading import ModelLoadError, weight_files
+
+        try:
+            files = weight_files(folder)  # single or sharded; pickle refused
+        except ModelLoadError as err:
+            raise ValueError(f"--init: {err}") from None
         state = {}
         for file in files:
             state |= load_file(str(file))

@@ -49,7 +49,7 @@ def quiet(message: str) -> None:
 class Start:
     """A trained model a run starts from (`unmask train --init`), as a fine-tune does: the run
     keeps its architecture and its tokenizer, so the recipe's data is encoded with that tokenizer
-    and its config must be the recipe's (`start_mismatch`)."""
+    and its config must be the recipe's (`check_start`)."""
 
     ref: str
     folder: Path
